@@ -1,0 +1,36 @@
+# Two commands for a new user: `make run` starts the service, `make test` runs every check.
+# Both install what they need (uv, then the locked dependencies) first.
+
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+VENV := .venv
+
+.PHONY: install run test lint unit integration bench clean
+
+install:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv==0.13.8
+	$(UV) sync --frozen
+
+run: install
+	$(VENV)/bin/voicepipe serve
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports
+
+unit: install
+	$(VENV)/bin/pytest tests/unit -q
+
+integration: install
+	$(VENV)/bin/pytest tests/integration -q
+
+test: lint
+	$(VENV)/bin/pytest -q -ra
+
+bench: install
+	$(VENV)/bin/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

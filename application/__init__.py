@@ -1,0 +1,1 @@
+"""Use cases, the ports they depend on, and projections folded from events."""

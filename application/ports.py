@@ -1,0 +1,88 @@
+"""Ports: what the use cases need from the outside world, as typing.Protocol.
+
+Every port that can block (models, codecs, network) is async; adapters run their
+blocking work off the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import msgspec
+
+from domain.events import DomainEvent
+from domain.speech import AudioClip, AudioFormat, ProcessingSettings, Sentiment, Transcript
+
+
+class SpeechSynthesizer(Protocol):
+    """Turns text into audio with one provider's voices."""
+
+    @property
+    def provider(self) -> str: ...
+
+    @property
+    def default_voice(self) -> str: ...
+
+    def voices(self) -> Sequence[str]: ...
+
+    async def synthesize(self, text: str, voice: str) -> AudioClip: ...
+
+
+class Transcriber(Protocol):
+    """Turns 16 kHz mono speech into a transcript."""
+
+    @property
+    def model_name(self) -> str: ...
+
+    async def transcribe(self, clip: AudioClip, language: str | None) -> Transcript: ...
+
+
+class ProcessedAudio(msgspec.Struct, frozen=True):
+    clip: AudioClip
+    gain_db: float
+    trimmed_ms: float
+
+
+class AudioProcessor(Protocol):
+    """Cleans up synthesized audio: silence trim, compression, loudness."""
+
+    async def process(self, clip: AudioClip, settings: ProcessingSettings) -> ProcessedAudio: ...
+
+
+class AudioCodec(Protocol):
+    """Decodes any common container to PCM and encodes PCM to an output format."""
+
+    async def decode(self, data: bytes, sample_rate: int) -> AudioClip: ...
+
+    async def encode(self, clip: AudioClip, audio_format: AudioFormat) -> bytes: ...
+
+
+class SentimentAnalyzer(Protocol):
+    async def analyse(self, text: str) -> Sentiment: ...
+
+
+class AudioCache(Protocol):
+    """Bytes by key; misses and failures both read as None to the caller's policy."""
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def put(self, key: str, value: bytes) -> None: ...
+
+
+class EventLog(Protocol):
+    """Append-only log of domain events with opaque, increasing ids."""
+
+    async def append(self, events: Sequence[DomainEvent]) -> None: ...
+
+    async def read(self, after: str | None, count: int) -> list[tuple[str, DomainEvent]]: ...
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Wall-clock seconds since the epoch, for event timestamps."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin, for measuring latency."""
+        ...

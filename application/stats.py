@@ -1,0 +1,172 @@
+"""The stats projection: a pure fold over domain events.
+
+Nothing else counts anything: replaying the same events gives the same stats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import Counter, defaultdict, deque
+from typing import Any
+
+from application.ports import EventLog
+from domain.events import (
+    AudioDecoded,
+    AudioEncoded,
+    AudioProcessed,
+    CacheLookedUp,
+    DomainEvent,
+    RequestCompleted,
+    RequestFailed,
+    RequestReceived,
+    SentimentAnalysed,
+    SpeechSynthesized,
+    SpeechTranscribed,
+    StepDegraded,
+)
+
+# Percentiles over the most recent samples keep memory bounded on a long-lived log.
+SAMPLE_WINDOW = 10_000
+
+_STEP_OF: dict[type, str] = {
+    CacheLookedUp: "cache",
+    SpeechSynthesized: "synthesis",
+    AudioProcessed: "processing",
+    AudioEncoded: "encoding",
+    SentimentAnalysed: "sentiment",
+    AudioDecoded: "decoding",
+    SpeechTranscribed: "transcription",
+}
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return 0.0
+    rank = max(0, min(len(sorted_values) - 1, math.ceil(q / 100.0 * len(sorted_values)) - 1))
+    return sorted_values[rank]
+
+
+def summarize(samples: deque[float]) -> dict[str, float]:
+    values = sorted(samples)
+    return {
+        "count": len(values),
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+    }
+
+
+class Stats:
+    """Folds events into request counts, cache hit rate, latencies, errors and provider use."""
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.received: Counter[str] = Counter()
+        self.completed: Counter[str] = Counter()
+        self.failed: Counter[str] = Counter()
+        self.served_from_cache = 0
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self.errors: Counter[str] = Counter()
+        self.degraded: Counter[str] = Counter()
+        self.providers: Counter[tuple[str, str]] = Counter()
+        self.models: Counter[str] = Counter()
+        self.languages: Counter[str] = Counter()
+        self.latency: defaultdict[str, deque[float]] = defaultdict(
+            lambda: deque(maxlen=SAMPLE_WINDOW)
+        )
+        self.step_latency: defaultdict[str, deque[float]] = defaultdict(
+            lambda: deque(maxlen=SAMPLE_WINDOW)
+        )
+
+    def apply(self, event: DomainEvent) -> None:
+        self.events += 1
+        step = _STEP_OF.get(type(event))
+        if step is not None:
+            self.step_latency[step].append(event.latency_ms)  # type: ignore[union-attr]
+        if isinstance(event, RequestReceived):
+            self.received[event.pipeline] += 1
+        elif isinstance(event, RequestCompleted):
+            self.completed[event.pipeline] += 1
+            self.served_from_cache += event.cached
+            self.latency[event.pipeline].append(event.latency_ms)
+        elif isinstance(event, RequestFailed):
+            self.failed[event.pipeline] += 1
+            self.errors[event.code] += 1
+        elif isinstance(event, CacheLookedUp):
+            if event.hit:
+                self.cache_hits += 1
+            else:
+                self.cache_misses += 1
+        elif isinstance(event, SpeechSynthesized):
+            self.providers[(event.provider, event.voice)] += 1
+        elif isinstance(event, SpeechTranscribed):
+            self.models[event.model] += 1
+            self.languages[event.language] += 1
+        elif isinstance(event, StepDegraded):
+            self.degraded[event.step] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        lookups = self.cache_hits + self.cache_misses
+        providers: dict[str, dict[str, Any]] = {}
+        for (provider, voice), count in sorted(self.providers.items()):
+            entry = providers.setdefault(provider, {"requests": 0, "voices": {}})
+            entry["requests"] += count
+            entry["voices"][voice] = count
+        return {
+            "events": self.events,
+            "requests": {
+                pipeline: {
+                    "received": self.received[pipeline],
+                    "completed": self.completed[pipeline],
+                    "failed": self.failed[pipeline],
+                }
+                for pipeline in ("tts", "stt")
+            },
+            "cache": {
+                "hits": self.cache_hits,
+                "misses": self.cache_misses,
+                "hit_rate": round(self.cache_hits / lookups, 4) if lookups else 0.0,
+                "served": self.served_from_cache,
+            },
+            "latency_ms": {
+                "pipelines": {p: summarize(s) for p, s in sorted(self.latency.items())},
+                "steps": {s: summarize(v) for s, v in sorted(self.step_latency.items())},
+            },
+            "errors": dict(sorted(self.errors.items())),
+            "degraded": dict(sorted(self.degraded.items())),
+            "providers": providers,
+            "models": dict(sorted(self.models.items())),
+            "languages": dict(sorted(self.languages.items())),
+        }
+
+
+def replay(events: list[DomainEvent]) -> Stats:
+    stats = Stats()
+    for event in events:
+        stats.apply(event)
+    return stats
+
+
+class StatsProjector:
+    """Keeps a Stats fold up to date with an event log, reading from where it stopped."""
+
+    def __init__(self, events: EventLog, batch: int = 1000) -> None:
+        self.log = events
+        self.batch = batch
+        self.stats = Stats()
+        self.position: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def catch_up(self) -> Stats:
+        """Fold every event appended since the last call, then return the stats."""
+        async with self._lock:
+            while True:
+                entries = await self.log.read(self.position, self.batch)
+                for entry_id, event in entries:
+                    self.stats.apply(event)
+                    self.position = entry_id
+                if len(entries) < self.batch:
+                    return self.stats

@@ -1,0 +1,246 @@
+"""Use case: text in, cleaned-up encoded speech and the text's sentiment out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import msgspec
+
+from application.pipeline_run import PipelineRun
+from application.ports import (
+    AudioCache,
+    AudioCodec,
+    AudioProcessor,
+    Clock,
+    EventLog,
+    SentimentAnalyzer,
+    SpeechSynthesizer,
+)
+from domain.errors import StepFailed, UnknownVoice, VoicePipeError
+from domain.events import (
+    AudioEncoded,
+    AudioProcessed,
+    CacheLookedUp,
+    RequestReceived,
+    SentimentAnalysed,
+    SpeechSynthesized,
+    StepDegraded,
+)
+from domain.speech import (
+    AudioFormat,
+    ProcessingSettings,
+    Sentiment,
+    SpeechRequest,
+    SpokenAudio,
+    Voice,
+    normalize_text,
+)
+
+log = logging.getLogger(__name__)
+
+
+class SpeakCommand(msgspec.Struct, frozen=True):
+    """What a caller asks for, before validation."""
+
+    text: str
+    voice: str | None = None
+    audio_format: str = "wav"
+    use_cache: bool = True
+
+
+class SpeechResult(msgspec.Struct, frozen=True):
+    text: str  # as normalized and spoken
+    audio: SpokenAudio
+    cached: bool
+    latency_ms: float
+
+
+_cache_entry_decoder = msgspec.msgpack.Decoder(SpokenAudio)
+
+
+class SynthesizeSpeech:
+    """Speak a text.
+
+    Rules:
+    - Text is normalized (NFC, collapsed whitespace); empty or over-long text is refused.
+    - The voice is looked up among the synthesizers in order; unknown voices are refused.
+    - The cache key covers text, provider, voice, format and processing settings.
+    - A cache failure never fails the request: it is bypassed and recorded as degraded.
+    - Sentiment is optional: if it fails, the audio is still returned without it.
+    - Every step is recorded as a domain event, appended in one batch at the end.
+    """
+
+    def __init__(
+        self,
+        *,
+        synthesizers: Sequence[SpeechSynthesizer],
+        processor: AudioProcessor,
+        codec: AudioCodec,
+        sentiment: SentimentAnalyzer,
+        cache: AudioCache,
+        events: EventLog,
+        clock: Clock,
+        max_text_chars: int,
+        processing: ProcessingSettings | None = None,
+    ) -> None:
+        if not synthesizers:
+            raise ValueError("at least one synthesizer is needed")
+        self.synthesizers = list(synthesizers)
+        self.processor = processor
+        self.codec = codec
+        self.sentiment = sentiment
+        self.cache = cache
+        self.events = events
+        self.clock = clock
+        self.max_text_chars = max_text_chars
+        self.processing = processing or ProcessingSettings()
+
+    def voices(self) -> dict[str, list[str]]:
+        return {s.provider: list(s.voices()) for s in self.synthesizers}
+
+    async def execute(
+        self, command: SpeakCommand, *, pipeline_id: str, transport: str
+    ) -> SpeechResult:
+        run = PipelineRun("tts", pipeline_id, self.clock)
+        run.record(
+            RequestReceived, pipeline="tts", transport=transport, input_size=len(command.text)
+        )
+        try:
+            return await self._run(command, run)
+        finally:
+            await run.flush(self.events)
+
+    async def _run(self, command: SpeakCommand, run: PipelineRun) -> SpeechResult:
+        try:
+            request, synthesizer = self._validate(command)
+        except VoicePipeError as error:
+            run.failed("validation", error.code)
+            raise
+        key = request.cache_key()
+        if request.use_cache:
+            hit = await self._lookup(key, run)
+            if hit is not None:
+                return SpeechResult(
+                    text=request.text,
+                    audio=hit,
+                    cached=True,
+                    latency_ms=run.completed(cached=True),
+                )
+        sentiment_task = asyncio.create_task(self._analyse(request.text))
+        try:
+            audio = await self._speak(request, synthesizer, run)
+        except BaseException:
+            sentiment_task.cancel()
+            raise
+        sentiment, sentiment_ms = await sentiment_task
+        if sentiment is None:
+            run.record(StepDegraded, step="sentiment", code="sentiment_failed")
+        else:
+            run.record(SentimentAnalysed, label=sentiment.label, latency_ms=sentiment_ms)
+        audio = msgspec.structs.replace(audio, sentiment=sentiment)
+        if request.use_cache:
+            await self._store(key, audio, run)
+        return SpeechResult(
+            text=request.text, audio=audio, cached=False, latency_ms=run.completed()
+        )
+
+    def _validate(self, command: SpeakCommand) -> tuple[SpeechRequest, SpeechSynthesizer]:
+        text = normalize_text(command.text, self.max_text_chars)
+        audio_format = AudioFormat.parse(command.audio_format)
+        synthesizer, voice = self._find_voice(command.voice)
+        request = SpeechRequest(
+            text=text,
+            voice=voice,
+            audio_format=audio_format,
+            processing=self.processing,
+            use_cache=command.use_cache,
+        )
+        return request, synthesizer
+
+    def _find_voice(self, name: str | None) -> tuple[SpeechSynthesizer, Voice]:
+        if name is None:
+            first = self.synthesizers[0]
+            return first, Voice(first.provider, first.default_voice)
+        for synthesizer in self.synthesizers:
+            if name in synthesizer.voices():
+                return synthesizer, Voice(synthesizer.provider, name)
+        known = ", ".join(v for s in self.synthesizers for v in s.voices())
+        raise UnknownVoice(f"unknown voice {name!r}; available: {known}")
+
+    async def _lookup(self, key: str, run: PipelineRun) -> SpokenAudio | None:
+        start = self.clock.monotonic()
+        try:
+            raw = await self.cache.get(key)
+            hit = _cache_entry_decoder.decode(raw) if raw is not None else None
+        except Exception:
+            log.warning("cache lookup failed; bypassing the cache", exc_info=True)
+            run.record(StepDegraded, step="cache", code="cache_unavailable")
+            return None
+        run.record(CacheLookedUp, hit=hit is not None, latency_ms=run.since_ms(start))
+        return hit
+
+    async def _store(self, key: str, audio: SpokenAudio, run: PipelineRun) -> None:
+        try:
+            await self.cache.put(key, msgspec.msgpack.encode(audio))
+        except Exception:
+            log.warning("cache store failed", exc_info=True)
+            run.record(StepDegraded, step="cache", code="cache_unavailable")
+
+    async def _analyse(self, text: str) -> tuple[Sentiment | None, float]:
+        start = self.clock.monotonic()
+        try:
+            sentiment = await self.sentiment.analyse(text)
+        except Exception:
+            log.warning("sentiment analysis failed", exc_info=True)
+            return None, 0.0
+        return sentiment, round(1000.0 * (self.clock.monotonic() - start), 3)
+
+    async def _speak(
+        self, request: SpeechRequest, synthesizer: SpeechSynthesizer, run: PipelineRun
+    ) -> SpokenAudio:
+        step = "synthesis"
+        try:
+            start = self.clock.monotonic()
+            clip = await synthesizer.synthesize(request.text, request.voice.name)
+            run.record(
+                SpeechSynthesized,
+                provider=request.voice.provider,
+                voice=request.voice.name,
+                audio_ms=round(clip.duration_ms, 3),
+                latency_ms=run.since_ms(start),
+            )
+            step = "processing"
+            start = self.clock.monotonic()
+            processed = await self.processor.process(clip, request.processing)
+            run.record(
+                AudioProcessed,
+                gain_db=round(processed.gain_db, 3),
+                trimmed_ms=round(processed.trimmed_ms, 3),
+                latency_ms=run.since_ms(start),
+            )
+            step = "encoding"
+            start = self.clock.monotonic()
+            data = await self.codec.encode(processed.clip, request.audio_format)
+            run.record(
+                AudioEncoded,
+                audio_format=request.audio_format.value,
+                size=len(data),
+                latency_ms=run.since_ms(start),
+            )
+        except VoicePipeError as error:
+            run.failed(step, error.code)
+            raise
+        except Exception as error:
+            log.exception("%s failed", step)
+            run.failed(step, f"{step}_failed")
+            raise StepFailed(step, f"{step} failed; try again later") from error
+        return SpokenAudio(
+            data=data,
+            audio_format=request.audio_format,
+            sample_rate=processed.clip.sample_rate,
+            duration_ms=round(processed.clip.duration_ms, 3),
+            voice=request.voice,
+            sentiment=None,
+        )

@@ -1,0 +1,133 @@
+"""Use case: audio in any common format in, transcript with sentiment out."""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+
+from application.pipeline_run import PipelineRun
+from application.ports import AudioCodec, Clock, EventLog, SentimentAnalyzer, Transcriber
+from domain.errors import AudioTooLarge, AudioTooLong, InvalidAudio, StepFailed, VoicePipeError
+from domain.events import (
+    AudioDecoded,
+    RequestReceived,
+    SentimentAnalysed,
+    SpeechTranscribed,
+    StepDegraded,
+)
+from domain.speech import Sentiment, Transcript
+
+log = logging.getLogger(__name__)
+
+WHISPER_SAMPLE_RATE = 16_000
+
+
+class TranscriptionResult(msgspec.Struct, frozen=True):
+    transcript: Transcript
+    sentiment: Sentiment | None
+    latency_ms: float
+
+
+class TranscribeAudio:
+    """Transcribe one recording.
+
+    Rules:
+    - Audio over `max_audio_bytes`, or longer than `max_audio_seconds` once decoded, is refused.
+    - Bytes that do not decode as audio (or are truncated) are refused as invalid audio.
+    - Audio is decoded in memory and resampled to 16 kHz mono for the model.
+    - Silence gives an empty transcript (voice activity detection drops it), never invented words.
+    - Sentiment of the transcript is optional: if it fails, the transcript is still returned.
+    """
+
+    def __init__(
+        self,
+        *,
+        transcriber: Transcriber,
+        codec: AudioCodec,
+        sentiment: SentimentAnalyzer,
+        events: EventLog,
+        clock: Clock,
+        max_audio_bytes: int,
+        max_audio_seconds: float,
+    ) -> None:
+        self.transcriber = transcriber
+        self.codec = codec
+        self.sentiment = sentiment
+        self.events = events
+        self.clock = clock
+        self.max_audio_bytes = max_audio_bytes
+        self.max_audio_seconds = max_audio_seconds
+
+    async def execute(
+        self, audio: bytes, language: str | None, *, pipeline_id: str, transport: str
+    ) -> TranscriptionResult:
+        run = PipelineRun("stt", pipeline_id, self.clock)
+        run.record(RequestReceived, pipeline="stt", transport=transport, input_size=len(audio))
+        try:
+            return await self._run(audio, language, run)
+        finally:
+            await run.flush(self.events)
+
+    async def _run(
+        self, audio: bytes, language: str | None, run: PipelineRun
+    ) -> TranscriptionResult:
+        step = "validation"
+        try:
+            self._check_size(audio)
+            step = "decoding"
+            start = self.clock.monotonic()
+            clip = await self.codec.decode(audio, WHISPER_SAMPLE_RATE)
+            if clip.duration_ms > 1000.0 * self.max_audio_seconds:
+                raise AudioTooLong(
+                    f"audio lasts {clip.duration_ms / 1000:.1f} s; "
+                    f"the limit is {self.max_audio_seconds:g} s"
+                )
+            run.record(
+                AudioDecoded,
+                size=len(audio),
+                audio_ms=round(clip.duration_ms, 3),
+                latency_ms=run.since_ms(start),
+            )
+            step = "transcription"
+            start = self.clock.monotonic()
+            transcript = await self.transcriber.transcribe(clip, language)
+            run.record(
+                SpeechTranscribed,
+                model=self.transcriber.model_name,
+                language=transcript.language,
+                language_probability=round(transcript.language_probability, 4),
+                audio_ms=round(clip.duration_ms, 3),
+                latency_ms=run.since_ms(start),
+                segments=len(transcript.segments),
+            )
+        except VoicePipeError as error:
+            run.failed(step, error.code)
+            raise
+        except Exception as error:
+            log.exception("%s failed", step)
+            run.failed(step, f"{step}_failed")
+            raise StepFailed(step, f"{step} failed; try again later") from error
+        sentiment = await self._analyse(transcript.text, run)
+        return TranscriptionResult(
+            transcript=transcript, sentiment=sentiment, latency_ms=run.completed()
+        )
+
+    def _check_size(self, audio: bytes) -> None:
+        if not audio:
+            raise InvalidAudio("audio is empty")
+        if len(audio) > self.max_audio_bytes:
+            raise AudioTooLarge(
+                f"audio has {len(audio)} bytes; the limit is {self.max_audio_bytes}"
+            )
+
+    async def _analyse(self, text: str, run: PipelineRun) -> Sentiment | None:
+        start = self.clock.monotonic()
+        try:
+            sentiment = await self.sentiment.analyse(text)
+        except Exception:
+            log.warning("sentiment analysis failed", exc_info=True)
+            run.record(StepDegraded, step="sentiment", code="sentiment_failed")
+            return None
+        run.record(SentimentAnalysed, label=sentiment.label, latency_ms=run.since_ms(start))
+        return sentiment

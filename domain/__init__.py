@@ -1,0 +1,1 @@
+"""The pure core: value objects, domain events, policies and errors. No I/O."""

@@ -1,0 +1,69 @@
+"""Errors the pipeline raises on purpose; each has a stable machine-readable code."""
+
+from __future__ import annotations
+
+
+class VoicePipeError(Exception):
+    """Base error: `code` is stable and documented, `message` is safe to show a user."""
+
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(VoicePipeError):
+    """The request has the wrong shape or a field of the wrong type."""
+
+    code = "invalid_request"
+
+
+class EmptyText(VoicePipeError):
+    code = "empty_text"
+
+
+class TextTooLong(VoicePipeError):
+    code = "text_too_long"
+    status = 413
+
+
+class UnsupportedFormat(VoicePipeError):
+    code = "unsupported_format"
+
+
+class UnknownVoice(VoicePipeError):
+    code = "unknown_voice"
+
+
+class InvalidAudio(VoicePipeError):
+    """The bytes are not audio we can decode (not audio at all, or truncated)."""
+
+    code = "invalid_audio"
+
+
+class AudioTooLarge(VoicePipeError):
+    code = "audio_too_large"
+    status = 413
+
+
+class AudioTooLong(VoicePipeError):
+    code = "audio_too_long"
+    status = 413
+
+
+class StepFailed(VoicePipeError):
+    """A dependency failed while doing its step; the service itself is fine."""
+
+    code = "step_failed"
+    status = 503
+
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(message)
+        self.step = step
+        self.code = f"{step}_failed"
+
+
+class UnsupportedLanguage(VoicePipeError):
+    code = "unsupported_language"

@@ -1,0 +1,118 @@
+"""Domain events: one per pipeline step, past tense, with no user content.
+
+Events carry lengths, hashes and timings, never texts or audio (privacy by design).
+The log of these events is the source of truth for /stats and the metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeAlias
+
+import msgspec
+
+Pipeline = Literal["tts", "stt"]
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=True):
+    """Base of every domain event; `type` on the wire is the class name."""
+
+    pipeline_id: str
+    occurred_at: float
+
+
+class RequestReceived(Event, frozen=True):
+    pipeline: Pipeline
+    transport: str
+    input_size: int  # characters for TTS, bytes for STT
+
+
+class CacheLookedUp(Event, frozen=True):
+    hit: bool
+    latency_ms: float
+
+
+class SpeechSynthesized(Event, frozen=True):
+    provider: str
+    voice: str
+    audio_ms: float
+    latency_ms: float
+
+
+class AudioProcessed(Event, frozen=True):
+    gain_db: float
+    trimmed_ms: float
+    latency_ms: float
+
+
+class AudioEncoded(Event, frozen=True):
+    audio_format: str
+    size: int
+    latency_ms: float
+
+
+class SentimentAnalysed(Event, frozen=True):
+    label: str
+    latency_ms: float
+
+
+class AudioDecoded(Event, frozen=True):
+    size: int
+    audio_ms: float
+    latency_ms: float
+
+
+class SpeechTranscribed(Event, frozen=True):
+    model: str
+    language: str
+    language_probability: float
+    audio_ms: float
+    latency_ms: float
+    segments: int
+
+
+class StepDegraded(Event, frozen=True):
+    """An optional step (cache, sentiment) failed; the request went on without it."""
+
+    step: str
+    code: str
+
+
+class RequestCompleted(Event, frozen=True):
+    pipeline: Pipeline
+    latency_ms: float
+    cached: bool = False
+
+
+class RequestFailed(Event, frozen=True):
+    pipeline: Pipeline
+    step: str
+    code: str
+    latency_ms: float
+
+
+DomainEvent: TypeAlias = (
+    RequestReceived
+    | CacheLookedUp
+    | SpeechSynthesized
+    | AudioProcessed
+    | AudioEncoded
+    | SentimentAnalysed
+    | AudioDecoded
+    | SpeechTranscribed
+    | StepDegraded
+    | RequestCompleted
+    | RequestFailed
+)
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(DomainEvent)
+
+
+def encode_event(event: DomainEvent) -> bytes:
+    """Compact binary form for logs that store bytes (Redis streams)."""
+    return _encoder.encode(event)
+
+
+def decode_event(data: bytes) -> DomainEvent:
+    event: DomainEvent = _decoder.decode(data)
+    return event

@@ -1,0 +1,127 @@
+"""Value objects of speech: requests, audio, transcripts, sentiment."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import unicodedata
+
+import msgspec
+
+from domain.errors import EmptyText, TextTooLong, UnsupportedFormat
+
+
+class AudioFormat(enum.Enum):
+    """Output encodings the service can produce."""
+
+    WAV = "wav"
+    MP3 = "mp3"
+    OPUS = "opus"
+    FLAC = "flac"
+    PCM = "pcm"
+
+    @classmethod
+    def parse(cls, value: str) -> AudioFormat:
+        try:
+            return cls(value.lower())
+        except ValueError:
+            names = ", ".join(f.value for f in cls)
+            raise UnsupportedFormat(f"unsupported format {value!r}; use one of: {names}") from None
+
+
+class Voice(msgspec.Struct, frozen=True):
+    """A voice of one provider: the pair is what the cache and the events record."""
+
+    provider: str
+    name: str
+
+
+class AudioClip(msgspec.Struct, frozen=True):
+    """Mono 16-bit little-endian PCM at a sample rate."""
+
+    pcm: bytes
+    sample_rate: int
+
+    @property
+    def samples(self) -> int:
+        return len(self.pcm) // 2
+
+    @property
+    def duration_ms(self) -> float:
+        return 1000.0 * self.samples / self.sample_rate if self.sample_rate else 0.0
+
+
+class ProcessingSettings(msgspec.Struct, frozen=True):
+    """How synthesized audio is cleaned up; part of the cache key."""
+
+    target_dbfs: float = -20.0
+    compress: bool = True
+    trim_silence: bool = True
+
+
+class Segment(msgspec.Struct, frozen=True):
+    start: float
+    end: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+
+
+class Transcript(msgspec.Struct, frozen=True):
+    text: str
+    language: str
+    language_probability: float
+    duration: float
+    segments: tuple[Segment, ...]
+
+
+class Sentiment(msgspec.Struct, frozen=True):
+    polarity: float
+    subjectivity: float
+    label: str
+    emotion: str
+    keywords: tuple[str, ...]
+
+
+def normalize_text(text: str, max_chars: int) -> str:
+    """Unicode NFC, whitespace collapsed; raises on empty or over-long text."""
+    normalized = " ".join(unicodedata.normalize("NFC", text).split())
+    if not normalized:
+        raise EmptyText("text is empty")
+    if len(normalized) > max_chars:
+        raise TextTooLong(f"text has {len(normalized)} characters; the limit is {max_chars}")
+    return normalized
+
+
+class SpeechRequest(msgspec.Struct, frozen=True):
+    """A validated text-to-speech request (text already normalized)."""
+
+    text: str
+    voice: Voice
+    audio_format: AudioFormat
+    processing: ProcessingSettings
+    use_cache: bool = True
+
+    def cache_key(self) -> str:
+        """Covers everything that changes the audio, never the text alone."""
+        canonical = msgspec.json.encode(
+            [
+                self.text,
+                self.voice.provider,
+                self.voice.name,
+                self.audio_format.value,
+                self.processing,
+            ]
+        )
+        return "tts:" + hashlib.sha256(canonical).hexdigest()
+
+
+class SpokenAudio(msgspec.Struct, frozen=True):
+    """Encoded speech ready to send, with what is needed to describe it."""
+
+    data: bytes
+    audio_format: AudioFormat
+    sample_rate: int
+    duration_ms: float
+    voice: Voice
+    sentiment: Sentiment | None

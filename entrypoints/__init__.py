@@ -1,0 +1,1 @@
+"""The outside of the service: settings, composition root, HTTP/WebSocket app, CLI."""

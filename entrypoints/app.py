@@ -1,0 +1,89 @@
+"""The Litestar application: routes, error handlers, request ids and access logging."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from pathlib import Path
+
+import structlog
+from litestar import Litestar, MediaType, get
+from litestar.datastructures import State
+from litestar.response import File
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from entrypoints.bootstrap import Container
+from entrypoints.http_api import ROUTES
+from entrypoints.http_errors import EXCEPTION_HANDLERS
+from entrypoints.ws_api import voice_socket
+
+STATIC = Path(__file__).parent / "static"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+access_log = structlog.get_logger("voicepipe.access")
+
+
+@get("/", media_type=MediaType.HTML, include_in_schema=False)
+async def playground() -> File:
+    return File(STATIC / "index.html", content_disposition_type="inline")
+
+
+def request_context(app: ASGIApp) -> ASGIApp:
+    """Give every HTTP request an id (X-Request-ID honoured if sane) and one access line."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_with_id)
+        finally:
+            access_log.info(
+                "request",
+                method=scope.get("method"),
+                path=scope["path"],
+                status=status,
+                ms=round(1000 * (time.perf_counter() - started), 2),
+            )
+            structlog.contextvars.clear_contextvars()
+
+    return middleware
+
+
+def max_frame_bytes(max_audio_bytes: int) -> int:
+    """Largest HTTP body or WebSocket frame accepted before any parsing."""
+    return max_audio_bytes * 2 + 1024 * 1024
+
+
+def create_app(container: Container) -> Litestar:
+    settings = container.settings
+    # Base64 inflates audio by 4/3; the margin lets a slightly oversized upload reach the
+    # audio size check and its specific `audio_too_large` error.
+    max_body = max_frame_bytes(settings.max_audio_bytes)
+    return Litestar(
+        route_handlers=[*ROUTES, voice_socket, playground],
+        state=State({"container": container}),
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[request_context],
+        request_max_body_size=max_body,
+        logging_config=None,  # logging is configured once, by structlog
+        debug=False,
+    )

@@ -1,0 +1,68 @@
+"""The `voicepipe` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import structlog
+
+from entrypoints.settings import Settings, SettingsError
+
+log = structlog.get_logger("voicepipe")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="voicepipe", description="Realtime Voice Pipeline")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP and WebSocket service")
+    serve.add_argument("--host", help="listen address (default: $HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default: $PORT or 8000)")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"voicepipe: {error}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return serve_command(settings, host=args.host, port=args.port)
+    return 2
+
+
+def serve_command(settings: Settings, *, host: str | None, port: int | None) -> int:
+    import msgspec
+    import uvicorn
+
+    from entrypoints.app import create_app, max_frame_bytes
+    from entrypoints.bootstrap import bootstrap
+    from entrypoints.logging_setup import configure_logging
+
+    settings = msgspec.structs.replace(
+        settings, host=host or settings.host, port=port or settings.port
+    )
+    configure_logging(json_logs=settings.json_logs, level=settings.log_level)
+    started = time.monotonic()
+    if not settings.api_keys:
+        log.warning("no API_KEYS configured: the service is open to anyone who can reach it")
+    container = bootstrap(settings)
+    app = create_app(container)
+    log.info(
+        "ready",
+        url=f"http://{settings.host}:{settings.port}",
+        start_seconds=round(time.monotonic() - started, 2),
+    )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        ws_max_size=max_frame_bytes(settings.max_audio_bytes),
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

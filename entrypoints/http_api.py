@@ -1,0 +1,94 @@
+"""REST routes of the v1 API: /api/tts, /api/stt, /health, /stats."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from litestar import Request, get, post
+from litestar.connection import ASGIConnection
+from litestar.datastructures import UploadFile
+
+from application.synthesize_speech import SpeakCommand
+from domain.errors import InvalidRequest
+from entrypoints.bootstrap import Container
+from entrypoints.views import SpeechView, TranscriptView, speech_view, transcript_view
+from entrypoints.wire import SttBody, TtsBody, decode_audio, decode_body
+
+
+def request_id() -> str:
+    return str(structlog.contextvars.get_contextvars().get("request_id", ""))
+
+
+@post("/api/tts", status_code=200)
+async def text_to_speech(request: Request[Any, Any, Any]) -> SpeechView:
+    container = container_of(request)
+    body = decode_body(await request.body(), TtsBody)
+    command = SpeakCommand(
+        text=body.text, voice=body.voice, audio_format=body.format, use_cache=body.use_cache
+    )
+    result = await container.synthesize.execute(command, pipeline_id=request_id(), transport="rest")
+    return speech_view(result, request_id())
+
+
+@post("/api/stt", status_code=200)
+async def speech_to_text(request: Request[Any, Any, Any]) -> TranscriptView:
+    container = container_of(request)
+    limit = container.settings.max_audio_bytes
+    if request.content_type[0] == "multipart/form-data":
+        audio, language = await _read_upload(request)
+    else:
+        body = decode_body(await request.body(), SttBody)
+        audio, language = decode_audio(body.audio_base64, limit), body.language
+    result = await container.transcribe.execute(
+        audio, language, pipeline_id=request_id(), transport="rest"
+    )
+    return transcript_view(result, request_id())
+
+
+async def _read_upload(request: Request[Any, Any, Any]) -> tuple[bytes, str | None]:
+    form = await request.form()
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise InvalidRequest("multipart upload needs a `file` field with the audio")
+    language = form.get("language")
+    if language is not None and not isinstance(language, str):
+        raise InvalidRequest("`language` must be a text field")
+    return await upload.read(), language or None
+
+
+@get("/health")
+async def health(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    container = container_of(request)
+    components = container.components
+    transcriber = components["transcriber"]
+    return {
+        "status": "degraded" if container.warnings else "ok",
+        "ready": True,
+        "uptime_seconds": round(time.monotonic() - container.started_at, 1),
+        "warnings": container.warnings,
+        "components": {
+            "tts": {
+                "status": "ok",
+                "providers": {s.provider: list(s.voices()) for s in components["synthesizers"]},
+            },
+            "stt": {"status": "ok", "model": transcriber.model_name},
+            "cache": {"status": "ok", "kind": type(components["cache"]).__name__},
+            "event_log": {"status": "ok", "kind": type(components["event_log"]).__name__},
+        },
+    }
+
+
+@get("/stats")
+async def stats(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    folded = await container_of(request).projector.catch_up()
+    return folded.snapshot()
+
+
+ROUTES = [text_to_speech, speech_to_text, health, stats]
+
+
+def container_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Container:
+    container: Container = connection.app.state.container
+    return container

@@ -1,0 +1,55 @@
+"""Every error leaves as JSON with a stable `code` and a human `message`; never a stack trace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from domain.errors import VoicePipeError
+
+log = structlog.get_logger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def error_body(code: str, message: str) -> dict[str, str]:
+    request_id = structlog.contextvars.get_contextvars().get("request_id", "")
+    return {"code": code, "message": message, "request_id": request_id}
+
+
+def voicepipe_error(_: Request[Any, Any, Any], error: VoicePipeError) -> Response[dict[str, str]]:
+    return Response(error_body(error.code, error.message), status_code=error.status)
+
+
+def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[dict[str, str]]:
+    code = _HTTP_CODES.get(error.status_code, "http_error")
+    message = error.detail if error.status_code != 413 else "the request body is too large"
+    return Response(error_body(code, message), status_code=error.status_code, headers=error.headers)
+
+
+def unexpected_error(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, str]]:
+    log.error("unhandled error", exc_info=error)
+    return Response(
+        error_body("internal_error", "internal error; the request id is in the logs"),
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
+EXCEPTION_HANDLERS = {
+    VoicePipeError: voicepipe_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

@@ -1,0 +1,91 @@
+"""Settings: environment variables read once into a typed object."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import msgspec
+
+T = TypeVar("T")
+
+MB = 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names the variable."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every knob of the service. Names match the environment variables, lower-cased."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    redis_url: str | None = None
+    tts_providers: tuple[str, ...] = ("piper",)
+    elevenlabs_api_key: str | None = None
+    elevenlabs_base_url: str | None = None
+    elevenlabs_voice_id: str = "JBFqnCBsd6RMkjVDRZzb"
+    elevenlabs_model_id: str = "eleven_flash_v2_5"
+    piper_voice: str | None = None
+    whisper_model: str | None = None
+    whisper_device: str = "cpu"
+    whisper_compute_type: str = "int8"
+    whisper_threads: int = 0
+    whisper_beam_size: int = 5
+    cache_ttl_seconds: float = 3600.0
+    cache_max_bytes: int = 256 * MB
+    max_text_chars: int = 5000
+    max_audio_bytes: int = 25 * MB
+    max_audio_seconds: float = 1800.0
+    event_retention: int = 1_000_000
+    api_keys: tuple[str, ...] = ()
+    log_format: str = "auto"
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in msgspec.structs.fields(cls):
+            raw = env.get(field.name.upper())
+            if raw is None or raw.strip() == "":
+                continue
+            values[field.name] = _parse(field.name.upper(), raw.strip(), field.type)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        for name in ("max_text_chars", "max_audio_bytes", "cache_max_bytes", "event_retention"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name.upper()} must be positive")
+        if not 0 < self.port < 65536:
+            raise SettingsError("PORT must be between 1 and 65535")
+        if self.log_format not in ("auto", "json", "console"):
+            raise SettingsError("LOG_FORMAT must be auto, json or console")
+        unknown = set(self.tts_providers) - {"piper", "elevenlabs"}
+        if unknown or not self.tts_providers:
+            raise SettingsError("TTS_PROVIDERS lists providers among: piper, elevenlabs")
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format == "auto":
+            return not sys.stderr.isatty()
+        return self.log_format == "json"
+
+
+def _parse(name: str, raw: str, annotation: Any) -> Any:
+    parsers: dict[Any, Callable[[str], Any]] = {
+        int: int,
+        float: float,
+        str: str,
+        str | None: str,
+        tuple[str, ...]: lambda v: tuple(p.strip() for p in v.split(",") if p.strip()),
+    }
+    try:
+        return parsers[annotation](raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a valid value") from None

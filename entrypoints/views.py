@@ -1,0 +1,99 @@
+"""Results of the use cases as wire objects, shared by REST and the WebSocket."""
+
+from __future__ import annotations
+
+import base64
+
+import msgspec
+
+from application.synthesize_speech import SpeechResult
+from application.transcribe_audio import TranscriptionResult
+from domain.speech import AudioFormat, Segment, Sentiment
+
+CONTENT_TYPES = {
+    AudioFormat.WAV: "audio/wav",
+    AudioFormat.MP3: "audio/mpeg",
+    AudioFormat.OPUS: "audio/ogg; codecs=opus",
+    AudioFormat.FLAC: "audio/flac",
+    AudioFormat.PCM: "audio/L16",
+}
+
+
+class SentimentView(msgspec.Struct, frozen=True):
+    polarity: float
+    subjectivity: float
+    label: str
+    emotion: str
+    keywords: tuple[str, ...]
+
+
+def sentiment_view(sentiment: Sentiment | None) -> SentimentView | None:
+    if sentiment is None:
+        return None
+    return SentimentView(
+        polarity=sentiment.polarity,
+        subjectivity=sentiment.subjectivity,
+        label=sentiment.label,
+        emotion=sentiment.emotion,
+        keywords=sentiment.keywords,
+    )
+
+
+class SpeechView(msgspec.Struct, frozen=True):
+    """POST /api/tts response; the WebSocket `audio` message has the same fields."""
+
+    audio_base64: str
+    text: str
+    cached: bool
+    format: str
+    content_type: str
+    sample_rate: int
+    duration: float
+    latency_ms: float
+    provider: str
+    voice: str
+    sentiment: SentimentView | None
+    request_id: str
+
+
+class TranscriptView(msgspec.Struct, frozen=True):
+    text: str
+    language: str
+    language_probability: float
+    duration: float
+    latency_ms: float
+    segments: tuple[Segment, ...]
+    sentiment: SentimentView | None
+    request_id: str
+
+
+def speech_view(result: SpeechResult, request_id: str) -> SpeechView:
+    audio = result.audio
+    return SpeechView(
+        audio_base64=base64.b64encode(audio.data).decode("ascii"),
+        text=result.text,
+        cached=result.cached,
+        format=audio.audio_format.value,
+        content_type=CONTENT_TYPES[audio.audio_format],
+        sample_rate=audio.sample_rate,
+        duration=round(audio.duration_ms / 1000.0, 3),
+        latency_ms=result.latency_ms,
+        provider=audio.voice.provider,
+        voice=audio.voice.name,
+        sentiment=sentiment_view(audio.sentiment),
+        request_id=request_id,
+    )
+
+
+def transcript_view(result: TranscriptionResult, request_id: str) -> TranscriptView:
+    transcript = result.transcript
+    return TranscriptView(
+        text=transcript.text,
+        language=transcript.language,
+        language_probability=transcript.language_probability,
+        duration=transcript.duration,
+        latency_ms=result.latency_ms,
+        segments=transcript.segments,
+        sentiment=sentiment_view(result.sentiment),
+        request_id=request_id,
+    )

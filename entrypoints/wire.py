@@ -1,0 +1,110 @@
+"""Wire messages of the v1 API (REST bodies and WebSocket frames) and their decoding."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import TypeVar
+
+import msgspec
+
+from domain.errors import AudioTooLarge, InvalidRequest, VoicePipeError
+
+Body = TypeVar("Body", bound=msgspec.Struct)
+
+
+class InvalidJson(VoicePipeError):
+    code = "invalid_json"
+
+
+class UnknownMessageType(VoicePipeError):
+    code = "unknown_message_type"
+
+
+class InvalidBase64(VoicePipeError):
+    code = "invalid_base64"
+
+
+class TtsBody(msgspec.Struct, frozen=True):
+    text: str
+    use_cache: bool = True
+    voice: str | None = None
+    format: str = "wav"
+
+
+class SttBody(msgspec.Struct, frozen=True):
+    audio_base64: str
+    language: str | None = None
+
+
+class TextMessage(msgspec.Struct, frozen=True, tag="text", tag_field="type"):
+    text: str
+    use_cache: bool = True
+    voice: str | None = None
+    format: str = "wav"
+    id: str | None = None
+
+
+class AudioMessage(msgspec.Struct, frozen=True, tag="audio", tag_field="type"):
+    audio: str
+    language: str | None = None
+    id: str | None = None
+
+
+ClientMessage = TextMessage | AudioMessage
+
+
+class _Envelope(msgspec.Struct):
+    type: str | None = None
+
+
+MESSAGE_TYPES = ("text", "audio")
+_message_decoder = msgspec.json.Decoder(ClientMessage)
+
+
+def decode_body(data: bytes, body_type: type[Body]) -> Body:
+    """Decode a REST JSON body; wrong JSON and wrong shapes become clear 400 errors."""
+    if not data.strip():
+        raise InvalidRequest("the request body is empty; send a JSON object")
+    try:
+        return msgspec.json.decode(data, type=body_type)
+    except msgspec.ValidationError as error:
+        raise InvalidRequest(f"invalid request: {error}") from None
+    except msgspec.DecodeError:
+        raise InvalidJson("the request body is not valid JSON") from None
+
+
+def decode_message(data: str | bytes) -> TextMessage | AudioMessage:
+    """Decode one WebSocket text frame into a client message."""
+    try:
+        message: TextMessage | AudioMessage = _message_decoder.decode(data)
+        return message
+    except msgspec.ValidationError as error:
+        envelope = _classify(data)
+        if envelope.type not in MESSAGE_TYPES:
+            kinds = ", ".join(MESSAGE_TYPES)
+            raise UnknownMessageType(
+                f"unknown message type {envelope.type!r}; expected one of: {kinds}"
+            ) from None
+        raise InvalidRequest(f"invalid {envelope.type} message: {error}") from None
+    except msgspec.DecodeError:
+        raise InvalidJson("the message is not valid JSON") from None
+
+
+def _classify(data: str | bytes) -> _Envelope:
+    try:
+        return msgspec.json.decode(data, type=_Envelope)
+    except msgspec.ValidationError:
+        return _Envelope(type=None)
+
+
+def decode_audio(encoded: str, max_bytes: int) -> bytes:
+    """Base64 to bytes, refusing oversized input before spending memory on it."""
+    if len(encoded) * 3 // 4 > max_bytes + 2:
+        raise AudioTooLarge(
+            f"audio has about {len(encoded) * 3 // 4} bytes; the limit is {max_bytes}"
+        )
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidBase64("audio is not valid base64") from None

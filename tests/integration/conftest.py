@@ -1,0 +1,70 @@
+"""A real service on loopback: real models, real uvicorn, real HTTP and WebSocket clients."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from entrypoints.app import create_app, max_frame_bytes
+from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RunningServer:
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/ws/voice"
+        config = uvicorn.Config(
+            create_app(container),
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            access_log=False,
+            ws_max_size=max_frame_bytes(container.settings.max_audio_bytes),
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> RunningServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def container() -> Container:
+    return bootstrap(Settings())
+
+
+@pytest.fixture(scope="session")
+def server(container: Container) -> Iterator[RunningServer]:
+    with RunningServer(container) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def http(server: RunningServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client

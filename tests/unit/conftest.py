@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from adapters.memory_cache import InMemoryAudioCache
+from adapters.memory_event_log import InMemoryEventLog
+from domain.events import DomainEvent
+from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.settings import Settings
+from tests.unit.fakes import (
+    FakeClock,
+    FakeCodec,
+    FakeProcessor,
+    FakeSentiment,
+    FakeSynthesizer,
+    FakeTranscriber,
+)
+
+
+@dataclass
+class FakeWorld:
+    """The whole service wired with fakes through the composition root."""
+
+    container: Container
+    synthesizer: FakeSynthesizer
+    transcriber: FakeTranscriber
+    processor: FakeProcessor
+    codec: FakeCodec
+    sentiment: FakeSentiment
+    events: InMemoryEventLog
+    clock: FakeClock
+
+    async def recorded(self) -> list[DomainEvent]:
+        return [event for _, event in await self.events.read(None, 10_000)]
+
+    async def recorded_types(self) -> list[str]:
+        return [type(event).__name__ for event in await self.recorded()]
+
+
+def build_world(settings: Settings | None = None, cache: object | None = None) -> FakeWorld:
+    clock = FakeClock()
+    world = FakeWorld(
+        container=None,  # type: ignore[arg-type]
+        synthesizer=FakeSynthesizer(),
+        transcriber=FakeTranscriber(),
+        processor=FakeProcessor(),
+        codec=FakeCodec(),
+        sentiment=FakeSentiment(),
+        events=InMemoryEventLog(),
+        clock=clock,
+    )
+    world.container = bootstrap(
+        settings or Settings(max_text_chars=100, max_audio_bytes=10_000, max_audio_seconds=5),
+        synthesizers=[world.synthesizer],
+        transcriber=world.transcriber,
+        processor=world.processor,
+        codec=world.codec,
+        sentiment=world.sentiment,
+        cache=cache or InMemoryAudioCache(max_bytes=1_000_000, ttl_seconds=60, clock=clock),  # type: ignore[arg-type]
+        events=world.events,
+        clock=clock,
+    )
+    return world
+
+
+@pytest.fixture
+def world() -> FakeWorld:
+    return build_world()

@@ -1,0 +1,111 @@
+"""Small hand-written fakes for the ports; they record what happened."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from application.ports import ProcessedAudio
+from domain.errors import InvalidAudio
+from domain.speech import AudioClip, AudioFormat, ProcessingSettings, Segment, Sentiment, Transcript
+
+
+class Broken(RuntimeError):
+    """What a failing fake raises: an unexpected dependency failure."""
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 1_000.0
+
+    def now(self) -> float:
+        return 1_700_000_000.0 + self.t
+
+    def monotonic(self) -> float:
+        self.t += 0.001  # every reading moves time on, so latencies are positive
+        return self.t
+
+
+class FakeSynthesizer:
+    def __init__(self, provider: str = "fake", voices: Sequence[str] = ("alice", "bob")) -> None:
+        self.provider = provider
+        self._voices = list(voices)
+        self.default_voice = self._voices[0]
+        self.spoken: list[tuple[str, str]] = []
+        self.fail = False
+
+    def voices(self) -> Sequence[str]:
+        return self._voices
+
+    async def synthesize(self, text: str, voice: str) -> AudioClip:
+        if self.fail:
+            raise Broken("synthesizer down")
+        self.spoken.append((text, voice))
+        return AudioClip(pcm=b"\x01\x00" * 1600, sample_rate=16_000)
+
+
+class FakeProcessor:
+    def __init__(self) -> None:
+        self.fail = False
+
+    async def process(self, clip: AudioClip, settings: ProcessingSettings) -> ProcessedAudio:
+        if self.fail:
+            raise Broken("processor down")
+        return ProcessedAudio(clip=clip, gain_db=3.0, trimmed_ms=10.0)
+
+
+class FakeCodec:
+    """Decodes only bytes starting with b"AUDIO"; encodes to a tagged blob."""
+
+    def __init__(self) -> None:
+        self.fail_encode = False
+        self.fail_decode = False
+
+    async def decode(self, data: bytes, sample_rate: int) -> AudioClip:
+        if self.fail_decode:
+            raise Broken("codec down")
+        if not data.startswith(b"AUDIO"):
+            raise InvalidAudio("not audio")
+        return AudioClip(pcm=data[5:], sample_rate=sample_rate)
+
+    async def encode(self, clip: AudioClip, audio_format: AudioFormat) -> bytes:
+        if self.fail_encode:
+            raise Broken("codec down")
+        return audio_format.value.encode() + b":" + clip.pcm
+
+
+class FakeTranscriber:
+    model_name = "fake-model"
+
+    def __init__(self, text: str = "hello world") -> None:
+        self.text = text
+        self.fail = False
+
+    async def transcribe(self, clip: AudioClip, language: str | None) -> Transcript:
+        if self.fail:
+            raise Broken("model down")
+        return Transcript(
+            text=self.text,
+            language=language or "en",
+            language_probability=0.99,
+            duration=clip.duration_ms / 1000,
+            segments=(Segment(0.0, 1.0, self.text, -0.2, 0.01),),
+        )
+
+
+class FakeSentiment:
+    def __init__(self) -> None:
+        self.fail = False
+
+    async def analyse(self, text: str) -> Sentiment:
+        if self.fail:
+            raise Broken("sentiment down")
+        label = "positive" if "good" in text else "neutral"
+        return Sentiment(0.5 if label == "positive" else 0.0, 0.5, label, "joy", ("good",))
+
+
+class FailingCache:
+    async def get(self, key: str) -> bytes | None:
+        raise Broken("cache down")
+
+    async def put(self, key: str, value: bytes) -> None:
+        raise Broken("cache down")
