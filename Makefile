@@ -30,7 +30,7 @@ test: lint
 	$(VENV)/bin/pytest -q -ra
 
 bench: install
-	$(VENV)/bin/python bench/run_all.py
+	$(VENV)/bin/python -m bench.foundation
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

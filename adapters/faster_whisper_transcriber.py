@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -34,15 +35,20 @@ class FasterWhisperTranscriber:
         name: str | None = None,
     ) -> None:
         threads = threads or os.cpu_count() or 1
-        self._model = WhisperModel(
-            model, device=device, compute_type=compute_type, cpu_threads=threads, num_workers=1
-        )
+        # One thread runs the model, one request at a time: each run already uses every core.
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="whisper")
+        self._model = self._worker.submit(
+            WhisperModel,
+            model,
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=threads,
+            num_workers=1,
+        ).result()
         self.model_name = name or Path(model).name
         self.multilingual = bool(self._model.model.is_multilingual)
         self.beam_size = beam_size
-        # One model run at a time: each already uses every core it was given.
-        self._slots = asyncio.Semaphore(1)
-        self._transcribe(np.zeros(16_000, dtype=np.float32), "en")
+        self._worker.submit(self._transcribe, np.zeros(16_000, dtype=np.float32), None).result()
 
     async def transcribe(self, clip: AudioClip, language: str | None) -> Transcript:
         if language is not None and language not in _LANGUAGE_CODES:
@@ -50,8 +56,8 @@ class FasterWhisperTranscriber:
         if clip.sample_rate != 16_000:
             raise ValueError("faster-whisper needs 16 kHz audio")
         audio = np.frombuffer(clip.pcm, dtype=np.int16).astype(np.float32) / 32768.0
-        async with self._slots:
-            return await asyncio.to_thread(self._transcribe, audio, language)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._worker, self._transcribe, audio, language)
 
     def _transcribe(self, audio: np.ndarray, language: str | None) -> Transcript:
         # The segment generator is lazy: consume it here, in the worker thread.

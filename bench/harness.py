@@ -104,6 +104,8 @@ def median(values: list[float]) -> float:
 def table(rows: list[tuple[str, str, str, str]]) -> str:
     header = ("figure", "measured", "target", "ok")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in [header, *rows]]
+    lines = [
+        " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in [header, *rows]
+    ]
     lines.insert(1, "-|-".join("-" * w for w in widths))
     return "\n".join(f"| {line} |" for line in lines)

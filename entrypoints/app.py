@@ -10,8 +10,8 @@ from pathlib import Path
 import structlog
 from litestar import Litestar, MediaType, get
 from litestar.datastructures import State
-from litestar.response import File
 from litestar.enums import ScopeType
+from litestar.response import File
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrypoints.bootstrap import Container

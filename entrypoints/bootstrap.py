@@ -27,7 +27,7 @@ from application.ports import (
 from application.stats import StatsProjector
 from application.synthesize_speech import SynthesizeSpeech
 from application.transcribe_audio import TranscribeAudio
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, SettingsError
 
 log = structlog.get_logger(__name__)
 
@@ -114,8 +114,10 @@ def _synthesizers(settings: Settings, warnings: list[str]) -> list[SpeechSynthes
     found: list[SpeechSynthesizer] = []
     for provider in settings.tts_providers:
         if provider == "piper":
-            voices = [Path(settings.piper_voice)] if settings.piper_voice else [bundled_voice()]
-            found.append(PiperSynthesizer(voices))
+            voice = Path(settings.piper_voice) if settings.piper_voice else bundled_voice()
+            if not voice.is_file() or not Path(f"{voice}.json").is_file():
+                raise SettingsError(f"PIPER_VOICE={voice}: need the .onnx file and its .onnx.json")
+            found.append(PiperSynthesizer([voice]))
         else:
             warnings.append(f"TTS provider {provider!r} is not available in this build; skipped")
     if not found:
@@ -131,14 +133,21 @@ def _transcriber(settings: Settings) -> Transcriber:
 
     model = settings.whisper_model or str(bundled_model())
     name = None if settings.whisper_model else "tiny.en"
-    return FasterWhisperTranscriber(
-        model,
-        device=settings.whisper_device,
-        compute_type=settings.whisper_compute_type,
-        threads=settings.whisper_threads or None,
-        beam_size=settings.whisper_beam_size,
-        name=name,
-    )
+    try:
+        return FasterWhisperTranscriber(
+            model,
+            device=settings.whisper_device,
+            compute_type=settings.whisper_compute_type,
+            threads=settings.whisper_threads or None,
+            beam_size=settings.whisper_beam_size,
+            name=name,
+        )
+    except Exception as error:  # a model name that is not on disk, a bad device, ...
+        raise SettingsError(
+            f"WHISPER_MODEL={model}: cannot load it on {settings.whisper_device} "
+            f"({settings.whisper_compute_type}): {type(error).__name__}. Use a faster-whisper "
+            "model directory, or a model name already in the Hugging Face cache."
+        ) from error
 
 
 def _codec(settings: Settings) -> AudioCodec:

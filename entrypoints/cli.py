@@ -45,7 +45,11 @@ def serve_command(settings: Settings, *, host: str | None, port: int | None) -> 
     started = time.monotonic()
     if not settings.api_keys:
         log.warning("no API_KEYS configured: the service is open to anyone who can reach it")
-    container = bootstrap(settings)
+    try:
+        container = bootstrap(settings)
+    except SettingsError as error:
+        log.error("cannot start", reason=str(error))
+        return 2
     app = create_app(container)
     log.info(
         "ready",

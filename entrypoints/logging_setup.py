@@ -44,6 +44,8 @@ def configure_logging(*, json_logs: bool, level: str = "info") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # faster-whisper logs each call at info; its warnings still come through.
+    logging.getLogger("faster_whisper").setLevel(max(root.level, logging.WARNING))
     # Access lines come from our own middleware, with the request id and no query strings.
     logging.getLogger("uvicorn.access").disabled = True
 

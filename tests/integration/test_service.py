@@ -94,3 +94,11 @@ def test_serve_command_starts_logs_json_and_keeps_text_out_of_logs() -> None:
     assert len(requests) >= 3
     assert all(len(line["request_id"]) == 32 for line in requests)
     assert "elephant" not in stderr.lower() and "whisper secrets" not in stderr.lower()
+
+
+def test_playground_page_is_served(http: httpx.Client) -> None:
+    response = http.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "/api/tts" in response.text and "/api/stt" in response.text
+    assert "http://" not in response.text and "https://" not in response.text  # no CDN
