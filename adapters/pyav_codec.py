@@ -25,6 +25,10 @@ _ENCODERS: dict[AudioFormat, tuple[str, str, int | None, dict[str, str]]] = {
 }
 
 
+# Recorders that stream a WAV write 0 or ~4 GiB as its data size.
+_STREAMING_SIZE = 0xFFFF_F000
+
+
 class PyAVAudioCodec:
     """Decodes to mono s16 at the asked rate; encodes mono s16 to wav/pcm/mp3/opus/flac."""
 
@@ -66,13 +70,20 @@ def _decode_wav(data: bytes, sample_rate: int, max_seconds: float | None) -> byt
             if reader.getsampwidth() != 2 or reader.getcomptype() != "NONE":
                 return None
             channels, rate = reader.getnchannels(), reader.getframerate()
-            wanted = reader.getnframes()
+            declared = reader.getnframes()
+            if declared == 0 or declared * 2 * channels >= _STREAMING_SIZE:
+                return None  # written while recording, size never filled in: FFmpeg copes
+            wanted = declared
             if max_seconds is not None:
                 wanted = min(wanted, int(max_seconds * rate) + 1)
-            # readframes stops where the data does, so a truncated file decodes shorter.
             raw = reader.readframes(wanted)
     except (wave.Error, EOFError):
         return None  # let FFmpeg judge it
+    if len(raw) < wanted * 2 * channels:
+        raise InvalidAudio(
+            f"audio is truncated: the WAV header promises {declared / rate:.2f} s, "
+            f"the data holds {len(raw) / (2 * channels * rate):.2f} s"
+        )
     samples = np.frombuffer(raw[: len(raw) - len(raw) % (2 * channels)], dtype="<i2")
     if max_seconds is not None and samples.size > max_seconds * rate * channels:
         raise AudioTooLong(f"audio is longer than {max_seconds:g} s")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import httpx
 import numpy as np
 
-from bench.harness import median, requests_per_second, running_service, table
+from bench.harness import load_generator, median, requests_per_second, running_service, table
 
 CLIP_TEXT = (
     "The quick brown fox jumps over the lazy dog while the sun sets slowly "
@@ -170,6 +170,7 @@ def main() -> None:
         ),
     ]
     print(table(rows))
+    print(f"load generator for /health: {load_generator()}")
 
 
 def exactly(data: bytes, seconds: float) -> bytes:

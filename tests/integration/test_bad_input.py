@@ -83,7 +83,8 @@ def stt_cases(wav: bytes, mp3: bytes) -> list[tuple[str, dict[str, Any], int, st
             400,
             "invalid_audio",
         ),
-        ("truncated wav", {"audio_base64": b64(wav[:40])}, 400, "invalid_audio"),
+        ("truncated wav header", {"audio_base64": b64(wav[:40])}, 400, "invalid_audio"),
+        ("truncated wav", {"audio_base64": b64(wav[: len(wav) // 2])}, 400, "invalid_audio"),
         ("truncated mp3", {"audio_base64": b64(mp3[:300])}, 400, "invalid_audio"),
         ("empty audio", {"audio_base64": ""}, 400, "invalid_audio"),
         (

@@ -268,9 +268,13 @@ async def test_truncated_files(codec: PyAVAudioCodec, speech: AudioClip) -> None
     # The first few hundred bytes of an MP3 hold no complete frame: nothing decodes.
     with pytest.raises(InvalidAudio):
         await codec.decode(mp3[:300], 16_000)
-    # A cut WAV is still valid PCM up to the cut: it decodes, shorter.
-    short = await codec.decode(wav[:300], 16_000)
-    assert 0 < short.duration_ms < 10
+    # A WAV whose data ends before its header says is refused, naming both durations.
+    with pytest.raises(InvalidAudio, match="truncated: the WAV header promises"):
+        await codec.decode(wav[: len(wav) // 2], 16_000)
+    # One recorded while streaming (data size never filled in) decodes to what is there.
+    streaming = wav[:40] + b"\x00\x00\x00\x00" + wav[44 : len(wav) // 2]
+    partial = await codec.decode(streaming, 16_000)
+    assert 0.3 * speech.duration_ms < partial.duration_ms < 0.7 * speech.duration_ms
     # MP3 resynchronises on frame headers, so half a file is half the speech.
     half = await codec.decode(mp3[: len(mp3) // 2], 16_000)
     assert 0.3 * speech.duration_ms < half.duration_ms < 0.7 * speech.duration_ms
