@@ -69,8 +69,9 @@ class FasterWhisperTranscriber:
         )
         found = tuple(
             Segment(
-                start=round(s.start, 3),
-                end=round(s.end, 3),
+                # Whisper's timestamps are 20 ms tokens and can run past the audio's end.
+                start=round(min(s.start, info.duration), 3),
+                end=round(min(s.end, info.duration), 3),
                 text=s.text.strip(),
                 avg_logprob=round(s.avg_logprob, 4),
                 no_speech_prob=round(s.no_speech_prob, 4),

@@ -26,7 +26,7 @@ def test_rest_round_trip(http: httpx.Client, sentence: str) -> None:
     assert body["language"] == "en"
     assert body["duration"] > 1.0
     assert body["segments"] and body["segments"][0]["start"] >= 0.0
-    assert body["segments"][-1]["end"] <= body["duration"] + 0.5
+    assert body["segments"][-1]["end"] <= body["duration"]
     assert set(body["segments"][0]) == {"start", "end", "text", "avg_logprob", "no_speech_prob"}
     assert body["sentiment"]["label"] in {"positive", "negative", "neutral"}
     assert body["latency_ms"] > 0
