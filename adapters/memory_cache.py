@@ -44,3 +44,6 @@ class InMemoryAudioCache:
     def _remove(self, key: str) -> None:
         _, value = self._entries.pop(key)
         self.size -= len(value)
+
+    def health(self) -> dict[str, object]:
+        return {"status": "ok", "kind": "memory", "entries": len(self._entries), "bytes": self.size}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
 
 from domain.events import DomainEvent
@@ -17,9 +19,12 @@ class InMemoryEventLog:
         self.retention = retention
         self._events: list[DomainEvent] = []
         self._first = 0  # sequence number of self._events[0]
+        self._appended = asyncio.Event()
 
     async def append(self, events: Sequence[DomainEvent]) -> None:
         self._events.extend(events)
+        self._appended.set()
+        self._appended = asyncio.Event()
         # Trim in chunks so appends stay amortized O(1).
         excess = len(self._events) - self.retention
         if excess > self.retention // 4:
@@ -32,3 +37,13 @@ class InMemoryEventLog:
         return [
             (str(start + i), event) for i, event in enumerate(self._events[offset : offset + count])
         ]
+
+    async def wait(self, after: str | None, seconds: float) -> None:
+        last = self._first + len(self._events) - 1
+        if (after is None and self._events) or (after is not None and int(after) < last):
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._appended.wait(), seconds)
+
+    def health(self) -> dict[str, object]:
+        return {"status": "ok", "kind": "memory", "events": self._first + len(self._events)}

@@ -71,11 +71,19 @@ class AudioCache(Protocol):
 
 
 class EventLog(Protocol):
-    """Append-only log of domain events with opaque, increasing ids."""
+    """Append-only log of domain events with opaque, increasing ids.
+
+    `append` must not make a request wait on a remote store being down: adapters buffer
+    (bounded) and count what they drop. `read` sees every event this process appended.
+    """
 
     async def append(self, events: Sequence[DomainEvent]) -> None: ...
 
     async def read(self, after: str | None, count: int) -> list[tuple[str, DomainEvent]]: ...
+
+    async def wait(self, after: str | None, seconds: float) -> None:
+        """Return when an event after `after` exists, or after `seconds`."""
+        ...
 
 
 class Clock(Protocol):

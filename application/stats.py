@@ -6,6 +6,7 @@ Nothing else counts anything: replaying the same events gives the same stats.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections import Counter, defaultdict, deque
 from typing import Any
@@ -25,6 +26,8 @@ from domain.events import (
     SpeechTranscribed,
     StepDegraded,
 )
+
+log = logging.getLogger(__name__)
 
 # Percentiles over the most recent samples keep memory bounded on a long-lived log.
 SAMPLE_WINDOW = 10_000
@@ -151,7 +154,11 @@ def replay(events: list[DomainEvent]) -> Stats:
 
 
 class StatsProjector:
-    """Keeps a Stats fold up to date with an event log, reading from where it stopped."""
+    """Keeps a Stats fold up to date with an event log, reading from where it stopped.
+
+    `run` replays the log on start and then follows it; `catch_up` brings the fold up to
+    date on demand, so /stats always includes what this process has already appended.
+    """
 
     def __init__(self, events: EventLog, batch: int = 1000) -> None:
         self.log = events
@@ -170,3 +177,26 @@ class StatsProjector:
                     self.position = entry_id
                 if len(entries) < self.batch:
                     return self.stats
+
+    async def run(
+        self, poll_seconds: float = 5.0, retry_seconds: float = 1.0, min_interval: float = 0.1
+    ) -> None:
+        """Follow the log until cancelled; a failing log is retried, never fatal.
+
+        Under load, folds at most every `min_interval` seconds, in batches: per-event wake-ups
+        would cost a round trip each. /stats catches up on demand, so it is never behind.
+        """
+        failing = False
+        while True:
+            try:
+                await self.catch_up()
+                failing = False
+                await asyncio.sleep(min_interval)
+                await self.log.wait(self.position, poll_seconds)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if not failing:
+                    log.warning("event log unreadable, projection paused: %r", error)
+                failing = True
+                await asyncio.sleep(retry_seconds)

@@ -48,6 +48,7 @@ class SpeakCommand(msgspec.Struct, frozen=True):
     voice: str | None = None
     audio_format: str = "wav"
     use_cache: bool = True
+    refresh_cache: bool = False  # synthesize anew and overwrite the cached entry
 
 
 class SpeechResult(msgspec.Struct, frozen=True):
@@ -67,6 +68,8 @@ class SynthesizeSpeech:
     - Text is normalized (NFC, collapsed whitespace); empty or over-long text is refused.
     - The voice is looked up among the synthesizers in order; unknown voices are refused.
     - The cache key covers text, provider, voice, format and processing settings.
+    - `use_cache: false` neither reads nor writes the cache; `refresh_cache` skips the
+      lookup and overwrites the entry (forced regeneration).
     - A cache failure never fails the request: it is bypassed and recorded as degraded.
     - Sentiment is optional: if it fails, the audio is still returned without it.
     - Every step is recorded as a domain event, appended in one batch at the end.
@@ -119,7 +122,7 @@ class SynthesizeSpeech:
             run.failed("validation", error.code)
             raise
         key = request.cache_key()
-        if request.use_cache:
+        if request.use_cache and not command.refresh_cache:
             hit = await self._lookup(key, run)
             if hit is not None:
                 return SpeechResult(

@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import structlog
+import uvicorn
 from litestar import Litestar, MediaType, get
 from litestar.datastructures import State
 from litestar.enums import ScopeType
@@ -17,6 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from entrypoints.bootstrap import Container
 from entrypoints.http_api import ROUTES
 from entrypoints.http_errors import EXCEPTION_HANDLERS
+from entrypoints.settings import Settings
 from entrypoints.ws_api import voice_socket
 
 STATIC = Path(__file__).parent / "static"
@@ -73,6 +75,21 @@ def max_frame_bytes(max_audio_bytes: int) -> int:
     return max_audio_bytes * 2 + 1024 * 1024
 
 
+def server_config(app: Litestar, settings: Settings) -> uvicorn.Config:
+    """How uvicorn serves the app, for `voicepipe serve` and the tests alike."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        ws_max_size=max_frame_bytes(settings.max_audio_bytes),
+        # Compressing base64 audio saves ~25% of bytes for ~80% of the CPU: not worth it.
+        ws_per_message_deflate=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
 def create_app(container: Container) -> Litestar:
     settings = container.settings
     # Base64 inflates audio by 4/3; the margin lets a slightly oversized upload reach the
@@ -84,6 +101,8 @@ def create_app(container: Container) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[request_context],
         request_max_body_size=max_body,
+        on_startup=[container.start],
+        on_shutdown=[container.stop],
         logging_config=None,  # logging is configured once, by structlog
         debug=False,
     )

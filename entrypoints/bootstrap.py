@@ -6,10 +6,10 @@ Every dependency is a keyword argument; None means the production default, built
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -27,9 +27,13 @@ from application.ports import (
 from application.stats import StatsProjector
 from application.synthesize_speech import SynthesizeSpeech
 from application.transcribe_audio import TranscribeAudio
-from entrypoints.settings import Settings, SettingsError
+from entrypoints import wiring
+from entrypoints.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+
+Hook = Callable[[], Awaitable[None]]
 
 
 @dataclass
@@ -43,6 +47,23 @@ class Container:
     components: dict[str, Any] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     warnings: list[str] = field(default_factory=list)
+    on_start: list[Hook] = field(default_factory=list)
+    on_stop: list[Hook] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """Connect to shared stores and start following the event log (in the app's loop)."""
+        for hook in self.on_start:
+            await hook()
+        self._tasks.append(asyncio.get_running_loop().create_task(self.projector.run()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for hook in reversed(self.on_stop):
+            await hook()
 
 
 def bootstrap(
@@ -59,15 +80,22 @@ def bootstrap(
 ) -> Container:
     """Build the service; loads the models (seconds), so call it once at start-up."""
     started = time.monotonic()
-    clock = clock or _system_clock()
+    clock = clock or wiring.system_clock()
     warnings: list[str] = []
-    synthesizers = synthesizers or _synthesizers(settings, warnings)
-    transcriber = transcriber or _transcriber(settings)
-    codec = codec or _codec(settings)
-    processor = processor or _processor()
-    sentiment = sentiment or _sentiment()
-    cache = cache or _cache(settings, clock)
-    events = events or _event_log(settings)
+    synthesizers = synthesizers or wiring.synthesizers(settings, warnings)
+    transcriber = transcriber or wiring.transcriber(settings)
+    codec = codec or wiring.codec(settings)
+    processor = processor or wiring.processor()
+    sentiment = sentiment or wiring.sentiment()
+    on_start: list[Hook] = []
+    on_stop: list[Hook] = []
+    if settings.redis_url and (cache is None or events is None):
+        link = wiring.redis_link(settings, on_start, on_stop)
+        cache = cache or wiring.redis_cache(settings, link)
+        if settings.event_log != "memory":
+            events = events or wiring.redis_event_log(settings, link, on_start, on_stop)
+    cache = cache or wiring.cache(settings, clock)
+    events = events or wiring.event_log(settings)
     container = Container(
         settings=settings,
         synthesize=SynthesizeSpeech(
@@ -97,86 +125,8 @@ def bootstrap(
             "event_log": events,
         },
         warnings=warnings,
+        on_start=on_start,
+        on_stop=on_stop,
     )
     log.info("components ready", load_seconds=round(time.monotonic() - started, 3))
     return container
-
-
-def _system_clock() -> Clock:
-    from adapters.system_clock import SystemClock
-
-    return SystemClock()
-
-
-def _synthesizers(settings: Settings, warnings: list[str]) -> list[SpeechSynthesizer]:
-    from adapters.piper_synthesizer import PiperSynthesizer, bundled_voice
-
-    found: list[SpeechSynthesizer] = []
-    for provider in settings.tts_providers:
-        if provider == "piper":
-            voice = Path(settings.piper_voice) if settings.piper_voice else bundled_voice()
-            if not voice.is_file() or not Path(f"{voice}.json").is_file():
-                raise SettingsError(f"PIPER_VOICE={voice}: need the .onnx file and its .onnx.json")
-            found.append(PiperSynthesizer([voice]))
-        else:
-            warnings.append(f"TTS provider {provider!r} is not available in this build; skipped")
-    if not found:
-        warnings.append("no TTS provider configured could start; using piper")
-        found.append(PiperSynthesizer([bundled_voice()]))
-    for warning in warnings:
-        log.warning(warning)
-    return found
-
-
-def _transcriber(settings: Settings) -> Transcriber:
-    from adapters.faster_whisper_transcriber import FasterWhisperTranscriber, bundled_model
-
-    model = settings.whisper_model or str(bundled_model())
-    name = None if settings.whisper_model else "tiny.en"
-    try:
-        return FasterWhisperTranscriber(
-            model,
-            device=settings.whisper_device,
-            compute_type=settings.whisper_compute_type,
-            threads=settings.whisper_threads or None,
-            beam_size=settings.whisper_beam_size,
-            name=name,
-        )
-    except Exception as error:  # a model name that is not on disk, a bad device, ...
-        raise SettingsError(
-            f"WHISPER_MODEL={model}: cannot load it on {settings.whisper_device} "
-            f"({settings.whisper_compute_type}): {type(error).__name__}. Use a faster-whisper "
-            "model directory, or a model name already in the Hugging Face cache."
-        ) from error
-
-
-def _codec(settings: Settings) -> AudioCodec:
-    from adapters.pyav_codec import PyAVAudioCodec
-
-    return PyAVAudioCodec(max_seconds=settings.max_audio_seconds)
-
-
-def _processor() -> AudioProcessor:
-    from adapters.pydub_processor import PydubAudioProcessor
-
-    return PydubAudioProcessor()
-
-
-def _sentiment() -> SentimentAnalyzer:
-    from adapters.textblob_sentiment import TextBlobSentimentAnalyzer
-
-    return TextBlobSentimentAnalyzer()
-
-
-def _cache(settings: Settings, clock: Clock) -> AudioCache:
-    from adapters.memory_cache import InMemoryAudioCache
-
-    return InMemoryAudioCache(
-        max_bytes=settings.cache_max_bytes, ttl_seconds=settings.cache_ttl_seconds, clock=clock
-    )
-
-
-def _event_log(settings: Settings) -> EventLog:
-    from adapters.memory_event_log import InMemoryEventLog
-
-    return InMemoryEventLog(retention=settings.event_retention)

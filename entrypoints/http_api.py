@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import structlog
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import UploadFile
 
@@ -26,7 +26,11 @@ async def text_to_speech(request: Request[Any, Any, Any]) -> SpeechView:
     container = container_of(request)
     body = decode_body(await request.body(), TtsBody)
     command = SpeakCommand(
-        text=body.text, voice=body.voice, audio_format=body.format, use_cache=body.use_cache
+        text=body.text,
+        voice=body.voice,
+        audio_format=body.format,
+        use_cache=body.use_cache,
+        refresh_cache=body.refresh_cache,
     )
     result = await container.synthesize.execute(command, pipeline_id=request_id(), transport="rest")
     return speech_view(result, request_id())
@@ -59,31 +63,57 @@ async def _read_upload(request: Request[Any, Any, Any]) -> tuple[bytes, str | No
 
 
 @get("/health")
-async def health(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    """Liveness plus each dependency; 200 even when degraded (the service still answers)."""
     container = container_of(request)
     components = container.components
-    transcriber = components["transcriber"]
-    return {
-        "status": "degraded" if container.warnings else "ok",
+    parts: dict[str, dict[str, Any]] = {
+        "tts": {
+            "status": "ok",
+            "providers": {s.provider: list(s.voices()) for s in components["synthesizers"]},
+        },
+        "stt": {"status": "ok", "model": components["transcriber"].model_name},
+        "cache": _component_health(components["cache"]),
+        "event_log": _component_health(components["event_log"]),
+    }
+    reasons = list(container.warnings)
+    for name, part in parts.items():
+        if part.get("status") != "ok":
+            reasons.append(f"{name}: {part.get('reason', part.get('status'))}")
+    body = {
+        "status": "degraded" if reasons else "ok",
         "ready": True,
         "uptime_seconds": round(time.monotonic() - container.started_at, 1),
-        "warnings": container.warnings,
-        "components": {
-            "tts": {
-                "status": "ok",
-                "providers": {s.provider: list(s.voices()) for s in components["synthesizers"]},
-            },
-            "stt": {"status": "ok", "model": transcriber.model_name},
-            "cache": {"status": "ok", "kind": type(components["cache"]).__name__},
-            "event_log": {"status": "ok", "kind": type(components["event_log"]).__name__},
-        },
+        "warnings": reasons,
+        "components": parts,
     }
+    return Response(body, headers={"cache-control": "no-store"})
+
+
+def _component_health(component: object) -> dict[str, Any]:
+    report = getattr(component, "health", None)
+    if callable(report):
+        return dict(report())
+    return {"status": "ok", "kind": type(component).__name__}
 
 
 @get("/stats")
 async def stats(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    folded = await container_of(request).projector.catch_up()
-    return folded.snapshot()
+    container = container_of(request)
+    projector = container.projector
+    try:
+        folded = await projector.catch_up()
+        stale = False
+    except Exception:  # the log is away: answer with what was folded so far
+        folded, stale = projector.stats, True
+    snapshot = folded.snapshot()
+    log_health = _component_health(container.components["event_log"])
+    snapshot["event_log"] = {
+        "stale": stale,
+        "buffered": log_health.get("buffered", 0),
+        "dropped": log_health.get("dropped", 0),
+    }
+    return snapshot
 
 
 ROUTES = [text_to_speech, speech_to_text, health, stats]

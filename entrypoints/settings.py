@@ -24,6 +24,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8000
     redis_url: str | None = None
+    redis_prefix: str = "voicepipe"
+    redis_timeout_seconds: float = 0.5
+    event_buffer_max: int = 100_000
+    event_log: str = "auto"
     tts_providers: tuple[str, ...] = ("piper",)
     elevenlabs_api_key: str | None = None
     elevenlabs_base_url: str | None = None
@@ -59,11 +63,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return settings
 
     def validate(self) -> None:
-        for name in ("max_text_chars", "max_audio_bytes", "cache_max_bytes", "event_retention"):
+        positive = ("max_text_chars", "max_audio_bytes", "cache_max_bytes", "event_retention")
+        for name in (*positive, "event_buffer_max", "redis_timeout_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be positive")
         if not 0 < self.port < 65536:
             raise SettingsError("PORT must be between 1 and 65535")
+        if self.redis_url is not None and not self.redis_url.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise SettingsError("REDIS_URL must start with redis://, rediss:// or unix://")
+        if self.event_log not in ("auto", "memory", "redis"):
+            raise SettingsError("EVENT_LOG must be auto, memory or redis")
+        if self.event_log == "redis" and not self.redis_url:
+            raise SettingsError("EVENT_LOG=redis needs REDIS_URL")
         if self.log_format not in ("auto", "json", "console"):
             raise SettingsError("LOG_FORMAT must be auto, json or console")
         unknown = set(self.tts_providers) - {"piper", "elevenlabs"}

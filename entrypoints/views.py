@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-
 import msgspec
+import pybase64
 
 from application.synthesize_speech import SpeechResult
 from application.transcribe_audio import TranscriptionResult
@@ -50,7 +49,7 @@ class TranscriptView(msgspec.Struct, frozen=True):
 def speech_view(result: SpeechResult, request_id: str) -> SpeechView:
     audio = result.audio
     return SpeechView(
-        audio_base64=base64.b64encode(audio.data).decode("ascii"),
+        audio_base64=pybase64.b64encode(audio.data).decode("ascii"),
         text=result.text,
         cached=result.cached,
         format=audio.audio_format.value,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 from typing import TypeVar
 
 import msgspec
+import pybase64
 
 from domain.errors import AudioTooLarge, InvalidRequest, VoicePipeError
 
@@ -28,6 +28,7 @@ class InvalidBase64(VoicePipeError):
 class TtsBody(msgspec.Struct, frozen=True):
     text: str
     use_cache: bool = True
+    refresh_cache: bool = False
     voice: str | None = None
     format: str = "wav"
 
@@ -40,6 +41,7 @@ class SttBody(msgspec.Struct, frozen=True):
 class TextMessage(msgspec.Struct, frozen=True, tag="text", tag_field="type"):
     text: str
     use_cache: bool = True
+    refresh_cache: bool = False
     voice: str | None = None
     format: str = "wav"
     id: str | None = None
@@ -105,6 +107,6 @@ def decode_audio(encoded: str, max_bytes: int) -> bytes:
             f"audio has about {len(encoded) * 3 // 4} bytes; the limit is {max_bytes}"
         )
     try:
-        return base64.b64decode(encoded, validate=True)
+        return pybase64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidBase64("audio is not valid base64") from None

@@ -73,6 +73,7 @@ async def _speak(message: TextMessage, container: Container, request_id: str) ->
         voice=message.voice,
         audio_format=message.format,
         use_cache=message.use_cache,
+        refresh_cache=message.refresh_cache,
     )
     result = await container.synthesize.execute(command, pipeline_id=request_id, transport="ws")
     view = msgspec.structs.asdict(speech_view(result, request_id))

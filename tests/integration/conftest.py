@@ -8,10 +8,11 @@ import time
 from collections.abc import Iterator
 
 import httpx
+import msgspec
 import pytest
 import uvicorn
 
-from entrypoints.app import create_app, max_frame_bytes
+from entrypoints.app import create_app, server_config
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings
 
@@ -28,15 +29,8 @@ class RunningServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws/voice"
-        config = uvicorn.Config(
-            create_app(container),
-            host="127.0.0.1",
-            port=self.port,
-            log_config=None,
-            access_log=False,
-            ws_max_size=max_frame_bytes(container.settings.max_audio_bytes),
-        )
-        self.server = uvicorn.Server(config)
+        settings = msgspec.structs.replace(container.settings, host="127.0.0.1", port=self.port)
+        self.server = uvicorn.Server(server_config(create_app(container), settings))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> RunningServer:
@@ -68,3 +62,14 @@ def server(container: Container) -> Iterator[RunningServer]:
 def http(server: RunningServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=60) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The shared Redis the contract tests use; fails loudly if none answers."""
+    from tests.integration.redis_server import answers, url_from_env
+
+    url = url_from_env()
+    if not answers(url):
+        pytest.fail(f"no Redis answers at {url}: set REDIS_URL or start redis-server")
+    return url

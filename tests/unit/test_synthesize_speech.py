@@ -125,3 +125,13 @@ async def test_invalid_requests_are_refused_and_recorded(
     assert [type(e).__name__ for e in events] == ["RequestReceived", "RequestFailed"]
     assert events[-1].step == "validation"  # type: ignore[union-attr]
     assert world.synthesizer.spoken == []
+
+
+async def test_refresh_cache_regenerates_and_overwrites(world: FakeWorld) -> None:
+    await speak(world)
+    refreshed = await speak(world, refresh_cache=True)
+    assert refreshed.cached is False
+    assert len(world.synthesizer.spoken) == 2
+    assert "CacheLookedUp" not in (await world.recorded_types())[len(MISS) :]
+    again = await speak(world)
+    assert again.cached is True and again.audio == refreshed.audio

@@ -1,0 +1,162 @@
+"""Event log on a Redis Stream: XADD of msgpack-encoded events, capped with MAXLEN ~.
+
+Appends never wait on Redis: events go to a bounded in-memory buffer that one background
+task writes in batches (one atomic script call per batch), in order. While Redis is away
+the buffer holds them; past its bound, new events are dropped and counted, never silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from itertools import islice
+from typing import cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from adapters.redis_link import RedisLink
+from domain.events import DomainEvent, decode_event, encode_event
+
+log = logging.getLogger(__name__)
+
+FIELD = b"e"
+
+# One command per batch instead of one per event (client-side packing of XADDs costs more
+# than Redis running them), and atomic: a batch lands whole or not at all.
+APPEND_BATCH = """
+local n = 0
+for i = 2, #ARGV do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i])
+  n = n + 1
+end
+return n
+"""
+
+
+class RedisStreamEventLog:
+    """Event log port on one Redis stream shared by every service instance."""
+
+    def __init__(
+        self,
+        link: RedisLink,
+        *,
+        stream: str,
+        retention: int,
+        buffer_max: int,
+        batch: int = 1000,
+    ) -> None:
+        self.link = link
+        self.stream = stream
+        self.retention = retention
+        self.buffer_max = buffer_max
+        self.batch = batch
+        self.dropped = 0
+        self._pending: deque[bytes] = deque()
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._writer: asyncio.Task[None] | None = None
+        self._last_drop_log = 0.0
+        self._append_batch = link.client.register_script(APPEND_BATCH)
+        # Blocking XREAD holds its connection: a pool of its own, with a timeout above BLOCK.
+        self._blocking = aioredis.Redis(
+            connection_pool=aioredis.ConnectionPool.from_url(
+                link.url, socket_timeout=30, socket_connect_timeout=1
+            )
+        )
+
+    async def start(self) -> None:
+        self._writer = asyncio.get_running_loop().create_task(self._write_forever())
+
+    async def append(self, events: Sequence[DomainEvent]) -> None:
+        room = self.buffer_max - len(self._pending)
+        if room < len(events):
+            self._drop(len(events) - max(0, room))
+            events = events[: max(0, room)]
+        if events:
+            self._pending.extend(encode_event(event) for event in events)
+            self._drained.clear()
+            self._wake.set()
+
+    def _drop(self, count: int) -> None:
+        self.dropped += count
+        now = time.monotonic()
+        if now - self._last_drop_log >= 1.0:  # at most one line a second under load
+            self._last_drop_log = now
+            log.error(
+                "event buffer full (%d events): dropped %d events so far",
+                self.buffer_max,
+                self.dropped,
+            )
+
+    async def _write_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                await self.link.wait_up()
+                batch = list(islice(self._pending, self.batch))
+                try:
+                    await self._write(batch)
+                except (RedisError, OSError) as error:
+                    self.link.mark_down(error)
+                    continue
+                for _ in batch:
+                    self._pending.popleft()
+            self._drained.set()
+
+    async def _write(self, batch: list[bytes]) -> None:
+        await self._append_batch(keys=[self.stream], args=[self.retention, *batch])
+
+    async def flush(self, seconds: float) -> bool:
+        """Wait until everything appended so far is in Redis; False if it takes longer."""
+        try:
+            await asyncio.wait_for(self._drained.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def read(self, after: str | None, count: int) -> list[tuple[str, DomainEvent]]:
+        self.link.check()
+        if self._pending:
+            await self.flush(1.0)  # read-your-writes for this process
+        start = "-" if after is None else f"({after}"
+        try:
+            entries = cast(
+                "list[tuple[bytes, dict[bytes, bytes]]]",
+                await self.link.client.xrange(self.stream, start, "+", count=count),
+            )
+        except (RedisError, OSError) as error:
+            self.link.mark_down(error)
+            raise
+        return [(entry_id.decode(), decode_event(fields[FIELD])) for entry_id, fields in entries]
+
+    async def wait(self, after: str | None, seconds: float) -> None:
+        if not self.link.available:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.link.wait_up(), seconds)
+            return
+        with contextlib.suppress(RedisError, OSError):
+            await self._blocking.xread(
+                {self.stream: after or "0-0"}, count=1, block=max(1, int(seconds * 1000))
+            )
+
+    def health(self) -> dict[str, object]:
+        return {
+            "kind": "redis_stream",
+            **self.link.health(),
+            "buffered": len(self._pending),
+            "dropped": self.dropped,
+        }
+
+    async def close(self, seconds: float = 5.0) -> None:
+        if self._pending and self.link.available:
+            await self.flush(seconds)
+        if self._writer is not None:
+            self._writer.cancel()
+        await self._blocking.aclose()

@@ -1,0 +1,142 @@
+"""Builders of the production adapters, one per port; only bootstrap calls them.
+
+Imports are inside each builder so a test that swaps an adapter never loads its model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from application.ports import (
+    AudioCache,
+    AudioCodec,
+    AudioProcessor,
+    Clock,
+    EventLog,
+    SentimentAnalyzer,
+    SpeechSynthesizer,
+    Transcriber,
+)
+from entrypoints.settings import Settings, SettingsError
+
+Hook = Callable[[], Awaitable[None]]
+
+log = structlog.get_logger(__name__)
+
+
+def system_clock() -> Clock:
+    from adapters.system_clock import SystemClock
+
+    return SystemClock()
+
+
+def synthesizers(settings: Settings, warnings: list[str]) -> list[SpeechSynthesizer]:
+    from adapters.piper_synthesizer import PiperSynthesizer, bundled_voice
+
+    found: list[SpeechSynthesizer] = []
+    for provider in settings.tts_providers:
+        if provider == "piper":
+            voice = Path(settings.piper_voice) if settings.piper_voice else bundled_voice()
+            if not voice.is_file() or not Path(f"{voice}.json").is_file():
+                raise SettingsError(f"PIPER_VOICE={voice}: need the .onnx file and its .onnx.json")
+            found.append(PiperSynthesizer([voice]))
+        else:
+            warnings.append(f"TTS provider {provider!r} is not available in this build; skipped")
+    if not found:
+        warnings.append("no TTS provider configured could start; using piper")
+        found.append(PiperSynthesizer([bundled_voice()]))
+    for warning in warnings:
+        log.warning(warning)
+    return found
+
+
+def transcriber(settings: Settings) -> Transcriber:
+    from adapters.faster_whisper_transcriber import FasterWhisperTranscriber, bundled_model
+
+    model = settings.whisper_model or str(bundled_model())
+    name = None if settings.whisper_model else "tiny.en"
+    try:
+        return FasterWhisperTranscriber(
+            model,
+            device=settings.whisper_device,
+            compute_type=settings.whisper_compute_type,
+            threads=settings.whisper_threads or None,
+            beam_size=settings.whisper_beam_size,
+            name=name,
+        )
+    except Exception as error:  # a model name that is not on disk, a bad device, ...
+        raise SettingsError(
+            f"WHISPER_MODEL={model}: cannot load it on {settings.whisper_device} "
+            f"({settings.whisper_compute_type}): {type(error).__name__}. Use a faster-whisper "
+            "model directory, or a model name already in the Hugging Face cache."
+        ) from error
+
+
+def codec(settings: Settings) -> AudioCodec:
+    from adapters.pyav_codec import PyAVAudioCodec
+
+    return PyAVAudioCodec(max_seconds=settings.max_audio_seconds)
+
+
+def processor() -> AudioProcessor:
+    from adapters.pydub_processor import PydubAudioProcessor
+
+    return PydubAudioProcessor()
+
+
+def sentiment() -> SentimentAnalyzer:
+    from adapters.textblob_sentiment import TextBlobSentimentAnalyzer
+
+    return TextBlobSentimentAnalyzer()
+
+
+def cache(settings: Settings, clock: Clock) -> AudioCache:
+    from adapters.memory_cache import InMemoryAudioCache
+
+    return InMemoryAudioCache(
+        max_bytes=settings.cache_max_bytes, ttl_seconds=settings.cache_ttl_seconds, clock=clock
+    )
+
+
+def event_log(settings: Settings) -> EventLog:
+    from adapters.memory_event_log import InMemoryEventLog
+
+    return InMemoryEventLog(retention=settings.event_retention)
+
+
+def redis_link(settings: Settings, on_start: list[Hook], on_stop: list[Hook]) -> Any:
+    from adapters.redis_link import RedisLink
+
+    assert settings.redis_url is not None
+    link = RedisLink(settings.redis_url, timeout=settings.redis_timeout_seconds)
+    on_start.append(link.connect)
+    on_stop.append(link.close)
+    return link
+
+
+def redis_cache(settings: Settings, link: Any) -> AudioCache:
+    from adapters.redis_cache import RedisAudioCache
+
+    return RedisAudioCache(
+        link, ttl_seconds=settings.cache_ttl_seconds, prefix=f"{settings.redis_prefix}:cache"
+    )
+
+
+def redis_event_log(
+    settings: Settings, link: Any, on_start: list[Hook], on_stop: list[Hook]
+) -> EventLog:
+    from adapters.redis_event_log import RedisStreamEventLog
+
+    events = RedisStreamEventLog(
+        link,
+        stream=f"{settings.redis_prefix}:events",
+        retention=settings.event_retention,
+        buffer_max=settings.event_buffer_max,
+    )
+    on_start.append(events.start)
+    on_stop.append(events.close)
+    return events
