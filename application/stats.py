@@ -17,7 +17,12 @@ from domain.events import (
     AudioEncoded,
     AudioProcessed,
     CacheLookedUp,
+    CircuitClosed,
+    CircuitHalfOpened,
+    CircuitOpened,
     DomainEvent,
+    ProviderFailed,
+    ProviderFellBack,
     RequestCompleted,
     RequestFailed,
     RequestReceived,
@@ -77,6 +82,10 @@ class Stats:
         self.providers: Counter[tuple[str, str]] = Counter()
         self.models: Counter[str] = Counter()
         self.languages: Counter[str] = Counter()
+        self.provider_failures: Counter[tuple[str, str]] = Counter()
+        self.fallbacks: Counter[tuple[str, str]] = Counter()
+        self.breakers: dict[str, str] = {}
+        self.breaker_opened: Counter[str] = Counter()
         self.latency: defaultdict[str, deque[float]] = defaultdict(
             lambda: deque(maxlen=SAMPLE_WINDOW)
         )
@@ -110,14 +119,33 @@ class Stats:
             self.languages[event.language] += 1
         elif isinstance(event, StepDegraded):
             self.degraded[event.step] += 1
+        elif isinstance(event, ProviderFailed):
+            self.provider_failures[(event.provider, event.code)] += 1
+        elif isinstance(event, ProviderFellBack):
+            self.fallbacks[(event.from_provider, event.to_provider)] += 1
+        elif isinstance(event, CircuitOpened):
+            self.breakers[event.provider] = "open"
+            self.breaker_opened[event.provider] += 1
+        elif isinstance(event, CircuitHalfOpened):
+            self.breakers[event.provider] = "half_open"
+        elif isinstance(event, CircuitClosed):
+            self.breakers[event.provider] = "closed"
 
     def snapshot(self) -> dict[str, Any]:
         lookups = self.cache_hits + self.cache_misses
         providers: dict[str, dict[str, Any]] = {}
         for (provider, voice), count in sorted(self.providers.items()):
-            entry = providers.setdefault(provider, {"requests": 0, "voices": {}})
+            entry = providers.setdefault(provider, _provider_entry())
             entry["requests"] += count
             entry["voices"][voice] = count
+        for (provider, code), count in sorted(self.provider_failures.items()):
+            providers.setdefault(provider, _provider_entry())["failures"][code] = count
+        for (source, target), count in sorted(self.fallbacks.items()):
+            providers.setdefault(source, _provider_entry())["fell_back_to"][target] = count
+        for provider, state in sorted(self.breakers.items()):
+            entry = providers.setdefault(provider, _provider_entry())
+            entry["breaker"] = state
+            entry["breaker_opened"] = self.breaker_opened[provider]
         return {
             "events": self.events,
             "requests": {
@@ -144,6 +172,17 @@ class Stats:
             "models": dict(sorted(self.models.items())),
             "languages": dict(sorted(self.languages.items())),
         }
+
+
+def _provider_entry() -> dict[str, Any]:
+    return {
+        "requests": 0,
+        "voices": {},
+        "failures": {},
+        "fell_back_to": {},
+        "breaker": "closed",
+        "breaker_opened": 0,
+    }
 
 
 def replay(events: list[DomainEvent]) -> Stats:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 
 import msgspec
 
@@ -16,25 +15,26 @@ from application.ports import (
     Clock,
     EventLog,
     SentimentAnalyzer,
-    SpeechSynthesizer,
 )
-from domain.errors import StepFailed, UnknownVoice, VoicePipeError
+from application.provider_chain import Candidate, ProviderChain
+from domain.errors import ProviderError, StepFailed, VoicePipeError
 from domain.events import (
     AudioEncoded,
     AudioProcessed,
     CacheLookedUp,
+    ProviderFellBack,
     RequestReceived,
     SentimentAnalysed,
     SpeechSynthesized,
     StepDegraded,
 )
 from domain.speech import (
+    AudioClip,
     AudioFormat,
     ProcessingSettings,
     Sentiment,
     SpeechRequest,
     SpokenAudio,
-    Voice,
     normalize_text,
 )
 
@@ -56,6 +56,7 @@ class SpeechResult(msgspec.Struct, frozen=True):
     audio: SpokenAudio
     cached: bool
     latency_ms: float
+    fallback: bool = False  # served by a later provider than the one first in line
 
 
 _cache_entry_decoder = msgspec.msgpack.Decoder(SpokenAudio)
@@ -66,8 +67,11 @@ class SynthesizeSpeech:
 
     Rules:
     - Text is normalized (NFC, collapsed whitespace); empty or over-long text is refused.
-    - The voice is looked up among the synthesizers in order; unknown voices are refused.
-    - The cache key covers text, provider, voice, format and processing settings.
+    - Providers are tried in order (see ProviderChain): a provider whose circuit is open is
+      skipped, one that fails after its own retries hands the request to the next. The result
+      says which provider and voice served it and whether that was a fallback.
+    - The cache key covers text, provider, voice, format and processing settings, so entries
+      never mix providers; each candidate's entry is looked up before calling it.
     - `use_cache: false` neither reads nor writes the cache; `refresh_cache` skips the
       lookup and overwrites the entry (forced regeneration).
     - A cache failure never fails the request: it is bypassed and recorded as degraded.
@@ -78,7 +82,7 @@ class SynthesizeSpeech:
     def __init__(
         self,
         *,
-        synthesizers: Sequence[SpeechSynthesizer],
+        providers: ProviderChain,
         processor: AudioProcessor,
         codec: AudioCodec,
         sentiment: SentimentAnalyzer,
@@ -88,9 +92,7 @@ class SynthesizeSpeech:
         max_text_chars: int,
         processing: ProcessingSettings | None = None,
     ) -> None:
-        if not synthesizers:
-            raise ValueError("at least one synthesizer is needed")
-        self.synthesizers = list(synthesizers)
+        self.providers = providers
         self.processor = processor
         self.codec = codec
         self.sentiment = sentiment
@@ -101,7 +103,7 @@ class SynthesizeSpeech:
         self.processing = processing or ProcessingSettings()
 
     def voices(self) -> dict[str, list[str]]:
-        return {s.provider: list(s.voices()) for s in self.synthesizers}
+        return {s.provider: list(s.voices()) for s in self.providers.synthesizers}
 
     async def execute(
         self, command: SpeakCommand, *, pipeline_id: str, transport: str
@@ -117,60 +119,86 @@ class SynthesizeSpeech:
 
     async def _run(self, command: SpeakCommand, run: PipelineRun) -> SpeechResult:
         try:
-            request, synthesizer = self._validate(command)
+            text = normalize_text(command.text, self.max_text_chars)
+            audio_format = AudioFormat.parse(command.audio_format)
+            candidates = self.providers.candidates(command.voice)
         except VoicePipeError as error:
             run.failed("validation", error.code)
             raise
-        key = request.cache_key()
-        if request.use_cache and not command.refresh_cache:
-            hit = await self._lookup(key, run)
-            if hit is not None:
-                return SpeechResult(
-                    text=request.text,
-                    audio=hit,
-                    cached=True,
-                    latency_ms=run.completed(cached=True),
-                )
-        sentiment_task = asyncio.create_task(self._analyse(request.text))
+        primary = candidates[0].voice.provider
+        sentiment_task: asyncio.Task[tuple[Sentiment | None, float]] | None = None
         try:
-            audio = await self._speak(request, synthesizer, run)
-        except BaseException:
-            sentiment_task.cancel()
-            raise
-        sentiment, sentiment_ms = await sentiment_task
-        if sentiment is None:
-            run.record(StepDegraded, step="sentiment", code="sentiment_failed")
-        else:
-            run.record(SentimentAnalysed, label=sentiment.label, latency_ms=sentiment_ms)
-        audio = msgspec.structs.replace(audio, sentiment=sentiment)
-        if request.use_cache:
-            await self._store(key, audio, run)
-        return SpeechResult(
-            text=request.text, audio=audio, cached=False, latency_ms=run.completed()
-        )
+            for candidate in candidates:
+                request = SpeechRequest(
+                    text=text,
+                    voice=candidate.voice,
+                    audio_format=audio_format,
+                    processing=self.processing,
+                    use_cache=command.use_cache,
+                )
+                fallback = candidate.voice.provider != primary
+                key = request.cache_key()
+                if request.use_cache and not command.refresh_cache:
+                    hit = await self._lookup(key, run)
+                    if hit is not None:
+                        self._fell_back(primary, candidate, run)
+                        latency = run.completed(cached=True)
+                        return SpeechResult(text, hit, True, latency, fallback)
+                if not self.providers.allow(candidate.voice.provider, run):
+                    continue
+                if sentiment_task is None:
+                    sentiment_task = asyncio.create_task(self._analyse(text))
+                clip = await self._synthesize(candidate, text, run)
+                if clip is None:
+                    continue
+                self._fell_back(primary, candidate, run)
+                audio = await self._finish(request, clip, run)
+                sentiment, sentiment_ms = await sentiment_task
+                if sentiment is None:
+                    run.record(StepDegraded, step="sentiment", code="sentiment_failed")
+                else:
+                    run.record(SentimentAnalysed, label=sentiment.label, latency_ms=sentiment_ms)
+                audio = msgspec.structs.replace(audio, sentiment=sentiment)
+                if request.use_cache:
+                    await self._store(key, audio, run)
+                return SpeechResult(text, audio, False, run.completed(), fallback)
+        finally:
+            if sentiment_task is not None and not sentiment_task.done():
+                sentiment_task.cancel()
+        run.failed("synthesis", "synthesis_failed")
+        raise StepFailed("synthesis", "no speech provider could speak this text; try again later")
 
-    def _validate(self, command: SpeakCommand) -> tuple[SpeechRequest, SpeechSynthesizer]:
-        text = normalize_text(command.text, self.max_text_chars)
-        audio_format = AudioFormat.parse(command.audio_format)
-        synthesizer, voice = self._find_voice(command.voice)
-        request = SpeechRequest(
-            text=text,
-            voice=voice,
-            audio_format=audio_format,
-            processing=self.processing,
-            use_cache=command.use_cache,
-        )
-        return request, synthesizer
+    @staticmethod
+    def _fell_back(primary: str, candidate: Candidate, run: PipelineRun) -> None:
+        if candidate.voice.provider != primary:
+            run.record(
+                ProviderFellBack, from_provider=primary, to_provider=candidate.voice.provider
+            )
 
-    def _find_voice(self, name: str | None) -> tuple[SpeechSynthesizer, Voice]:
-        if name is None:
-            first = self.synthesizers[0]
-            return first, Voice(first.provider, first.default_voice)
-        for synthesizer in self.synthesizers:
-            if name in synthesizer.voices():
-                return synthesizer, Voice(synthesizer.provider, name)
-        known = ", ".join(v for s in self.synthesizers for v in s.voices())
-        raise UnknownVoice(f"unknown voice {name!r}; available: {known}")
+    async def _synthesize(
+        self, candidate: Candidate, text: str, run: PipelineRun
+    ) -> AudioClip | None:
+        """One provider's attempt (its adapter retries inside); None hands over to the next."""
+        provider = candidate.voice.provider
+        started = self.clock.monotonic()
+        try:
+            clip = await candidate.synthesizer.synthesize(text, candidate.voice.name)
+        except ProviderError as error:
+            self.providers.failed(provider, error.code, started, run)
+            return None
+        except Exception:
+            log.exception("%s failed to synthesize", provider)
+            self.providers.failed(provider, "provider_error", started, run)
+            return None
+        self.providers.succeeded(provider, run)
+        run.record(
+            SpeechSynthesized,
+            provider=provider,
+            voice=candidate.voice.name,
+            audio_ms=round(clip.duration_ms, 3),
+            latency_ms=run.since_ms(started),
+        )
+        return clip
 
     async def _lookup(self, key: str, run: PipelineRun) -> SpokenAudio | None:
         start = self.clock.monotonic()
@@ -200,21 +228,12 @@ class SynthesizeSpeech:
             return None, 0.0
         return sentiment, round(1000.0 * (self.clock.monotonic() - start), 3)
 
-    async def _speak(
-        self, request: SpeechRequest, synthesizer: SpeechSynthesizer, run: PipelineRun
+    async def _finish(
+        self, request: SpeechRequest, clip: AudioClip, run: PipelineRun
     ) -> SpokenAudio:
-        step = "synthesis"
+        """Processing and encoding: failures here are ours, not the provider's."""
+        step = "processing"
         try:
-            start = self.clock.monotonic()
-            clip = await synthesizer.synthesize(request.text, request.voice.name)
-            run.record(
-                SpeechSynthesized,
-                provider=request.voice.provider,
-                voice=request.voice.name,
-                audio_ms=round(clip.duration_ms, 3),
-                latency_ms=run.since_ms(start),
-            )
-            step = "processing"
             start = self.clock.monotonic()
             processed = await self.processor.process(clip, request.processing)
             run.record(

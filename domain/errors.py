@@ -67,3 +67,17 @@ class StepFailed(VoicePipeError):
 
 class UnsupportedLanguage(VoicePipeError):
     code = "unsupported_language"
+
+
+class ProviderError(VoicePipeError):
+    """A speech provider failed. `transient` failures (network, 5xx, 429) are worth a retry."""
+
+    status = 503
+
+    def __init__(
+        self, code: str, message: str, *, transient: bool, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.transient = transient
+        self.retry_after = retry_after

@@ -70,6 +70,33 @@ class SpeechTranscribed(Event, frozen=True):
     segments: int
 
 
+class ProviderFailed(Event, frozen=True):
+    """A TTS provider failed after its retries, or was skipped because its circuit is open."""
+
+    provider: str
+    code: str
+    latency_ms: float
+
+
+class ProviderFellBack(Event, frozen=True):
+    """The request was served by a later provider than the first one it was meant for."""
+
+    from_provider: str
+    to_provider: str
+
+
+class CircuitOpened(Event, frozen=True):
+    provider: str
+
+
+class CircuitHalfOpened(Event, frozen=True):
+    provider: str
+
+
+class CircuitClosed(Event, frozen=True):
+    provider: str
+
+
 class StepDegraded(Event, frozen=True):
     """An optional step (cache, sentiment) failed; the request went on without it."""
 
@@ -99,6 +126,11 @@ DomainEvent: TypeAlias = (
     | SentimentAnalysed
     | AudioDecoded
     | SpeechTranscribed
+    | ProviderFailed
+    | ProviderFellBack
+    | CircuitOpened
+    | CircuitHalfOpened
+    | CircuitClosed
     | StepDegraded
     | RequestCompleted
     | RequestFailed

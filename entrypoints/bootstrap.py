@@ -24,9 +24,11 @@ from application.ports import (
     SpeechSynthesizer,
     Transcriber,
 )
+from application.provider_chain import ProviderChain
 from application.stats import StatsProjector
 from application.synthesize_speech import SynthesizeSpeech
 from application.transcribe_audio import TranscribeAudio
+from domain.circuit import CircuitPolicy
 from entrypoints import wiring
 from entrypoints.settings import Settings
 
@@ -82,13 +84,13 @@ def bootstrap(
     started = time.monotonic()
     clock = clock or wiring.system_clock()
     warnings: list[str] = []
-    synthesizers = synthesizers or wiring.synthesizers(settings, warnings)
-    transcriber = transcriber or wiring.transcriber(settings)
-    codec = codec or wiring.codec(settings)
-    processor = processor or wiring.processor()
-    sentiment = sentiment or wiring.sentiment()
     on_start: list[Hook] = []
     on_stop: list[Hook] = []
+    codec = codec or wiring.codec(settings)
+    synthesizers = synthesizers or wiring.synthesizers(settings, warnings, codec, on_start)
+    transcriber = transcriber or wiring.transcriber(settings)
+    processor = processor or wiring.processor()
+    sentiment = sentiment or wiring.sentiment()
     if settings.redis_url and (cache is None or events is None):
         link = wiring.redis_link(settings, on_start, on_stop)
         cache = cache or wiring.redis_cache(settings, link)
@@ -99,7 +101,15 @@ def bootstrap(
     container = Container(
         settings=settings,
         synthesize=SynthesizeSpeech(
-            synthesizers=synthesizers,
+            providers=ProviderChain(
+                synthesizers,
+                clock,
+                CircuitPolicy(
+                    failure_threshold=settings.breaker_failures,
+                    cooldown_seconds=settings.breaker_cooldown_seconds,
+                    success_threshold=settings.breaker_successes,
+                ),
+            ),
             processor=processor,
             codec=codec,
             sentiment=sentiment,

@@ -68,10 +68,7 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     container = container_of(request)
     components = container.components
     parts: dict[str, dict[str, Any]] = {
-        "tts": {
-            "status": "ok",
-            "providers": {s.provider: list(s.voices()) for s in components["synthesizers"]},
-        },
+        "tts": _tts_health(container),
         "stt": {"status": "ok", "model": components["transcriber"].model_name},
         "cache": _component_health(components["cache"]),
         "event_log": _component_health(components["event_log"]),
@@ -88,6 +85,27 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         "components": parts,
     }
     return Response(body, headers={"cache-control": "no-store"})
+
+
+def _tts_health(container: Container) -> dict[str, Any]:
+    chain = container.synthesize.providers
+    breakers = chain.states()
+    problems = {
+        s.provider: problem
+        for s in chain.synthesizers
+        if (problem := getattr(s, "problem", None)) is not None
+    }
+    reasons = [f"{p} circuit {state}" for p, state in breakers.items() if state != "closed"]
+    reasons += [f"{p}: {problem}" for p, problem in problems.items()]
+    part: dict[str, Any] = {
+        "status": "degraded" if reasons else "ok",
+        "providers": {s.provider: list(s.voices()) for s in chain.synthesizers},
+        "breakers": breakers,
+        "problems": problems,
+    }
+    if reasons:
+        part["reason"] = "; ".join(reasons)
+    return part
 
 
 def _component_health(component: object) -> dict[str, Any]:

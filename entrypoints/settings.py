@@ -33,6 +33,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     elevenlabs_base_url: str | None = None
     elevenlabs_voice_id: str = "JBFqnCBsd6RMkjVDRZzb"
     elevenlabs_model_id: str = "eleven_flash_v2_5"
+    elevenlabs_voices: tuple[str, ...] = ()
+    elevenlabs_output_format: str = "mp3_44100_128"
+    elevenlabs_timeout_seconds: float = 10.0
+    elevenlabs_attempts: int = 3
+    elevenlabs_max_seconds: float = 20.0
+    breaker_failures: int = 5
+    breaker_cooldown_seconds: float = 60.0
+    breaker_successes: int = 2
     piper_voice: str | None = None
     whisper_model: str | None = None
     whisper_device: str = "cpu"
@@ -64,7 +72,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     def validate(self) -> None:
         positive = ("max_text_chars", "max_audio_bytes", "cache_max_bytes", "event_retention")
-        for name in (*positive, "event_buffer_max", "redis_timeout_seconds"):
+        others: tuple[str, ...] = ("event_buffer_max", "redis_timeout_seconds")
+        others += ("breaker_failures", "breaker_successes", "elevenlabs_attempts")
+        others += ("elevenlabs_timeout_seconds",)
+        for name in (*positive, *others, "elevenlabs_max_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be positive")
         if not 0 < self.port < 65536:
@@ -73,6 +84,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ("redis://", "rediss://", "unix://")
         ):
             raise SettingsError("REDIS_URL must start with redis://, rediss:// or unix://")
+        if not self.elevenlabs_output_format.startswith(("mp3_", "pcm_")):
+            raise SettingsError("ELEVENLABS_OUTPUT_FORMAT must be an mp3_* or pcm_* format")
+        for pair in self.elevenlabs_voices:
+            if "=" not in pair:
+                raise SettingsError("ELEVENLABS_VOICES is a list of name=voice_id pairs")
         if self.event_log not in ("auto", "memory", "redis"):
             raise SettingsError("EVENT_LOG must be auto, memory or redis")
         if self.event_log == "redis" and not self.redis_url:

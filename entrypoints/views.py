@@ -31,6 +31,7 @@ class SpeechView(msgspec.Struct, frozen=True):
     latency_ms: float
     provider: str
     voice: str
+    fallback: bool
     sentiment: Sentiment | None
     request_id: str
 
@@ -59,6 +60,7 @@ def speech_view(result: SpeechResult, request_id: str) -> SpeechView:
         latency_ms=result.latency_ms,
         provider=audio.voice.provider,
         voice=audio.voice.name,
+        fallback=result.fallback,
         sentiment=audio.sentiment,
         request_id=request_id,
     )

@@ -34,7 +34,10 @@ def system_clock() -> Clock:
     return SystemClock()
 
 
-def synthesizers(settings: Settings, warnings: list[str]) -> list[SpeechSynthesizer]:
+def synthesizers(
+    settings: Settings, warnings: list[str], codec: AudioCodec, on_start: list[Hook]
+) -> list[SpeechSynthesizer]:
+    """The providers of TTS_PROVIDERS, in order; one that cannot start is skipped, loudly."""
     from adapters.piper_synthesizer import PiperSynthesizer, bundled_voice
 
     found: list[SpeechSynthesizer] = []
@@ -44,14 +47,43 @@ def synthesizers(settings: Settings, warnings: list[str]) -> list[SpeechSynthesi
             if not voice.is_file() or not Path(f"{voice}.json").is_file():
                 raise SettingsError(f"PIPER_VOICE={voice}: need the .onnx file and its .onnx.json")
             found.append(PiperSynthesizer([voice]))
+        elif not settings.elevenlabs_api_key:
+            warnings.append("elevenlabs: ELEVENLABS_API_KEY is not set; skipped")
         else:
-            warnings.append(f"TTS provider {provider!r} is not available in this build; skipped")
+            cloud = elevenlabs(settings, codec)
+            on_start.append(cloud.check)
+            found.append(cloud)
     if not found:
-        warnings.append("no TTS provider configured could start; using piper")
+        warnings.append("no TTS provider could start; using the bundled piper voice")
         found.append(PiperSynthesizer([bundled_voice()]))
     for warning in warnings:
         log.warning(warning)
     return found
+
+
+def elevenlabs(settings: Settings, codec: AudioCodec) -> Any:
+    from adapters.elevenlabs_synthesizer import ElevenLabsSynthesizer
+
+    assert settings.elevenlabs_api_key is not None
+    voices = dict(pair.split("=", 1) for pair in settings.elevenlabs_voices)
+    default = next(
+        (name for name, vid in voices.items() if vid == settings.elevenlabs_voice_id), None
+    )
+    if default is None:
+        default = settings.elevenlabs_voice_id
+        voices[default] = settings.elevenlabs_voice_id
+    return ElevenLabsSynthesizer(
+        api_key=settings.elevenlabs_api_key,
+        voices=voices,
+        default_voice=default,
+        model_id=settings.elevenlabs_model_id,
+        output_format=settings.elevenlabs_output_format,
+        codec=codec,
+        base_url=settings.elevenlabs_base_url,
+        timeout=settings.elevenlabs_timeout_seconds,
+        attempts=settings.elevenlabs_attempts,
+        max_seconds=settings.elevenlabs_max_seconds,
+    )
 
 
 def transcriber(settings: Settings) -> Transcriber:

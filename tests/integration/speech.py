@@ -28,8 +28,11 @@ def wer(reference: str, hypothesis: str) -> float:
     return float(jiwer.wer(words(reference), words(hypothesis)))
 
 
-def speak(http: httpx.Client, text: str, audio_format: str = "wav") -> bytes:
-    response = http.post("/api/tts", json={"text": text, "format": audio_format})
+def speak(
+    http: httpx.Client, text: str, audio_format: str = "wav", voice: str | None = None
+) -> bytes:
+    body = {"text": text, "format": audio_format, **({"voice": voice} if voice else {})}
+    response = http.post("/api/tts", json=body)
     response.raise_for_status()
     return base64.b64decode(response.json()["audio_base64"])
 

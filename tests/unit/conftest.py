@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,12 @@ class FakeWorld:
         return [type(event).__name__ for event in await self.recorded()]
 
 
-def build_world(settings: Settings | None = None, cache: object | None = None) -> FakeWorld:
+def build_world(
+    settings: Settings | None = None,
+    cache: object | None = None,
+    synthesizers: list[Any] | None = None,
+) -> FakeWorld:
+    """`synthesizers` come first in provider order; the FakeSynthesizer is always last."""
     clock = FakeClock()
     world = FakeWorld(
         container=None,  # type: ignore[arg-type]
@@ -53,7 +59,7 @@ def build_world(settings: Settings | None = None, cache: object | None = None) -
     )
     world.container = bootstrap(
         settings or Settings(max_text_chars=100, max_audio_bytes=10_000, max_audio_seconds=5),
-        synthesizers=[world.synthesizer],
+        synthesizers=[*(synthesizers or []), world.synthesizer],
         transcriber=world.transcriber,
         processor=world.processor,
         codec=world.codec,

@@ -1,0 +1,90 @@
+"""The ordered TTS providers of a request, each behind its own circuit breaker."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+from application.pipeline_run import PipelineRun
+from application.ports import Clock, SpeechSynthesizer
+from domain.circuit import CircuitBreaker, CircuitPolicy, CircuitState
+from domain.errors import UnknownVoice
+from domain.events import (
+    CircuitClosed,
+    CircuitHalfOpened,
+    CircuitOpened,
+    DomainEvent,
+    ProviderFailed,
+)
+from domain.speech import Voice
+
+_TRANSITION_EVENTS: dict[CircuitState, type[DomainEvent]] = {
+    CircuitState.OPEN: CircuitOpened,
+    CircuitState.HALF_OPEN: CircuitHalfOpened,
+    CircuitState.CLOSED: CircuitClosed,
+}
+
+
+class Candidate(msgspec.Struct, frozen=True):
+    synthesizer: SpeechSynthesizer
+    voice: Voice
+
+
+class ProviderChain:
+    """Voice mapping, fallback order and breaker bookkeeping for the synthesizers.
+
+    A requested voice picks the first provider that offers it; the other providers follow in
+    configured order, each with its own default voice. No voice: configured order, defaults.
+    """
+
+    def __init__(
+        self,
+        synthesizers: Sequence[SpeechSynthesizer],
+        clock: Clock,
+        policy: CircuitPolicy | None = None,
+    ) -> None:
+        if not synthesizers:
+            raise ValueError("at least one synthesizer is needed")
+        self.synthesizers = list(synthesizers)
+        self.clock = clock
+        self.breakers = {s.provider: CircuitBreaker(policy) for s in self.synthesizers}
+
+    def candidates(self, voice: str | None) -> list[Candidate]:
+        order = list(self.synthesizers)
+        if voice is not None:
+            owner = next((s for s in order if voice in s.voices()), None)
+            if owner is None:
+                known = ", ".join(v for s in order for v in s.voices())
+                raise UnknownVoice(f"unknown voice {voice!r}; available: {known}")
+            order.remove(owner)
+            order.insert(0, owner)
+        return [Candidate(s, Voice(s.provider, _voice_of(s, voice))) for s in order]
+
+    def allow(self, provider: str, run: PipelineRun) -> bool:
+        allowed, change = self.breakers[provider].allow(self.clock.monotonic())
+        self._record(provider, change, run)
+        if not allowed:
+            run.record(ProviderFailed, provider=provider, code="circuit_open", latency_ms=0.0)
+        return allowed
+
+    def succeeded(self, provider: str, run: PipelineRun) -> None:
+        self._record(provider, self.breakers[provider].record_success(self.clock.monotonic()), run)
+
+    def failed(self, provider: str, code: str, started: float, run: PipelineRun) -> None:
+        run.record(ProviderFailed, provider=provider, code=code, latency_ms=run.since_ms(started))
+        self._record(provider, self.breakers[provider].record_failure(self.clock.monotonic()), run)
+
+    def states(self) -> dict[str, str]:
+        return {provider: b.state.value for provider, b in self.breakers.items()}
+
+    @staticmethod
+    def _record(provider: str, change: CircuitState | None, run: PipelineRun) -> None:
+        if change is not None:
+            run.record(_TRANSITION_EVENTS[change], provider=provider)
+
+
+def _voice_of(synthesizer: SpeechSynthesizer, requested: str | None) -> str:
+    if requested is not None and requested in synthesizer.voices():
+        return requested
+    return synthesizer.default_voice
