@@ -11,7 +11,7 @@ import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import _LANGUAGE_CODES
 
-from domain.errors import UnsupportedLanguage
+from domain.errors import Busy, UnsupportedLanguage
 from domain.speech import AudioClip, Segment, Transcript
 
 
@@ -33,6 +33,7 @@ class FasterWhisperTranscriber:
         threads: int | None = None,
         beam_size: int = 5,
         name: str | None = None,
+        max_queue: int = 16,
     ) -> None:
         threads = threads or os.cpu_count() or 1
         # One thread runs the model, one request at a time: each run already uses every core.
@@ -48,24 +49,40 @@ class FasterWhisperTranscriber:
         self.model_name = name or Path(model).name
         self.multilingual = bool(self._model.model.is_multilingual)
         self.beam_size = beam_size
+        self.max_queue = max_queue
+        self.queued = 0  # jobs waiting or running on the model thread
         self._worker.submit(self._transcribe, np.zeros(16_000, dtype=np.float32), None).result()
 
-    async def transcribe(self, clip: AudioClip, language: str | None) -> Transcript:
+    async def transcribe(
+        self, clip: AudioClip, language: str | None, *, draft: bool = False
+    ) -> Transcript:
         if language is not None and language not in _LANGUAGE_CODES:
             raise UnsupportedLanguage(f"unknown language code {language!r}")
         if clip.sample_rate != 16_000:
             raise ValueError("faster-whisper needs 16 kHz audio")
+        if (draft and self.queued) or self.queued >= self.max_queue:
+            raise Busy("speech recognition is busy; try again in a moment")
         audio = np.frombuffer(clip.pcm, dtype=np.int16).astype(np.float32) / 32768.0
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._worker, self._transcribe, audio, language)
+        self.queued += 1
+        try:
+            return await loop.run_in_executor(
+                self._worker, self._transcribe, audio, language, draft
+            )
+        finally:
+            self.queued -= 1
 
-    def _transcribe(self, audio: np.ndarray, language: str | None) -> Transcript:
+    def _transcribe(
+        self, audio: np.ndarray, language: str | None, draft: bool = False
+    ) -> Transcript:
         # The segment generator is lazy: consume it here, in the worker thread.
         segments, info = self._model.transcribe(
             audio,
             language=language if self.multilingual else None,
-            beam_size=self.beam_size,
-            vad_filter=True,
+            beam_size=1 if draft else self.beam_size,
+            vad_filter=not draft,  # a draft is already one utterance cut by the stream's VAD
+            without_timestamps=draft,
+            condition_on_previous_text=not draft,
         )
         found = tuple(
             Segment(

@@ -30,12 +30,31 @@ class SpeechSynthesizer(Protocol):
 
 
 class Transcriber(Protocol):
-    """Turns 16 kHz mono speech into a transcript."""
+    """Turns 16 kHz mono speech into a transcript.
+
+    Model work waits in one bounded queue shared by every caller: when it is full, new work
+    raises Busy at once. A `draft` (a partial transcript) is quicker and less exact, and is
+    refused as Busy whenever anything else is waiting: it is the first thing to give up.
+    """
 
     @property
     def model_name(self) -> str: ...
 
-    async def transcribe(self, clip: AudioClip, language: str | None) -> Transcript: ...
+    async def transcribe(
+        self, clip: AudioClip, language: str | None, *, draft: bool = False
+    ) -> Transcript: ...
+
+
+class VadSession(Protocol):
+    def probabilities(self, pcm: bytes) -> list[float]:
+        """Speech probability of each complete 32 ms window of 16 kHz s16le audio fed so far."""
+        ...
+
+
+class VoiceActivityDetector(Protocol):
+    def session(self) -> VadSession:
+        """A fresh detector state for one audio stream."""
+        ...
 
 
 class ProcessedAudio(msgspec.Struct, frozen=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import msgspec
@@ -9,15 +10,18 @@ import msgspec
 from application.pipeline_run import PipelineRun
 from application.ports import Clock, SpeechSynthesizer
 from domain.circuit import CircuitBreaker, CircuitPolicy, CircuitState
-from domain.errors import UnknownVoice
+from domain.errors import ProviderError, UnknownVoice
 from domain.events import (
     CircuitClosed,
     CircuitHalfOpened,
     CircuitOpened,
     DomainEvent,
     ProviderFailed,
+    SpeechSynthesized,
 )
-from domain.speech import Voice
+from domain.speech import AudioClip, Voice
+
+log = logging.getLogger(__name__)
 
 _TRANSITION_EVENTS: dict[CircuitState, type[DomainEvent]] = {
     CircuitState.OPEN: CircuitOpened,
@@ -60,6 +64,41 @@ class ProviderChain:
             order.remove(owner)
             order.insert(0, owner)
         return [Candidate(s, Voice(s.provider, _voice_of(s, voice))) for s in order]
+
+    async def try_one(self, candidate: Candidate, text: str, run: PipelineRun) -> AudioClip | None:
+        """One provider's attempt (its adapter retries inside); None hands over to the next."""
+        provider = candidate.voice.provider
+        started = self.clock.monotonic()
+        try:
+            clip = await candidate.synthesizer.synthesize(text, candidate.voice.name)
+        except ProviderError as error:
+            self.failed(provider, error.code, started, run)
+            return None
+        except Exception:
+            log.exception("%s failed to synthesize", provider)
+            self.failed(provider, "provider_error", started, run)
+            return None
+        self.succeeded(provider, run)
+        run.record(
+            SpeechSynthesized,
+            provider=provider,
+            voice=candidate.voice.name,
+            audio_ms=round(clip.duration_ms, 3),
+            latency_ms=run.since_ms(started),
+        )
+        return clip
+
+    async def first_available(
+        self, candidates: list[Candidate], text: str, run: PipelineRun
+    ) -> tuple[Candidate, AudioClip] | None:
+        """The first candidate whose breaker allows it and that speaks; None if none did."""
+        for candidate in candidates:
+            if not self.allow(candidate.voice.provider, run):
+                continue
+            clip = await self.try_one(candidate, text, run)
+            if clip is not None:
+                return candidate, clip
+        return None
 
     def allow(self, provider: str, run: PipelineRun) -> bool:
         allowed, change = self.breakers[provider].allow(self.clock.monotonic())

@@ -17,7 +17,7 @@ from application.ports import (
     SentimentAnalyzer,
 )
 from application.provider_chain import Candidate, ProviderChain
-from domain.errors import ProviderError, StepFailed, VoicePipeError
+from domain.errors import StepFailed, VoicePipeError
 from domain.events import (
     AudioEncoded,
     AudioProcessed,
@@ -25,7 +25,6 @@ from domain.events import (
     ProviderFellBack,
     RequestReceived,
     SentimentAnalysed,
-    SpeechSynthesized,
     StepDegraded,
 )
 from domain.speech import (
@@ -139,7 +138,7 @@ class SynthesizeSpeech:
                 fallback = candidate.voice.provider != primary
                 key = request.cache_key()
                 if request.use_cache and not command.refresh_cache:
-                    hit = await self._lookup(key, run)
+                    hit = await self.lookup(key, run)
                     if hit is not None:
                         self._fell_back(primary, candidate, run)
                         latency = run.completed(cached=True)
@@ -147,8 +146,8 @@ class SynthesizeSpeech:
                 if not self.providers.allow(candidate.voice.provider, run):
                     continue
                 if sentiment_task is None:
-                    sentiment_task = asyncio.create_task(self._analyse(text))
-                clip = await self._synthesize(candidate, text, run)
+                    sentiment_task = asyncio.create_task(self.analyse(text))
+                clip = await self.providers.try_one(candidate, text, run)
                 if clip is None:
                     continue
                 self._fell_back(primary, candidate, run)
@@ -160,7 +159,7 @@ class SynthesizeSpeech:
                     run.record(SentimentAnalysed, label=sentiment.label, latency_ms=sentiment_ms)
                 audio = msgspec.structs.replace(audio, sentiment=sentiment)
                 if request.use_cache:
-                    await self._store(key, audio, run)
+                    await self.store(key, audio, run)
                 return SpeechResult(text, audio, False, run.completed(), fallback)
         finally:
             if sentiment_task is not None and not sentiment_task.done():
@@ -175,32 +174,7 @@ class SynthesizeSpeech:
                 ProviderFellBack, from_provider=primary, to_provider=candidate.voice.provider
             )
 
-    async def _synthesize(
-        self, candidate: Candidate, text: str, run: PipelineRun
-    ) -> AudioClip | None:
-        """One provider's attempt (its adapter retries inside); None hands over to the next."""
-        provider = candidate.voice.provider
-        started = self.clock.monotonic()
-        try:
-            clip = await candidate.synthesizer.synthesize(text, candidate.voice.name)
-        except ProviderError as error:
-            self.providers.failed(provider, error.code, started, run)
-            return None
-        except Exception:
-            log.exception("%s failed to synthesize", provider)
-            self.providers.failed(provider, "provider_error", started, run)
-            return None
-        self.providers.succeeded(provider, run)
-        run.record(
-            SpeechSynthesized,
-            provider=provider,
-            voice=candidate.voice.name,
-            audio_ms=round(clip.duration_ms, 3),
-            latency_ms=run.since_ms(started),
-        )
-        return clip
-
-    async def _lookup(self, key: str, run: PipelineRun) -> SpokenAudio | None:
+    async def lookup(self, key: str, run: PipelineRun) -> SpokenAudio | None:
         start = self.clock.monotonic()
         try:
             raw = await self.cache.get(key)
@@ -212,14 +186,14 @@ class SynthesizeSpeech:
         run.record(CacheLookedUp, hit=hit is not None, latency_ms=run.since_ms(start))
         return hit
 
-    async def _store(self, key: str, audio: SpokenAudio, run: PipelineRun) -> None:
+    async def store(self, key: str, audio: SpokenAudio, run: PipelineRun) -> None:
         try:
             await self.cache.put(key, msgspec.msgpack.encode(audio))
         except Exception:
             log.warning("cache store failed", exc_info=True)
             run.record(StepDegraded, step="cache", code="cache_unavailable")
 
-    async def _analyse(self, text: str) -> tuple[Sentiment | None, float]:
+    async def analyse(self, text: str) -> tuple[Sentiment | None, float]:
         start = self.clock.monotonic()
         try:
             sentiment = await self.sentiment.analyse(text)

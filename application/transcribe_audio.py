@@ -16,7 +16,7 @@ from domain.events import (
     SpeechTranscribed,
     StepDegraded,
 )
-from domain.speech import Sentiment, Transcript
+from domain.speech import AudioClip, Sentiment, Transcript
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,33 @@ class TranscribeAudio:
         return TranscriptionResult(
             transcript=transcript, sentiment=sentiment, latency_ms=run.completed()
         )
+
+    async def record_utterance(
+        self,
+        clip: AudioClip,
+        transcript: Transcript,
+        model_ms: float,
+        *,
+        pipeline_id: str,
+        transport: str,
+    ) -> TranscriptionResult:
+        """Events and sentiment for an utterance transcribed by a stream (audio was already PCM)."""
+        run = PipelineRun("stt", pipeline_id, self.clock)
+        run.record(RequestReceived, pipeline="stt", transport=transport, input_size=len(clip.pcm))
+        run.record(
+            SpeechTranscribed,
+            model=self.transcriber.model_name,
+            language=transcript.language,
+            language_probability=round(transcript.language_probability, 4),
+            audio_ms=round(clip.duration_ms, 3),
+            latency_ms=round(model_ms, 3),
+            segments=len(transcript.segments),
+        )
+        try:
+            sentiment = await self._analyse(transcript.text, run)
+            return TranscriptionResult(transcript, sentiment, run.completed())
+        finally:
+            await run.flush(self.events)
 
     def _check_size(self, audio: bytes) -> None:
         if not audio:

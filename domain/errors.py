@@ -81,3 +81,10 @@ class ProviderError(VoicePipeError):
         self.code = code
         self.transient = transient
         self.retry_after = retry_after
+
+
+class Busy(VoicePipeError):
+    """Model work is queued to its bound; try again shortly."""
+
+    code = "busy"
+    status = 503

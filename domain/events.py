@@ -97,6 +97,15 @@ class CircuitClosed(Event, frozen=True):
     provider: str
 
 
+class AudioStreamed(Event, frozen=True):
+    """A streamed synthesis ended: how soon its first chunk came, and how much it sent."""
+
+    chunks: int
+    first_chunk_ms: float
+    audio_ms: float
+    cancelled: bool
+
+
 class StepDegraded(Event, frozen=True):
     """An optional step (cache, sentiment) failed; the request went on without it."""
 
@@ -131,6 +140,7 @@ DomainEvent: TypeAlias = (
     | CircuitOpened
     | CircuitHalfOpened
     | CircuitClosed
+    | AudioStreamed
     | StepDegraded
     | RequestCompleted
     | RequestFailed

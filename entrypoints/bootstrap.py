@@ -23,9 +23,11 @@ from application.ports import (
     SentimentAnalyzer,
     SpeechSynthesizer,
     Transcriber,
+    VoiceActivityDetector,
 )
 from application.provider_chain import ProviderChain
 from application.stats import StatsProjector
+from application.stream_speech import StreamSpeech
 from application.synthesize_speech import SynthesizeSpeech
 from application.transcribe_audio import TranscribeAudio
 from domain.circuit import CircuitPolicy
@@ -45,6 +47,8 @@ class Container:
     settings: Settings
     synthesize: SynthesizeSpeech
     transcribe: TranscribeAudio
+    stream_speech: StreamSpeech
+    voice_activity: VoiceActivityDetector
     projector: StatsProjector
     components: dict[str, Any] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
@@ -79,6 +83,7 @@ def bootstrap(
     cache: AudioCache | None = None,
     events: EventLog | None = None,
     clock: Clock | None = None,
+    voice_activity: VoiceActivityDetector | None = None,
 ) -> Container:
     """Build the service; loads the models (seconds), so call it once at start-up."""
     started = time.monotonic()
@@ -98,26 +103,29 @@ def bootstrap(
             events = events or wiring.redis_event_log(settings, link, on_start, on_stop)
     cache = cache or wiring.cache(settings, clock)
     events = events or wiring.event_log(settings)
+    synthesize = SynthesizeSpeech(
+        providers=ProviderChain(
+            synthesizers,
+            clock,
+            CircuitPolicy(
+                failure_threshold=settings.breaker_failures,
+                cooldown_seconds=settings.breaker_cooldown_seconds,
+                success_threshold=settings.breaker_successes,
+            ),
+        ),
+        processor=processor,
+        codec=codec,
+        sentiment=sentiment,
+        cache=cache,
+        events=events,
+        clock=clock,
+        max_text_chars=settings.max_text_chars,
+    )
     container = Container(
         settings=settings,
-        synthesize=SynthesizeSpeech(
-            providers=ProviderChain(
-                synthesizers,
-                clock,
-                CircuitPolicy(
-                    failure_threshold=settings.breaker_failures,
-                    cooldown_seconds=settings.breaker_cooldown_seconds,
-                    success_threshold=settings.breaker_successes,
-                ),
-            ),
-            processor=processor,
-            codec=codec,
-            sentiment=sentiment,
-            cache=cache,
-            events=events,
-            clock=clock,
-            max_text_chars=settings.max_text_chars,
-        ),
+        synthesize=synthesize,
+        stream_speech=StreamSpeech(synthesize),
+        voice_activity=voice_activity or wiring.voice_activity(),
         transcribe=TranscribeAudio(
             transcriber=transcriber,
             codec=codec,

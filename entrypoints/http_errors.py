@@ -31,7 +31,11 @@ def error_body(code: str, message: str) -> dict[str, str]:
 
 
 def voicepipe_error(_: Request[Any, Any, Any], error: VoicePipeError) -> Response[dict[str, str]]:
-    return Response(error_body(error.code, error.message), status_code=error.status)
+    # Busy and provider outages are worth another try shortly: say when.
+    headers = {"retry-after": "1"} if error.status == 503 else None
+    return Response(
+        error_body(error.code, error.message), status_code=error.status, headers=headers
+    )
 
 
 def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[dict[str, str]]:

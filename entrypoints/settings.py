@@ -47,6 +47,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     whisper_compute_type: str = "int8"
     whisper_threads: int = 0
     whisper_beam_size: int = 5
+    stt_queue_max: int = 16
+    stt_partial_ms: int = 500
+    stt_endpoint_ms: int = 500
     cache_ttl_seconds: float = 3600.0
     cache_max_bytes: int = 256 * MB
     max_text_chars: int = 5000
@@ -74,7 +77,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         positive = ("max_text_chars", "max_audio_bytes", "cache_max_bytes", "event_retention")
         others: tuple[str, ...] = ("event_buffer_max", "redis_timeout_seconds")
         others += ("breaker_failures", "breaker_successes", "elevenlabs_attempts")
-        others += ("elevenlabs_timeout_seconds",)
+        others += ("elevenlabs_timeout_seconds", "stt_queue_max", "stt_partial_ms")
+        others += ("stt_endpoint_ms",)
         for name in (*positive, *others, "elevenlabs_max_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be positive")

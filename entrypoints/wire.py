@@ -45,6 +45,46 @@ class TextMessage(msgspec.Struct, frozen=True, tag="text", tag_field="type"):
     voice: str | None = None
     format: str = "wav"
     id: str | None = None
+    stream: bool = False  # audio in chunks as each piece is synthesized
+    binary: bool = True  # streamed chunks as binary frames; false: base64 in JSON
+
+
+class TextDelta(msgspec.Struct, frozen=True, tag="text_delta", tag_field="type"):
+    """A piece of text for the stream `id` (opened by its first delta); speech starts at
+    each complete sentence."""
+
+    id: str
+    text: str
+    voice: str | None = None
+    use_cache: bool = True
+    binary: bool = True
+
+
+class Flush(msgspec.Struct, frozen=True, tag="flush", tag_field="type"):
+    """No more text for stream `id`: speak what is left and end it."""
+
+    id: str
+
+
+class Cancel(msgspec.Struct, frozen=True, tag="cancel", tag_field="type"):
+    id: str
+
+
+class SttStart(msgspec.Struct, frozen=True, tag="stt_start", tag_field="type"):
+    """Open the connection's utterance stream; audio follows as binary frames."""
+
+    id: str | None = None
+    encoding: str = "pcm_s16le"
+    sample_rate: int = 16_000
+    language: str | None = None
+
+
+class SttEnd(msgspec.Struct, frozen=True, tag="stt_end", tag_field="type"):
+    """The speaker is done: end the current utterance now, without waiting for silence."""
+
+
+class SttStop(msgspec.Struct, frozen=True, tag="stt_stop", tag_field="type"):
+    """Close the utterance stream (the current utterance is finished first)."""
 
 
 class AudioMessage(msgspec.Struct, frozen=True, tag="audio", tag_field="type"):
@@ -53,14 +93,25 @@ class AudioMessage(msgspec.Struct, frozen=True, tag="audio", tag_field="type"):
     id: str | None = None
 
 
-ClientMessage = TextMessage | AudioMessage
+ClientMessage = (
+    TextMessage | AudioMessage | TextDelta | Flush | Cancel | SttStart | SttEnd | SttStop
+)
 
 
 class _Envelope(msgspec.Struct):
     type: str | None = None
 
 
-MESSAGE_TYPES = ("text", "audio")
+MESSAGE_TYPES = (
+    "text",
+    "audio",
+    "text_delta",
+    "flush",
+    "cancel",
+    "stt_start",
+    "stt_end",
+    "stt_stop",
+)
 _message_decoder = msgspec.json.Decoder(ClientMessage)
 
 
@@ -76,10 +127,10 @@ def decode_body(data: bytes, body_type: type[Body]) -> Body:
         raise InvalidJson("the request body is not valid JSON") from None
 
 
-def decode_message(data: str | bytes) -> TextMessage | AudioMessage:
+def decode_message(data: str | bytes) -> ClientMessage:
     """Decode one WebSocket text frame into a client message."""
     try:
-        message: TextMessage | AudioMessage = _message_decoder.decode(data)
+        message: ClientMessage = _message_decoder.decode(data)
         return message
     except msgspec.ValidationError as error:
         envelope = _classify(data)

@@ -98,6 +98,7 @@ def transcriber(settings: Settings) -> Transcriber:
             compute_type=settings.whisper_compute_type,
             threads=settings.whisper_threads or None,
             beam_size=settings.whisper_beam_size,
+            max_queue=settings.stt_queue_max,
             name=name,
         )
     except Exception as error:  # a model name that is not on disk, a bad device, ...
@@ -172,3 +173,9 @@ def redis_event_log(
     on_start.append(events.start)
     on_stop.append(events.close)
     return events
+
+
+def voice_activity() -> Any:
+    from adapters.silero_vad import SileroVoiceActivityDetector
+
+    return SileroVoiceActivityDetector()

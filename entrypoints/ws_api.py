@@ -1,23 +1,46 @@
-"""WebSocket /ws/voice: the v1 JSON protocol. An error frame never closes the connection."""
+"""WebSocket /ws/voice: the v1 JSON protocol plus streaming. An error frame never closes it.
+
+v1 requests (`text`, `audio`) are answered in order. Streamed speech (`text` with `stream`,
+`text_delta` / `flush`) runs beside the receive loop so `cancel` and audio frames are read
+at once; its audio goes out as binary frames (or base64 chunks), one stream at a time.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import msgspec
+import pybase64
 import structlog
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from application.stream_speech import SpeechStream, StreamChunk, StreamFinished, StreamStarted
 from application.synthesize_speech import SpeakCommand
-from domain.errors import VoicePipeError
+from domain.errors import InvalidRequest, VoicePipeError
 from entrypoints.bootstrap import Container
 from entrypoints.http_api import container_of
 from entrypoints.views import speech_view, transcript_view
-from entrypoints.wire import AudioMessage, TextMessage, decode_audio, decode_message
+from entrypoints.wire import (
+    AudioMessage,
+    Cancel,
+    ClientMessage,
+    Flush,
+    SttEnd,
+    SttStart,
+    SttStop,
+    TextDelta,
+    TextMessage,
+    decode_audio,
+    decode_message,
+)
+from entrypoints.ws_listening import Listening
 
 log = structlog.get_logger(__name__)
+
+SEND_TIMEOUT = 10.0  # a client that reads nothing for this long is dropped, not waited on
 
 
 class UnsupportedFrame(VoicePipeError):
@@ -26,70 +49,223 @@ class UnsupportedFrame(VoicePipeError):
 
 @websocket("/ws/voice")
 async def voice_socket(socket: WebSocket[Any, Any, Any]) -> None:
-    container = container_of(socket)
-    await socket.accept()
-    connection_id = uuid.uuid4().hex[:12]
-    structlog.contextvars.bind_contextvars(connection_id=connection_id)
-    log.info("websocket connected")
-    try:
-        while True:
-            event = await socket.receive()
-            if event["type"] == "websocket.disconnect":
-                break
-            reply = await _handle(event, container)
-            await socket.send_text(msgspec.json.encode(reply).decode())
-    except WebSocketDisconnect:
-        pass
-    finally:
-        log.info("websocket closed")
-        structlog.contextvars.unbind_contextvars("connection_id")
+    await VoiceConnection(socket, container_of(socket)).run()
 
 
-async def _handle(event: Any, container: Container) -> dict[str, Any]:
-    request_id = uuid.uuid4().hex
-    structlog.contextvars.bind_contextvars(request_id=request_id)
-    message_id: str | None = None
-    try:
-        text = event.get("text")
-        if text is None:
-            raise UnsupportedFrame("binary frames are not part of this protocol; send JSON text")
-        message = decode_message(text)
-        message_id = message.id
+class VoiceConnection:
+    """One client's WebSocket: receive loop, streams in flight, and a serialized sender."""
+
+    def __init__(self, socket: WebSocket[Any, Any, Any], container: Container) -> None:
+        self.socket = socket
+        self.container = container
+        self.id = uuid.uuid4().hex[:12]
+        self._send_lock = asyncio.Lock()
+        self._speaking = asyncio.Lock()
+        self.streams: dict[str, SpeechStream] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.listening: Listening | None = None
+
+    async def run(self) -> None:
+        await self.socket.accept()
+        structlog.contextvars.bind_contextvars(connection_id=self.id)
+        log.info("websocket connected")
+        try:
+            while True:
+                event = await self.socket.receive()
+                if event["type"] == "websocket.disconnect":
+                    break
+                await self._receive(event)
+        except (WebSocketDisconnect, TimeoutError):
+            pass
+        finally:
+            await self._close()
+            log.info("websocket closed")
+            structlog.contextvars.unbind_contextvars("connection_id")
+
+    async def _close(self) -> None:
+        for stream in self.streams.values():
+            stream.cancel()
+        if self.listening is not None:
+            await self.listening.stop(finish=False)
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def send_json(self, message: dict[str, Any]) -> None:
+        data = msgspec.json.encode(message).decode()
+        async with self._send_lock:
+            await asyncio.wait_for(self.socket.send_text(data), SEND_TIMEOUT)
+
+    async def send_bytes(self, data: bytes) -> None:
+        async with self._send_lock:
+            await asyncio.wait_for(self.socket.send_bytes(data), SEND_TIMEOUT)
+
+    async def send_error(self, error: VoicePipeError, message_id: str | None) -> None:
+        await self.send_json(_error(error.code, error.message, message_id, _request_id()))
+
+    async def _receive(self, event: Any) -> None:
+        request_id = uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        message_id: str | None = None
+        try:
+            text = event.get("text")
+            if text is None:
+                await self._audio_frame(event.get("bytes") or b"")
+                return
+            message = decode_message(text)
+            message_id = getattr(message, "id", None)
+            await self._dispatch(message, request_id)
+        except VoicePipeError as error:
+            await self.send_json(_error(error.code, error.message, message_id, request_id))
+        except (WebSocketDisconnect, TimeoutError):
+            raise
+        except Exception:
+            log.exception("unhandled error in websocket message")
+            await self.send_json(_error("internal_error", "internal error", message_id, request_id))
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    async def _dispatch(self, message: ClientMessage, request_id: str) -> None:
         if isinstance(message, TextMessage):
-            return await _speak(message, container, request_id)
-        return await _transcribe(message, container, request_id)
-    except VoicePipeError as error:
-        return _error(error.code, error.message, message_id, request_id)
-    except Exception:
-        log.exception("unhandled error in websocket message")
-        return _error("internal_error", "internal error", message_id, request_id)
-    finally:
-        structlog.contextvars.unbind_contextvars("request_id")
+            if message.stream:
+                self._stream_whole(message, request_id)
+            else:
+                await self.send_json(await self._speak(message, request_id))
+        elif isinstance(message, AudioMessage):
+            await self.send_json(await self._transcribe(message, request_id))
+        elif isinstance(message, TextDelta):
+            self._stream_for(message, request_id).add_text(message.text)
+        elif isinstance(message, Flush | Cancel):
+            stream = self.streams.get(message.id)
+            if stream is None:
+                raise InvalidRequest(f"no stream with id {message.id!r} is open")
+            stream.finish() if isinstance(message, Flush) else stream.cancel()
+        else:
+            await self._listening(message, request_id)
+
+    async def _audio_frame(self, data: bytes) -> None:
+        if self.listening is None:
+            raise UnsupportedFrame("binary frames carry audio only after an `stt_start` message")
+        await self.listening.feed(data)
+
+    async def _listening(self, message: SttStart | SttEnd | SttStop, request_id: str) -> None:
+        if isinstance(message, SttStart):
+            if self.listening is not None:
+                raise InvalidRequest("an utterance stream is already open; send stt_stop first")
+            self.listening = Listening.open(self, message, request_id)
+            await self.send_json(
+                {"type": "stt_started", "id": self.listening.stream_id, "sample_rate": 16_000}
+            )
+            return
+        if self.listening is None:
+            raise InvalidRequest("no utterance stream is open; send stt_start first")
+        if isinstance(message, SttEnd):
+            await self.listening.end_utterance()
+        else:
+            listening, self.listening = self.listening, None
+            await listening.stop(finish=True)
+
+    # ---- speech out -------------------------------------------------------------------
+
+    def _stream_whole(self, message: TextMessage, request_id: str) -> None:
+        stream_id = message.id or request_id
+        stream = self.container.stream_speech.open(
+            pipeline_id=request_id,
+            transport="ws",
+            voice=message.voice,
+            use_cache=message.use_cache,
+            text=message.text,
+        )
+        self._start_stream(stream_id, stream, message.binary)
+
+    def _stream_for(self, message: TextDelta, request_id: str) -> SpeechStream:
+        stream = self.streams.get(message.id)
+        if stream is None:
+            stream = self.container.stream_speech.open(
+                pipeline_id=request_id,
+                transport="ws",
+                voice=message.voice,
+                use_cache=message.use_cache,
+            )
+            self._start_stream(message.id, stream, message.binary)
+        return stream
+
+    def _start_stream(self, stream_id: str, stream: SpeechStream, binary: bool) -> None:
+        if stream_id in self.streams:
+            raise InvalidRequest(f"a stream with id {stream_id!r} is already open")
+        self.streams[stream_id] = stream
+        task = asyncio.get_running_loop().create_task(self._send_stream(stream_id, stream, binary))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _send_stream(self, stream_id: str, stream: SpeechStream, binary: bool) -> None:
+        try:
+            async with self._speaking:  # binary frames carry no id: one stream at a time
+                async for item in stream.items():
+                    await self._send_item(stream_id, item, binary)
+        except VoicePipeError as error:
+            await self.send_error(error, stream_id)
+        except (WebSocketDisconnect, TimeoutError, asyncio.CancelledError):
+            stream.cancel()
+        finally:
+            self.streams.pop(stream_id, None)
+            await self.container.stream_speech.close(stream)
+
+    async def _send_item(self, stream_id: str, item: object, binary: bool) -> None:
+        if isinstance(item, StreamChunk):
+            if binary:
+                await self.send_bytes(item.pcm)
+            else:
+                audio = pybase64.b64encode(item.pcm).decode()
+                await self.send_json(
+                    {"type": "audio_chunk", "id": stream_id, "seq": item.seq, "audio": audio}
+                )
+        elif isinstance(item, StreamStarted):
+            await self.send_json(
+                {
+                    "type": "audio_start",
+                    "id": stream_id,
+                    "format": "pcm_s16le",
+                    "sample_rate": item.sample_rate,
+                    "channels": 1,
+                    "transport": "binary" if binary else "base64",
+                    "provider": item.provider,
+                    "voice": item.voice,
+                    "cached": item.cached,
+                    "fallback": item.fallback,
+                }
+            )
+        elif isinstance(item, StreamFinished):
+            await self.send_json(
+                {"type": "audio_end", "id": stream_id, **msgspec.structs.asdict(item)}
+            )
+
+    async def _speak(self, message: TextMessage, request_id: str) -> dict[str, Any]:
+        command = SpeakCommand(
+            text=message.text,
+            voice=message.voice,
+            audio_format=message.format,
+            use_cache=message.use_cache,
+            refresh_cache=message.refresh_cache,
+        )
+        result = await self.container.synthesize.execute(
+            command, pipeline_id=request_id, transport="ws"
+        )
+        view = msgspec.structs.asdict(speech_view(result, request_id))
+        view["audio"] = view.pop("audio_base64")
+        return {"type": "audio", "id": message.id, **view}
+
+    async def _transcribe(self, message: AudioMessage, request_id: str) -> dict[str, Any]:
+        audio = decode_audio(message.audio, self.container.settings.max_audio_bytes)
+        result = await self.container.transcribe.execute(
+            audio, message.language, pipeline_id=request_id, transport="ws"
+        )
+        view = msgspec.structs.asdict(transcript_view(result, request_id))
+        return {"type": "transcript", "id": message.id, **view}
 
 
-async def _speak(message: TextMessage, container: Container, request_id: str) -> dict[str, Any]:
-    command = SpeakCommand(
-        text=message.text,
-        voice=message.voice,
-        audio_format=message.format,
-        use_cache=message.use_cache,
-        refresh_cache=message.refresh_cache,
-    )
-    result = await container.synthesize.execute(command, pipeline_id=request_id, transport="ws")
-    view = msgspec.structs.asdict(speech_view(result, request_id))
-    view["audio"] = view.pop("audio_base64")
-    return {"type": "audio", "id": message.id, **view}
-
-
-async def _transcribe(
-    message: AudioMessage, container: Container, request_id: str
-) -> dict[str, Any]:
-    audio = decode_audio(message.audio, container.settings.max_audio_bytes)
-    result = await container.transcribe.execute(
-        audio, message.language, pipeline_id=request_id, transport="ws"
-    )
-    view = msgspec.structs.asdict(transcript_view(result, request_id))
-    return {"type": "transcript", "id": message.id, **view}
+def _request_id() -> str:
+    return str(structlog.contextvars.get_contextvars().get("request_id", ""))
 
 
 def _error(code: str, message: str, message_id: str | None, request_id: str) -> dict[str, Any]:

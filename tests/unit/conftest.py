@@ -17,6 +17,7 @@ from tests.unit.fakes import (
     FakeSentiment,
     FakeSynthesizer,
     FakeTranscriber,
+    FakeVoiceActivity,
 )
 
 
@@ -67,6 +68,7 @@ def build_world(
         cache=cache or InMemoryAudioCache(max_bytes=1_000_000, ttl_seconds=60, clock=clock),  # type: ignore[arg-type]
         events=world.events,
         clock=clock,
+        voice_activity=FakeVoiceActivity(),
     )
     return world
 

@@ -79,8 +79,12 @@ class FakeTranscriber:
     def __init__(self, text: str = "hello world") -> None:
         self.text = text
         self.fail = False
+        self.calls: list[tuple[float, bool]] = []
 
-    async def transcribe(self, clip: AudioClip, language: str | None) -> Transcript:
+    async def transcribe(
+        self, clip: AudioClip, language: str | None, *, draft: bool = False
+    ) -> Transcript:
+        self.calls.append((clip.duration_ms, draft))
         if self.fail:
             raise Broken("model down")
         return Transcript(
@@ -109,3 +113,21 @@ class FailingCache:
 
     async def put(self, key: str, value: bytes) -> None:
         raise Broken("cache down")
+
+
+class FakeVadSession:
+    """Speech wherever a 32 ms window's first sample is non-zero."""
+
+    def __init__(self) -> None:
+        self.rest = b""
+
+    def probabilities(self, pcm: bytes) -> list[float]:
+        data = self.rest + pcm
+        whole = len(data) - len(data) % 1024
+        self.rest = data[whole:]
+        return [1.0 if data[i : i + 2] != b"\x00\x00" else 0.0 for i in range(0, whole, 1024)]
+
+
+class FakeVoiceActivity:
+    def session(self) -> FakeVadSession:
+        return FakeVadSession()

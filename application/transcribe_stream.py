@@ -1,0 +1,229 @@
+"""Use case: transcripts while the user speaks, from a stream of 16 kHz PCM frames."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import msgspec
+
+from application.ports import Transcriber, VadSession
+from application.transcribe_audio import TranscribeAudio, TranscriptionResult
+from domain.errors import Busy, VoicePipeError
+from domain.speech import AudioClip, Transcript
+from domain.utterances import WINDOW_MS, Endpointing, UtteranceDetector
+
+log = logging.getLogger(__name__)
+
+RATE = 16_000
+BYTES_PER_MS = RATE * 2 // 1000
+WINDOW_BYTES = WINDOW_MS * BYTES_PER_MS
+
+
+class Partial(msgspec.Struct, frozen=True):
+    utterance: int
+    text: str
+    audio_ms: float  # of this utterance, so far
+
+
+class Final(msgspec.Struct, frozen=True):
+    utterance: int
+    start: float  # seconds from the start of the stream
+    end: float
+    result: TranscriptionResult
+    end_of_speech_lag_ms: float  # from the last speech window to this final, in wall time
+
+
+class Failed(msgspec.Struct, frozen=True):
+    """An utterance whose final transcription failed (busy model, model error)."""
+
+    utterance: int
+    code: str
+    message: str
+
+
+Emit = Callable[[Partial | Final | Failed], Awaitable[None]]
+
+
+class _Pending(msgspec.Struct):
+    index: int
+    start: int
+    end: int
+    last_speech_at: float
+    early: asyncio.Task[tuple[Transcript, float]] | None
+
+
+class UtteranceStream:
+    """One speaker's stream: voice activity cuts utterances; each gets partials and a final.
+
+    Rules:
+    - Partial transcripts at most every `partial_ms` of speech, as drafts that give way when
+      the model is busy (they are skipped, never queued behind finals).
+    - An utterance ends after `endpoint_ms` of silence, or when the client says so. Its final
+      transcription starts speculatively after `early_ms` of silence and is dropped if speech
+      resumes, so the final comes about `endpoint_ms` after the end of speech, not later.
+    - Finals are emitted in utterance order, with segments timed from the start of the stream.
+    """
+
+    def __init__(
+        self,
+        *,
+        transcriber: Transcriber,
+        transcribe: TranscribeAudio,
+        vad: VadSession,
+        emit: Emit,
+        stream_id: str,
+        language: str | None,
+        partial_ms: int = 500,
+        policy: Endpointing | None = None,
+    ) -> None:
+        self.transcriber = transcriber
+        self.transcribe = transcribe
+        self.vad = vad
+        self.emit = emit
+        self.stream_id = stream_id
+        self.language = language
+        self.partial_ms = partial_ms
+        self.detector = UtteranceDetector(policy)
+        self.policy = self.detector.policy
+        self._audio = bytearray()  # since `_offset` bytes into the stream
+        self._offset = 0
+        self._windows = 0  # VAD windows seen: the stream position in audio time
+        self._start: int | None = None  # byte position where the current utterance starts
+        self._last_speech_at = 0.0  # wall time of the last window with speech
+        self._last_partial = 0
+        self._partial: asyncio.Task[None] | None = None
+        self._early: tuple[int, asyncio.Task[tuple[Transcript, float]]] | None = None
+        self._finals: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._pending_starts: list[int] = []  # audio from here on is still needed
+        self._count = 0
+        self._finisher = asyncio.get_running_loop().create_task(self._emit_finals())
+
+    @property
+    def position(self) -> int:
+        return self._windows * WINDOW_BYTES
+
+    async def feed(self, pcm: bytes) -> None:
+        self._audio += pcm
+        for probability in self.vad.probabilities(pcm):
+            self._windows += 1
+            if probability >= self.policy.end_threshold:
+                self._last_speech_at = time.monotonic()
+            self._on(self.detector.push(probability))
+        if self._start is None:
+            self._forget_before(self.position - self.policy.preroll_ms * BYTES_PER_MS)
+        elif self.position - self._last_partial >= self.partial_ms * BYTES_PER_MS:
+            self._draft()
+
+    async def end_utterance(self) -> None:
+        if self.detector.force_end() or self._start is not None:
+            self._end(self.position)
+
+    async def close(self, finish: bool) -> None:
+        if finish:
+            await self.end_utterance()
+            self._finals.put_nowait(None)
+            await self._finisher
+        else:
+            self._finisher.cancel()
+            for task in (self._partial, self._early[1] if self._early else None):
+                if task is not None:
+                    task.cancel()
+
+    def _on(self, change: str | None) -> None:
+        if change == "start":
+            preroll = (self.policy.min_speech_ms + self.policy.preroll_ms) * BYTES_PER_MS
+            self._start = max(self._offset, self.position - preroll)
+            self._last_partial = self.position
+        elif change == "pause" and self._start is not None:
+            end = self.position
+            self._early = (
+                end,
+                asyncio.get_running_loop().create_task(self._model(self._start, end)),
+            )
+        elif change == "resume" and self._early is not None:
+            self._early[1].cancel()
+            self._early = None
+        elif change == "end" and self._start is not None:
+            self._end(self.position)
+
+    def _end(self, position: int) -> None:
+        assert self._start is not None
+        early, self._early = self._early, None
+        # The early transcription already covers the speech plus `early_ms` of silence.
+        end = early[0] if early is not None else position
+        task = early[1] if early is not None else None
+        self._finals.put_nowait(
+            _Pending(self._count, self._start, max(end, self._start), self._last_speech_at, task)
+        )
+        self._pending_starts.append(self._start)
+        self._count += 1
+        self._start = None
+
+    def _clip(self, start: int, end: int) -> AudioClip:
+        return AudioClip(bytes(self._audio[start - self._offset : end - self._offset]), RATE)
+
+    def _forget_before(self, position: int) -> None:
+        cut = min(position, *self._pending_starts) - self._offset
+        if cut > 0:
+            del self._audio[:cut]
+            self._offset += cut
+
+    async def _model(self, start: int, end: int) -> tuple[Transcript, float]:
+        started = time.monotonic()
+        transcript = await self.transcriber.transcribe(self._clip(start, end), self.language)
+        return transcript, 1000 * (time.monotonic() - started)
+
+    def _draft(self) -> None:
+        if self._partial is not None and not self._partial.done():
+            return
+        assert self._start is not None
+        self._last_partial = self.position
+        clip, index = self._clip(self._start, self.position), self._count
+        self._partial = asyncio.get_running_loop().create_task(self._send_partial(clip, index))
+
+    async def _send_partial(self, clip: AudioClip, index: int) -> None:
+        with contextlib.suppress(Busy):
+            transcript = await self.transcriber.transcribe(clip, self.language, draft=True)
+            if index == self._count and transcript.text:  # its utterance is still going
+                await self.emit(Partial(index, transcript.text, round(clip.duration_ms, 1)))
+
+    async def _emit_finals(self) -> None:
+        while (item := await self._finals.get()) is not None:
+            try:
+                if item.early is not None and item.early.cancelled():
+                    item.early = None
+                if item.early is not None:
+                    transcript, model_ms = await item.early
+                else:
+                    transcript, model_ms = await self._model(item.start, item.end)
+                start, end = item.start / (RATE * 2), item.end / (RATE * 2)
+                result = await self.transcribe.record_utterance(
+                    self._clip(item.start, item.end),
+                    _shifted(transcript, start),
+                    model_ms,
+                    pipeline_id=f"{self.stream_id}-{item.index}",
+                    transport="ws-stream",
+                )
+            except VoicePipeError as error:
+                await self.emit(Failed(item.index, error.code, error.message))
+                continue
+            except Exception:
+                log.exception("utterance transcription failed")
+                await self.emit(Failed(item.index, "transcription_failed", "transcription failed"))
+                continue
+            finally:
+                self._pending_starts.remove(item.start)
+            lag = round(1000 * (time.monotonic() - item.last_speech_at), 1)
+            await self.emit(Final(item.index, round(start, 3), round(end, 3), result, lag))
+
+
+def _shifted(transcript: Transcript, seconds: float) -> Transcript:
+    segments = tuple(
+        msgspec.structs.replace(s, start=round(s.start + seconds, 3), end=round(s.end + seconds, 3))
+        for s in transcript.segments
+    )
+    return msgspec.structs.replace(transcript, segments=segments)

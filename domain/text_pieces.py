@@ -1,0 +1,52 @@
+"""Where streamed text is cut for synthesis: at sentence ends, long sentences at clauses.
+
+The first audio can only start once its piece is synthesized, so short pieces mean early
+audio; cutting inside a clause would break the voice's intonation, so we never do.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+")
+_CLAUSE_END = re.compile(r"(?<=[,;:—–])\s+")
+
+MAX_PIECE_CHARS = 120
+
+
+def complete_sentences(buffer: str) -> tuple[list[str], str]:
+    """Split off every finished sentence; the unfinished rest stays in the buffer."""
+    pieces: list[str] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(buffer):
+        pieces.append(buffer[start : match.start()].strip())
+        start = match.end()
+    return [p for p in pieces if p], buffer[start:]
+
+
+def split_long(sentence: str, max_chars: int = MAX_PIECE_CHARS) -> list[str]:
+    """Cut a sentence longer than `max_chars` at clause boundaries (commas, semicolons…)."""
+    if len(sentence) <= max_chars:
+        return [sentence]
+    pieces: list[str] = []
+    current = ""
+    for clause in _CLAUSE_END.split(sentence):
+        if current and len(current) + 1 + len(clause) > max_chars:
+            pieces.append(current)
+            current = clause
+        else:
+            current = f"{current} {clause}".strip()
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def pieces_of(text: str, max_chars: int = MAX_PIECE_CHARS, first_max: int = 60) -> list[str]:
+    """All pieces of a whole text, in order; the first is kept short for a fast first chunk."""
+    sentences, rest = complete_sentences(text + " ")
+    if rest.strip():
+        sentences.append(rest.strip())
+    pieces: list[str] = []
+    for sentence in sentences:
+        pieces.extend(split_long(sentence, first_max if not pieces else max_chars))
+    return pieces
