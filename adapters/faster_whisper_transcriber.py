@@ -34,6 +34,7 @@ class FasterWhisperTranscriber:
         beam_size: int = 5,
         name: str | None = None,
         max_queue: int = 16,
+        stream_beam_size: int = 1,
     ) -> None:
         threads = threads or os.cpu_count() or 1
         # One thread runs the model, one request at a time: each run already uses every core.
@@ -50,11 +51,12 @@ class FasterWhisperTranscriber:
         self.multilingual = bool(self._model.model.is_multilingual)
         self.beam_size = beam_size
         self.max_queue = max_queue
+        self.stream_beam_size = stream_beam_size
         self.queued = 0  # jobs waiting or running on the model thread
         self._worker.submit(self._transcribe, np.zeros(16_000, dtype=np.float32), None).result()
 
     async def transcribe(
-        self, clip: AudioClip, language: str | None, *, draft: bool = False
+        self, clip: AudioClip, language: str | None, *, draft: bool = False, cut: bool = False
     ) -> Transcript:
         if language is not None and language not in _LANGUAGE_CODES:
             raise UnsupportedLanguage(f"unknown language code {language!r}")
@@ -67,20 +69,20 @@ class FasterWhisperTranscriber:
         self.queued += 1
         try:
             return await loop.run_in_executor(
-                self._worker, self._transcribe, audio, language, draft
+                self._worker, self._transcribe, audio, language, draft, cut
             )
         finally:
             self.queued -= 1
 
     def _transcribe(
-        self, audio: np.ndarray, language: str | None, draft: bool = False
+        self, audio: np.ndarray, language: str | None, draft: bool = False, cut: bool = False
     ) -> Transcript:
         # The segment generator is lazy: consume it here, in the worker thread.
         segments, info = self._model.transcribe(
             audio,
             language=language if self.multilingual else None,
-            beam_size=1 if draft else self.beam_size,
-            vad_filter=not draft,  # a draft is already one utterance cut by the stream's VAD
+            beam_size=1 if draft else (self.stream_beam_size if cut else self.beam_size),
+            vad_filter=not (draft or cut),  # already one utterance cut by the stream's VAD
             without_timestamps=draft,
             condition_on_previous_text=not draft,
         )

@@ -41,8 +41,11 @@ class Transcriber(Protocol):
     def model_name(self) -> str: ...
 
     async def transcribe(
-        self, clip: AudioClip, language: str | None, *, draft: bool = False
-    ) -> Transcript: ...
+        self, clip: AudioClip, language: str | None, *, draft: bool = False, cut: bool = False
+    ) -> Transcript:
+        """`cut`: the clip is one utterance already cut by voice activity detection, so the
+        model may skip its own VAD pass and use its quicker streaming settings."""
+        ...
 
 
 class VadSession(Protocol):

@@ -20,7 +20,7 @@ from domain.speech import (
     SpokenAudio,
     normalize_text,
 )
-from domain.text_pieces import complete_sentences, pieces_of, split_long
+from domain.text_pieces import complete_sentences, first_pieces, pieces_of, split_long
 
 # Pieces keep Piper's own pauses between sentences: trimming them would run sentences together.
 STREAM_PROCESSING = ProcessingSettings(trim_silence=False)
@@ -101,8 +101,8 @@ class SpeechStream:
         self._pieces.put_nowait(None)
 
     def _queue(self, sentence: str) -> None:
-        limit = 60 if not self._spoken and self._pieces.empty() else 120
-        for piece in split_long(sentence, limit):
+        first = not self._spoken and self._pieces.empty()
+        for piece in first_pieces(sentence) if first else split_long(sentence):
             self._pieces.put_nowait(piece)
 
     def _request(self, text: str) -> SpeechRequest:

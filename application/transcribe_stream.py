@@ -115,7 +115,11 @@ class UtteranceStream:
             self._on(self.detector.push(probability))
         if self._start is None:
             self._forget_before(self.position - self.policy.preroll_ms * BYTES_PER_MS)
-        elif self.position - self._last_partial >= self.partial_ms * BYTES_PER_MS:
+        elif (
+            self.detector.silence_ms == 0  # drafts while speech goes on, not in the pause
+            and self._early is None
+            and self.position - self._last_partial >= self.partial_ms * BYTES_PER_MS
+        ):
             self._draft()
 
     async def end_utterance(self) -> None:
@@ -174,7 +178,9 @@ class UtteranceStream:
 
     async def _model(self, start: int, end: int) -> tuple[Transcript, float]:
         started = time.monotonic()
-        transcript = await self.transcriber.transcribe(self._clip(start, end), self.language)
+        transcript = await self.transcriber.transcribe(
+            self._clip(start, end), self.language, cut=True
+        )
         return transcript, 1000 * (time.monotonic() - started)
 
     def _draft(self) -> None:

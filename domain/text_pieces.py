@@ -48,5 +48,18 @@ def pieces_of(text: str, max_chars: int = MAX_PIECE_CHARS, first_max: int = 60) 
         sentences.append(rest.strip())
     pieces: list[str] = []
     for sentence in sentences:
-        pieces.extend(split_long(sentence, first_max if not pieces else max_chars))
+        if not pieces:
+            pieces.extend(first_pieces(sentence, first_max))
+        else:
+            pieces.extend(split_long(sentence, max_chars))
+    return pieces
+
+
+def first_pieces(sentence: str, first_max: int = 60) -> list[str]:
+    """The opening piece must be short; with no clause to cut at, cut at a word boundary."""
+    pieces = split_long(sentence, first_max)
+    head = pieces[0]
+    if len(head) > first_max and " " in head[:first_max]:
+        cut = head.rindex(" ", 0, first_max)
+        pieces[0:1] = [head[:cut], head[cut + 1 :]]
     return pieces

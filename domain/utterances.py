@@ -16,7 +16,8 @@ class Endpointing(msgspec.Struct, frozen=True):
     end_threshold: float = 0.35
     min_speech_ms: int = 96  # this much speech in a row starts an utterance
     endpoint_ms: int = 500  # this much silence ends it
-    early_ms: int = 200  # silence after which a final transcription may start early
+    early_ms: int = 192  # silence after which a final transcription may start early:
+    # about a comma's pause: a final 500 ms after speech needs the model to start early
     preroll_ms: int = 320  # audio kept from before the detected start
 
 

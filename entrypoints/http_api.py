@@ -9,10 +9,12 @@ import structlog
 from litestar import Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import UploadFile
+from litestar.response import Stream
 
 from application.synthesize_speech import SpeakCommand
 from domain.errors import InvalidRequest
 from entrypoints.bootstrap import Container
+from entrypoints.http_streaming import stream_speech
 from entrypoints.views import SpeechView, TranscriptView, speech_view, transcript_view
 from entrypoints.wire import SttBody, TtsBody, decode_audio, decode_body
 
@@ -22,9 +24,11 @@ def request_id() -> str:
 
 
 @post("/api/tts", status_code=200)
-async def text_to_speech(request: Request[Any, Any, Any]) -> SpeechView:
+async def text_to_speech(request: Request[Any, Any, Any]) -> SpeechView | Stream:
     container = container_of(request)
     body = decode_body(await request.body(), TtsBody)
+    if body.stream:
+        return await stream_speech(container, body, request_id())
     command = SpeakCommand(
         text=body.text,
         voice=body.voice,

@@ -50,6 +50,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stt_queue_max: int = 16
     stt_partial_ms: int = 500
     stt_endpoint_ms: int = 500
+    stt_stream_beam_size: int = 1
     cache_ttl_seconds: float = 3600.0
     cache_max_bytes: int = 256 * MB
     max_text_chars: int = 5000
@@ -78,7 +79,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         others: tuple[str, ...] = ("event_buffer_max", "redis_timeout_seconds")
         others += ("breaker_failures", "breaker_successes", "elevenlabs_attempts")
         others += ("elevenlabs_timeout_seconds", "stt_queue_max", "stt_partial_ms")
-        others += ("stt_endpoint_ms",)
+        others += ("stt_endpoint_ms", "stt_stream_beam_size")
         for name in (*positive, *others, "elevenlabs_max_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be positive")

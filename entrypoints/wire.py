@@ -31,6 +31,7 @@ class TtsBody(msgspec.Struct, frozen=True):
     refresh_cache: bool = False
     voice: str | None = None
     format: str = "wav"
+    stream: bool = False  # chunked response: audio as each piece is synthesized
 
 
 class SttBody(msgspec.Struct, frozen=True):

@@ -99,6 +99,7 @@ def transcriber(settings: Settings) -> Transcriber:
             threads=settings.whisper_threads or None,
             beam_size=settings.whisper_beam_size,
             max_queue=settings.stt_queue_max,
+            stream_beam_size=settings.stt_stream_beam_size,
             name=name,
         )
     except Exception as error:  # a model name that is not on disk, a bad device, ...

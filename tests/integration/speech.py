@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import functools
 import re
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import httpx
 import jiwer
 
 from adapters.piper_synthesizer import PiperSynthesizer, bundled_voice
 from domain.speech import AudioClip
+
+T = TypeVar("T")
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -42,7 +47,27 @@ def piper() -> PiperSynthesizer:
     return PiperSynthesizer([bundled_voice()])
 
 
+def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, even where a loop is already running."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def piper_clip(text: str) -> AudioClip:
     """Raw Piper speech (22.05 kHz), straight from the adapter, before any processing."""
     voice = piper()
-    return asyncio.run(voice.synthesize(text, voice.default_voice))
+    return run_sync(voice.synthesize(text, voice.default_voice))
+
+
+def speech_16k_pcm(text: str) -> bytes:
+    """Piper speech as 16 kHz mono s16le, the format microphones stream."""
+    from adapters.pyav_codec import PyAVAudioCodec
+    from domain.speech import AudioFormat
+
+    codec = PyAVAudioCodec()
+
+    async def convert() -> bytes:
+        wav = await codec.encode(piper_clip(text), AudioFormat.WAV)
+        return (await codec.decode(wav, 16_000)).pcm
+
+    return run_sync(convert())

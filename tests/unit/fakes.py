@@ -82,7 +82,7 @@ class FakeTranscriber:
         self.calls: list[tuple[float, bool]] = []
 
     async def transcribe(
-        self, clip: AudioClip, language: str | None, *, draft: bool = False
+        self, clip: AudioClip, language: str | None, *, draft: bool = False, cut: bool = False
     ) -> Transcript:
         self.calls.append((clip.duration_ms, draft))
         if self.fail:

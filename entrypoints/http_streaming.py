@@ -1,0 +1,77 @@
+"""POST /api/tts with `"stream": true`: a chunked response that starts with the first piece."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import AsyncIterator
+
+from litestar.response import Stream
+
+from application.stream_speech import SpeechStream, StreamChunk, StreamStarted
+from domain.errors import UnsupportedFormat
+from entrypoints.bootstrap import Container
+from entrypoints.wire import TtsBody
+
+STREAM_FORMATS = {"pcm": "audio/L16", "wav": "audio/wav"}
+
+
+def streaming_wav_header(sample_rate: int) -> bytes:
+    """A WAV header with unknown length (0xFFFFFFFF), as recorders write while streaming."""
+    size = 0xFFFFFFFF
+    return (
+        b"RIFF"
+        + struct.pack("<I", size)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", size - 36)
+    )
+
+
+async def stream_speech(container: Container, body: TtsBody, request_id: str) -> Stream:
+    if body.format not in STREAM_FORMATS:
+        raise UnsupportedFormat("streamed audio is pcm (raw s16le) or wav; use one of: pcm, wav")
+    stream = container.stream_speech.open(
+        pipeline_id=request_id,
+        transport="rest",
+        voice=body.voice,
+        use_cache=body.use_cache,
+        text=body.text,
+    )
+    items = stream.items()
+    try:
+        started = await anext(items)  # errors before the first byte still get a JSON 4xx/5xx
+    except BaseException:
+        await container.stream_speech.close(stream)
+        raise
+    assert isinstance(started, StreamStarted)
+    headers = {
+        "x-sample-rate": str(started.sample_rate),
+        "x-channels": "1",
+        "x-audio-format": "pcm_s16le",
+        "x-provider": started.provider,
+        "x-voice": started.voice,
+        "x-cached": str(started.cached).lower(),
+        "x-fallback": str(started.fallback).lower(),
+    }
+    header = streaming_wav_header(started.sample_rate) if body.format == "wav" else b""
+    return Stream(
+        _body(container, stream, items, header),
+        media_type=STREAM_FORMATS[body.format],
+        headers=headers,
+    )
+
+
+async def _body(
+    container: Container, stream: SpeechStream, items: AsyncIterator[object], header: bytes
+) -> AsyncIterator[bytes]:
+    try:
+        if header:
+            yield header
+        async for item in items:
+            if isinstance(item, StreamChunk):
+                yield item.pcm
+    finally:
+        stream.cancel()  # the client went away: stop synthesizing
+        await container.stream_speech.close(stream)
