@@ -113,6 +113,11 @@ class UtteranceStream:
             if probability >= self.policy.end_threshold:
                 self._last_speech_at = time.monotonic()
             self._on(self.detector.push(probability))
+        if (
+            self._start is not None
+            and self.position - self._start >= self.policy.max_utterance_ms * BYTES_PER_MS
+        ):
+            await self.end_utterance()  # never-ending speech or noise: cut, keep listening
         if self._start is None:
             self._forget_before(self.position - self.policy.preroll_ms * BYTES_PER_MS)
         elif (
@@ -171,7 +176,7 @@ class UtteranceStream:
         return AudioClip(bytes(self._audio[start - self._offset : end - self._offset]), RATE)
 
     def _forget_before(self, position: int) -> None:
-        cut = min(position, *self._pending_starts) - self._offset
+        cut = min([position, *self._pending_starts]) - self._offset
         if cut > 0:
             del self._audio[:cut]
             self._offset += cut

@@ -19,6 +19,7 @@ class Endpointing(msgspec.Struct, frozen=True):
     early_ms: int = 192  # silence after which a final transcription may start early:
     # about a comma's pause: a final 500 ms after speech needs the model to start early
     preroll_ms: int = 320  # audio kept from before the detected start
+    max_utterance_ms: int = 30_000  # bounded memory: a longer one is cut here
 
 
 class UtteranceDetector:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -90,6 +92,23 @@ def server_config(app: Litestar, settings: Settings) -> uvicorn.Config:
     )
 
 
+class DrainingServer(uvicorn.Server):
+    """uvicorn that lets WebSocket clients finish what is in flight before it closes them."""
+
+    drain_seconds = 5.0
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()  # no new connections while the old ones finish
+        app = self.config.loaded_app
+        while not isinstance(app, Litestar) and hasattr(app, "app"):
+            app = app.app
+        if isinstance(app, Litestar):
+            connections = list(app.state.connections)
+            await asyncio.gather(*(c.drain(self.drain_seconds) for c in connections))
+        await super().shutdown(sockets)
+
+
 def create_app(container: Container) -> Litestar:
     settings = container.settings
     # Base64 inflates audio by 4/3; the margin lets a slightly oversized upload reach the
@@ -97,7 +116,7 @@ def create_app(container: Container) -> Litestar:
     max_body = max_frame_bytes(settings.max_audio_bytes)
     return Litestar(
         route_handlers=[*ROUTES, voice_socket, playground],
-        state=State({"container": container}),
+        state=State({"container": container, "connections": set()}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[request_context],
         request_max_body_size=max_body,

@@ -34,9 +34,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def serve_command(settings: Settings, *, host: str | None, port: int | None) -> int:
     import msgspec
-    import uvicorn
 
-    from entrypoints.app import create_app, server_config
+    from entrypoints.app import DrainingServer, create_app, server_config
     from entrypoints.bootstrap import bootstrap
     from entrypoints.logging_setup import configure_logging
 
@@ -64,7 +63,7 @@ def serve_command(settings: Settings, *, host: str | None, port: int | None) -> 
     )
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal.
     with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(server_config(app, settings)).run()
+        DrainingServer(server_config(app, settings)).run()
     return 0
 
 

@@ -8,6 +8,8 @@ at once; its audio goes out as binary frames (or base64 chunks), one stream at a
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 import uuid
 from typing import Any
 
@@ -20,6 +22,7 @@ from litestar.exceptions import WebSocketDisconnect
 from application.stream_speech import SpeechStream, StreamChunk, StreamFinished, StreamStarted
 from application.synthesize_speech import SpeakCommand
 from domain.errors import InvalidRequest, VoicePipeError
+from domain.token_bucket import TokenBucket
 from entrypoints.bootstrap import Container
 from entrypoints.http_api import container_of
 from entrypoints.views import speech_view, transcript_view
@@ -41,6 +44,13 @@ from entrypoints.ws_listening import Listening
 log = structlog.get_logger(__name__)
 
 SEND_TIMEOUT = 10.0  # a client that reads nothing for this long is dropped, not waited on
+MESSAGES_PER_SECOND, MESSAGE_BURST = 50.0, 200.0
+AUDIO_REALTIME_FACTOR, AUDIO_BURST_SECONDS = 10.0, 60.0  # of 16 kHz s16le audio
+
+
+class RateLimited(VoicePipeError):
+    code = "rate_limited"
+    status = 429
 
 
 class UnsupportedFrame(VoicePipeError):
@@ -64,11 +74,17 @@ class VoiceConnection:
         self.streams: dict[str, SpeechStream] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.listening: Listening | None = None
+        now = time.monotonic()
+        self._messages = TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST, now)
+        self._audio = TokenBucket(32_000 * AUDIO_REALTIME_FACTOR, 32_000 * AUDIO_BURST_SECONDS, now)
+        self.closing = False
 
     async def run(self) -> None:
         await self.socket.accept()
         structlog.contextvars.bind_contextvars(connection_id=self.id)
         log.info("websocket connected")
+        live: set[VoiceConnection] = self.socket.app.state.connections
+        live.add(self)
         try:
             while True:
                 event = await self.socket.receive()
@@ -78,9 +94,28 @@ class VoiceConnection:
         except (WebSocketDisconnect, TimeoutError):
             pass
         finally:
+            live.discard(self)
             await self._close()
             log.info("websocket closed")
             structlog.contextvars.unbind_contextvars("connection_id")
+
+    async def drain(self, seconds: float) -> None:
+        """Server shutting down: say so, finish what is in flight (bounded), then close 1001."""
+        self.closing = True
+        try:
+            await self.send_json({"type": "closing", "reason": "the server is shutting down"})
+            async with asyncio.timeout(seconds):
+                if self.listening is not None:
+                    listening, self.listening = self.listening, None
+                    await listening.stop(finish=True)  # the utterance in progress gets its final
+                for stream in self.streams.values():
+                    stream.finish()
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+        except (TimeoutError, WebSocketDisconnect, OSError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                await self.socket.close(code=1001, reason="server shutting down")
 
     async def _close(self) -> None:
         for stream in self.streams.values():
@@ -110,8 +145,13 @@ class VoiceConnection:
         try:
             text = event.get("text")
             if text is None:
-                await self._audio_frame(event.get("bytes") or b"")
+                data = event.get("bytes") or b""
+                if not self._audio.take(len(data), time.monotonic()):
+                    raise RateLimited("audio is arriving faster than 10x real time; slow down")
+                await self._audio_frame(data)
                 return
+            if not self._messages.take(1, time.monotonic()):
+                raise RateLimited("too many messages; at most 50 a second")
             message = decode_message(text)
             message_id = getattr(message, "id", None)
             await self._dispatch(message, request_id)
@@ -127,6 +167,8 @@ class VoiceConnection:
 
     async def _dispatch(self, message: ClientMessage, request_id: str) -> None:
         if isinstance(message, TextMessage):
+            if self.closing:
+                raise InvalidRequest("the server is shutting down; reconnect shortly")
             if message.stream:
                 self._stream_whole(message, request_id)
             else:

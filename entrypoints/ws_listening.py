@@ -8,7 +8,7 @@ import msgspec
 import numpy as np
 
 from application.transcribe_stream import Failed, Final, Partial, UtteranceStream
-from domain.errors import InvalidAudio, InvalidRequest, VoicePipeError
+from domain.errors import AudioTooLarge, InvalidAudio, InvalidRequest, VoicePipeError
 from domain.utterances import Endpointing
 from entrypoints.wire import SttStart
 
@@ -67,6 +67,10 @@ class Listening:
         if self.encoding == "pcm_s16le":
             await self.utterances.feed(self._to_16k(data))
             return
+        if len(self._compressed) + len(data) > self.connection.container.settings.max_audio_bytes:
+            raise AudioTooLarge(
+                "the compressed stream is over MAX_AUDIO_BYTES; stop and restart it"
+            )
         self._compressed += data
         self._undecoded += len(data)
         if self._undecoded >= DECODE_EVERY:

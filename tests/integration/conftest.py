@@ -10,9 +10,8 @@ from collections.abc import Iterator
 import httpx
 import msgspec
 import pytest
-import uvicorn
 
-from entrypoints.app import create_app, server_config
+from entrypoints.app import DrainingServer, create_app, server_config
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings
 
@@ -30,7 +29,7 @@ class RunningServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws/voice"
         settings = msgspec.structs.replace(container.settings, host="127.0.0.1", port=self.port)
-        self.server = uvicorn.Server(server_config(create_app(container), settings))
+        self.server = DrainingServer(server_config(create_app(container), settings))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> RunningServer:

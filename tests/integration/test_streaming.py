@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
 import json
@@ -15,7 +16,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from tests.integration.conftest import RunningServer
-from tests.integration.speech import speech_16k_pcm, wer
+from tests.integration.speech import run_sync, speech_16k_pcm, wer
 
 THREE = (
     "The weather is lovely today. We should walk along the river after lunch. "
@@ -174,6 +175,7 @@ def receive_until(ws: ClientConnection, kind: str, count: int = 1) -> list[dict[
     seen: list[dict[str, Any]] = []
     while sum(1 for m in seen if m["type"] == kind) < count:
         seen.append(json.loads(ws.recv(timeout=60)))
+        assert seen[-1]["type"] != "error", seen[-1]
     return seen
 
 
@@ -269,3 +271,67 @@ def test_bad_streaming_messages_get_errors(
         assert json.loads(ws.recv(timeout=10))["code"] == "frame_too_large"
         ws.send(json.dumps({"type": "stt_start"}))
         assert json.loads(ws.recv(timeout=10))["code"] == "invalid_request"  # already open
+
+
+def test_shutdown_finishes_the_utterance_in_flight(container: Any) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    with RunningServer(container) as running, connect(running.ws_url, max_size=None) as ws:
+        ws.send(json.dumps({"type": "stt_start", "id": "last"}))
+        ws.recv(timeout=10)
+        send_audio(ws, speech_16k(SECOND))  # speech still going when the server stops
+        time.sleep(0.2)
+        running.server.should_exit = True
+        seen = []
+        try:
+            while True:
+                seen.append(json.loads(ws.recv(timeout=30)))
+        except ConnectionClosed as closed:
+            code = closed.rcvd.code if closed.rcvd else None
+    kinds = [m["type"] for m in seen]
+    assert kinds[0] == "closing" and "final" in kinds and kinds[-1] == "stt_stopped", kinds
+    final = next(m for m in seen if m["type"] == "final")
+    assert wer(SECOND, final["text"]) <= 0.15
+    assert code == 1001
+
+
+def test_a_message_flood_is_limited_and_the_connection_recovers(server: RunningServer) -> None:
+    with connect(server.ws_url, max_size=None) as ws:
+        for _ in range(300):
+            ws.send(json.dumps({"type": "cancel", "id": "none"}))
+        codes = [json.loads(ws.recv(timeout=10))["code"] for _ in range(300)]
+        assert codes.count("rate_limited") >= 50
+        assert codes.count("invalid_request") >= 200
+        time.sleep(1.0)
+        ws.send(json.dumps({"type": "text", "text": "Calm again."}))
+        assert json.loads(ws.recv(timeout=30))["type"] == "audio"
+
+
+def test_a_full_model_queue_answers_busy() -> None:
+    import msgspec
+
+    from entrypoints.bootstrap import bootstrap
+    from entrypoints.settings import Settings
+
+    settings = msgspec.structs.replace(Settings(), stt_queue_max=1)
+    pcm = speech_16k(FIRST)
+    wav = io.BytesIO()
+    with wave.open(wav, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm)
+
+    async def burst(url: str) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            calls = [
+                client.post("/api/stt", files={"file": ("a.wav", wav.getvalue())}) for _ in range(4)
+            ]
+            return list(await asyncio.gather(*calls))
+
+    with RunningServer(bootstrap(settings)) as running:
+        responses = run_sync(burst(running.url))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses[0] == 200 and statuses[-1] == 503
+    busy = next(r for r in responses if r.status_code == 503)
+    assert busy.json()["code"] == "busy" and busy.headers["retry-after"] == "1"
