@@ -11,7 +11,7 @@ import onnxruntime
 from piper import PiperVoice
 from piper.config import PiperConfig
 
-from domain.errors import UnknownVoice
+from domain.errors import Busy, UnknownVoice
 from domain.speech import AudioClip
 
 
@@ -45,13 +45,15 @@ class PiperSynthesizer:
 
     provider = "piper"
 
-    def __init__(self, models: Sequence[Path]) -> None:
+    def __init__(self, models: Sequence[Path], max_queue: int = 16) -> None:
         if not models:
             raise ValueError("at least one Piper voice is needed")
         self._voices: Mapping[str, PiperVoice] = {
             voice_name(model): load_voice(model) for model in models
         }
         self.default_voice = voice_name(models[0])
+        self.max_queue = max_queue
+        self.queued = 0  # sentences waiting or being synthesized, for every caller together
         # Warm up: the first ONNX run allocates; pay that at start-up, not on a request.
         self._synthesize("Ready.", self.default_voice)
 
@@ -61,7 +63,13 @@ class PiperSynthesizer:
     async def synthesize(self, text: str, voice: str) -> AudioClip:
         if voice not in self._voices:
             raise UnknownVoice(f"unknown piper voice {voice!r}")
-        return await asyncio.to_thread(self._synthesize, text, voice)
+        if self.queued >= self.max_queue:
+            raise Busy("speech synthesis is busy; try again in a moment")
+        self.queued += 1
+        try:
+            return await asyncio.to_thread(self._synthesize, text, voice)
+        finally:
+            self.queued -= 1
 
     def _synthesize(self, text: str, voice: str) -> AudioClip:
         model = self._voices[voice]

@@ -10,7 +10,7 @@ import msgspec
 from application.pipeline_run import PipelineRun
 from application.ports import Clock, SpeechSynthesizer
 from domain.circuit import CircuitBreaker, CircuitPolicy, CircuitState
-from domain.errors import ProviderError, UnknownVoice
+from domain.errors import Busy, ProviderError, UnknownVoice
 from domain.events import (
     CircuitClosed,
     CircuitHalfOpened,
@@ -71,6 +71,8 @@ class ProviderChain:
         started = self.clock.monotonic()
         try:
             clip = await candidate.synthesizer.synthesize(text, candidate.voice.name)
+        except Busy:
+            raise  # the whole service is at capacity: say so, do not count it against anyone
         except ProviderError as error:
             self.failed(provider, error.code, started, run)
             return None

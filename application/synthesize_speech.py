@@ -17,7 +17,7 @@ from application.ports import (
     SentimentAnalyzer,
 )
 from application.provider_chain import Candidate, ProviderChain
-from domain.errors import StepFailed, VoicePipeError
+from domain.errors import Busy, StepFailed, VoicePipeError
 from domain.events import (
     AudioEncoded,
     AudioProcessed,
@@ -147,7 +147,11 @@ class SynthesizeSpeech:
                     continue
                 if sentiment_task is None:
                     sentiment_task = asyncio.create_task(self.analyse(text))
-                clip = await self.providers.try_one(candidate, text, run)
+                try:
+                    clip = await self.providers.try_one(candidate, text, run)
+                except Busy as error:
+                    run.failed("synthesis", error.code)
+                    raise
                 if clip is None:
                     continue
                 self._fell_back(primary, candidate, run)

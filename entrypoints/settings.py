@@ -48,6 +48,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     whisper_threads: int = 0
     whisper_beam_size: int = 5
     stt_queue_max: int = 16
+    tts_queue_max: int = 16
     stt_partial_ms: int = 500
     stt_endpoint_ms: int = 500
     stt_stream_beam_size: int = 1
@@ -79,7 +80,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         others: tuple[str, ...] = ("event_buffer_max", "redis_timeout_seconds")
         others += ("breaker_failures", "breaker_successes", "elevenlabs_attempts")
         others += ("elevenlabs_timeout_seconds", "stt_queue_max", "stt_partial_ms")
-        others += ("stt_endpoint_ms", "stt_stream_beam_size")
+        others += ("stt_endpoint_ms", "stt_stream_beam_size", "tts_queue_max")
         for name in (*positive, *others, "elevenlabs_max_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be positive")

@@ -46,7 +46,7 @@ def synthesizers(
             voice = Path(settings.piper_voice) if settings.piper_voice else bundled_voice()
             if not voice.is_file() or not Path(f"{voice}.json").is_file():
                 raise SettingsError(f"PIPER_VOICE={voice}: need the .onnx file and its .onnx.json")
-            found.append(PiperSynthesizer([voice]))
+            found.append(PiperSynthesizer([voice], max_queue=settings.tts_queue_max))
         elif not settings.elevenlabs_api_key:
             warnings.append("elevenlabs: ELEVENLABS_API_KEY is not set; skipped")
         else:

@@ -130,3 +130,21 @@ async def test_every_provider_failing_is_a_clear_503() -> None:
         assert getattr(error, "status", None) == 503
     else:
         raise AssertionError("expected a failure")
+
+
+async def test_busy_is_reported_not_counted_against_the_provider() -> None:
+    from domain.errors import Busy
+
+    world, cloud = two_providers()
+
+    async def busy(text: str, voice: str) -> Any:
+        raise Busy("full")
+
+    cloud.synthesize = busy  # type: ignore[method-assign]
+    try:
+        await speak(world, "busy")
+    except Busy as error:
+        assert error.status == 503
+    else:
+        raise AssertionError("expected busy")
+    assert world.container.synthesize.providers.breakers["cloud"].failures == 0
