@@ -45,7 +45,7 @@ class PiperSynthesizer:
 
     provider = "piper"
 
-    def __init__(self, models: Sequence[Path], max_queue: int = 16) -> None:
+    def __init__(self, models: Sequence[Path], max_queue: int = 64) -> None:
         if not models:
             raise ValueError("at least one Piper voice is needed")
         self._voices: Mapping[str, PiperVoice] = {

@@ -92,15 +92,7 @@ class TranscribeAudio:
             step = "transcription"
             start = self.clock.monotonic()
             transcript = await self.transcriber.transcribe(clip, language)
-            run.record(
-                SpeechTranscribed,
-                model=self.transcriber.model_name,
-                language=transcript.language,
-                language_probability=round(transcript.language_probability, 4),
-                audio_ms=round(clip.duration_ms, 3),
-                latency_ms=run.since_ms(start),
-                segments=len(transcript.segments),
-            )
+            self._transcribed(run, clip, transcript, run.since_ms(start))
         except VoicePipeError as error:
             run.failed(step, error.code)
             raise
@@ -125,20 +117,25 @@ class TranscribeAudio:
         """Events and sentiment for an utterance transcribed by a stream (audio was already PCM)."""
         run = PipelineRun("stt", pipeline_id, self.clock)
         run.record(RequestReceived, pipeline="stt", transport=transport, input_size=len(clip.pcm))
+        self._transcribed(run, clip, transcript, round(model_ms, 3))
+        try:
+            sentiment = await self._analyse(transcript.text, run)
+            return TranscriptionResult(transcript, sentiment, run.completed())
+        finally:
+            await run.flush(self.events)
+
+    def _transcribed(
+        self, run: PipelineRun, clip: AudioClip, transcript: Transcript, latency_ms: float
+    ) -> None:
         run.record(
             SpeechTranscribed,
             model=self.transcriber.model_name,
             language=transcript.language,
             language_probability=round(transcript.language_probability, 4),
             audio_ms=round(clip.duration_ms, 3),
-            latency_ms=round(model_ms, 3),
+            latency_ms=latency_ms,
             segments=len(transcript.segments),
         )
-        try:
-            sentiment = await self._analyse(transcript.text, run)
-            return TranscriptionResult(transcript, sentiment, run.completed())
-        finally:
-            await run.flush(self.events)
 
     def _check_size(self, audio: bytes) -> None:
         if not audio:

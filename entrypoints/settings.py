@@ -48,7 +48,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     whisper_threads: int = 0
     whisper_beam_size: int = 5
     stt_queue_max: int = 16
-    tts_queue_max: int = 16
+    tts_queue_max: int = 64
     stt_partial_ms: int = 500
     stt_endpoint_ms: int = 500
     stt_stream_beam_size: int = 1
