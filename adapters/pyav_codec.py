@@ -22,6 +22,7 @@ _ENCODERS: dict[AudioFormat, tuple[str, str, int | None, dict[str, str]]] = {
     AudioFormat.MP3: ("mp3", "libmp3lame", 64_000, {"compression_level": "7"}),
     AudioFormat.OPUS: ("ogg", "libopus", 32_000, {"compression_level": "5"}),
     AudioFormat.FLAC: ("flac", "flac", None, {}),
+    AudioFormat.AAC: ("adts", "aac", 64_000, {}),
 }
 
 

@@ -18,6 +18,7 @@ class AudioFormat(enum.Enum):
     MP3 = "mp3"
     OPUS = "opus"
     FLAC = "flac"
+    AAC = "aac"
     PCM = "pcm"
 
     @classmethod

@@ -20,6 +20,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from entrypoints.bootstrap import Container
 from entrypoints.http_api import ROUTES
 from entrypoints.http_errors import EXCEPTION_HANDLERS
+from entrypoints.openai_api import openai_router
 from entrypoints.settings import Settings
 from entrypoints.ws_api import voice_socket
 
@@ -115,7 +116,7 @@ def create_app(container: Container) -> Litestar:
     # audio size check and its specific `audio_too_large` error.
     max_body = max_frame_bytes(settings.max_audio_bytes)
     return Litestar(
-        route_handlers=[*ROUTES, voice_socket, playground],
+        route_handlers=[*ROUTES, voice_socket, playground, openai_router],
         state=State({"container": container, "connections": set()}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[request_context],

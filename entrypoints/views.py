@@ -14,6 +14,7 @@ CONTENT_TYPES = {
     AudioFormat.MP3: "audio/mpeg",
     AudioFormat.OPUS: "audio/ogg; codecs=opus",
     AudioFormat.FLAC: "audio/flac",
+    AudioFormat.AAC: "audio/aac",
     AudioFormat.PCM: "audio/L16",
 }
 

@@ -1,0 +1,196 @@
+"""OpenAI-compatible routes under /v1: the same use cases as the v1 API, OpenAI's wire shapes.
+
+Errors use OpenAI's body ({"error": {"message", "type", "param", "code"}}) so the official
+client raises its usual exceptions.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import UploadFile
+from litestar.exceptions import HTTPException
+
+from application.synthesize_speech import SpeakCommand
+from domain.errors import InvalidRequest, UnknownVoice, VoicePipeError
+from domain.speech import AudioClip, AudioFormat
+from entrypoints.http_api import container_of
+from entrypoints.subtitles import to_srt, to_vtt
+from entrypoints.views import CONTENT_TYPES
+from entrypoints.wire import decode_body
+
+log = structlog.get_logger(__name__)
+
+OPENAI_VOICES = (
+    "alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse",
+)  # fmt: skip
+SPEECH_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+TRANSCRIPT_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+PCM_RATE = 24_000  # OpenAI's pcm is 24 kHz s16le
+LANGUAGE_NAMES = {
+    "en": "english", "de": "german", "es": "spanish", "fr": "french", "it": "italian",
+    "pt": "portuguese", "nl": "dutch", "ru": "russian", "zh": "chinese", "ja": "japanese",
+}  # fmt: skip
+
+
+class OpenAIError(VoicePipeError):
+    def __init__(self, message: str, *, param: str | None, code: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.param = param
+        self.code = code
+        self.status = status
+
+
+class SpeechBody(msgspec.Struct, frozen=True):
+    input: str
+    model: str = "tts-1"
+    voice: str = "alloy"
+    response_format: str = "mp3"
+    speed: float = 1.0
+
+
+def _voice(requested: str, voices: dict[str, list[str]]) -> str | None:
+    """OpenAI's voice names all map to the first provider's default voice."""
+    if any(requested in names for names in voices.values()):
+        return requested
+    if requested.lower() in OPENAI_VOICES:
+        return None
+    known = ", ".join([*OPENAI_VOICES, *(v for names in voices.values() for v in names)])
+    raise OpenAIError(f"Unknown voice '{requested}'. Use one of: {known}", param="voice",
+                      code="invalid_value")  # fmt: skip
+
+
+@post("/audio/speech", status_code=200)
+async def speech(request: Request[Any, Any, Any]) -> Response[bytes]:
+    container = container_of(request)
+    body = decode_body(await request.body(), SpeechBody)
+    if body.response_format not in SPEECH_FORMATS:
+        raise OpenAIError(f"response_format must be one of {', '.join(SPEECH_FORMATS)}",
+                          param="response_format", code="invalid_value")  # fmt: skip
+    if not 0.25 <= body.speed <= 4.0:
+        raise OpenAIError("speed must be between 0.25 and 4.0", param="speed", code="invalid_value")
+    audio_format = "wav" if body.response_format == "pcm" else body.response_format
+    command = SpeakCommand(
+        text=body.input,
+        voice=_voice(body.voice, container.synthesize.voices()),
+        audio_format=audio_format,
+    )
+    request_id = str(structlog.contextvars.get_contextvars().get("request_id", ""))
+    result = await container.synthesize.execute(command, pipeline_id=request_id, transport="openai")
+    data = result.audio.data
+    if body.response_format == "pcm":
+        clip: AudioClip = await container.transcribe.codec.decode(data, PCM_RATE)
+        data = clip.pcm
+    headers = {"x-provider": result.audio.voice.provider, "x-voice": result.audio.voice.name}
+    media_type = CONTENT_TYPES[AudioFormat.parse(body.response_format)]
+    return Response(data, media_type=media_type, headers=headers)
+
+
+@post("/audio/transcriptions", status_code=200)
+async def transcriptions(request: Request[Any, Any, Any]) -> Response[Any]:
+    container = container_of(request)
+    if request.content_type[0] != "multipart/form-data":
+        raise OpenAIError("send the audio as multipart/form-data with a `file` field",
+                          param="file", code="invalid_request")  # fmt: skip
+    form = await request.form()
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise OpenAIError("a `file` field with the audio is required", param="file",
+                          code="invalid_value")  # fmt: skip
+    response_format = str(form.get("response_format") or "json")
+    if response_format not in TRANSCRIPT_FORMATS:
+        raise OpenAIError(f"response_format must be one of {', '.join(TRANSCRIPT_FORMATS)}",
+                          param="response_format", code="invalid_value")  # fmt: skip
+    if str(form.get("stream") or "false").lower() == "true":
+        raise OpenAIError("stream=true is not supported yet on this server", param="stream",
+                          code="unsupported_value")  # fmt: skip
+    language = form.get("language")
+    request_id = str(structlog.contextvars.get_contextvars().get("request_id", ""))
+    result = await container.transcribe.execute(
+        await upload.read(),
+        str(language) if language else None,
+        pipeline_id=request_id,
+        transport="openai",
+    )
+    transcript = result.transcript
+    if response_format == "text":
+        return Response(transcript.text + "\n", media_type="text/plain")
+    if response_format == "srt":
+        return Response(to_srt(transcript.segments), media_type="text/plain")
+    if response_format == "vtt":
+        return Response(to_vtt(transcript.segments), media_type="text/vtt")
+    if response_format == "json":
+        return Response({"text": transcript.text})
+    return Response(
+        {
+            "task": "transcribe",
+            "language": LANGUAGE_NAMES.get(transcript.language, transcript.language),
+            "duration": transcript.duration,
+            "text": transcript.text,
+            "segments": [
+                {
+                    "id": i,
+                    "seek": 0,
+                    "start": s.start,
+                    "end": s.end,
+                    "text": s.text,
+                    "tokens": [],
+                    "temperature": 0.0,
+                    "avg_logprob": s.avg_logprob,
+                    "compression_ratio": 1.0,
+                    "no_speech_prob": s.no_speech_prob,
+                }
+                for i, s in enumerate(transcript.segments)
+            ],
+        }
+    )
+
+
+@get("/models")
+async def models(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    container = container_of(request)
+    created = int(time.time() - (time.monotonic() - container.started_at))
+    ids = [container.components["transcriber"].model_name]
+    ids += [s.provider for s in container.synthesize.providers.synthesizers]
+    ids += ["tts-1", "tts-1-hd", "whisper-1"]  # OpenAI's names, served by the models above
+    return {
+        "object": "list",
+        "data": [
+            {"id": i, "object": "model", "created": created, "owned_by": "voicepipe"} for i in ids
+        ],
+    }
+
+
+def _openai_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    if isinstance(error, OpenAIError):
+        status, message, param, code = error.status, error.message, error.param, error.code
+    elif isinstance(error, VoicePipeError):
+        param = "voice" if isinstance(error, UnknownVoice) else None
+        status, message, code = error.status, error.message, error.code
+        if isinstance(error, InvalidRequest):
+            code = "invalid_request"
+    elif isinstance(error, HTTPException):
+        status, message, param, code = error.status_code, str(error.detail), None, "http_error"
+    else:
+        log.error("unhandled error", exc_info=error)
+        status, message, param, code = 500, "internal error", None, "internal_error"
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return Response(body, status_code=status)
+
+
+openai_router = Router(
+    path="/v1",
+    route_handlers=[speech, transcriptions, models],
+    # Named one by one: the app's handlers for these classes would otherwise win.
+    exception_handlers={
+        OpenAIError: _openai_error,
+        VoicePipeError: _openai_error,
+        HTTPException: _openai_error,
+        Exception: _openai_error,
+    },
+)

@@ -1,0 +1,122 @@
+"""The official OpenAI client against the running service: speech, transcriptions, models."""
+
+from __future__ import annotations
+
+import io
+import wave
+from collections.abc import Iterator
+
+import av
+import openai
+import pytest
+import srt
+import webvtt
+
+from tests.integration.conftest import RunningServer
+from tests.integration.speech import SENTENCES, wer
+
+
+@pytest.fixture(scope="module")
+def client(server: RunningServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(api_key="unused", base_url=f"{server.url}/v1", max_retries=0) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def spoken(client: openai.OpenAI) -> bytes:
+    return client.audio.speech.create(
+        model="tts-1", voice="alloy", input=SENTENCES[0], response_format="wav"
+    ).content
+
+
+def seconds_of(data: bytes) -> float:
+    with av.open(io.BytesIO(data), "r") as container:
+        stream = container.streams.audio[0]
+        return sum(int(f.samples) for f in container.decode(stream)) / float(stream.rate or 1)
+
+
+@pytest.mark.parametrize("response_format", ["mp3", "opus", "aac", "flac", "wav"])
+def test_speech_in_every_container_format(client: openai.OpenAI, response_format: str) -> None:
+    audio = client.audio.speech.create(
+        model="tts-1",
+        voice="nova",
+        input="Hello from an OpenAI client.",
+        response_format=response_format,  # type: ignore[arg-type]
+    ).content
+    assert 1.0 < seconds_of(audio) < 4.0
+
+
+def test_speech_pcm_is_24khz_raw(client: openai.OpenAI) -> None:
+    pcm = client.audio.speech.create(
+        model="tts-1", voice="alloy", input="Raw samples please.", response_format="pcm"
+    ).content
+    assert 0.8 < len(pcm) / 2 / 24_000 < 3.0
+
+
+def test_unknown_voice_is_an_openai_400(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.audio.speech.create(model="tts-1", voice="nobody", input="hi")  # type: ignore[arg-type]
+    body = raised.value.body
+    assert isinstance(body, dict) and body["param"] == "voice" and body["code"] == "invalid_value"
+
+
+def test_empty_input_is_an_openai_400(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.audio.speech.create(model="tts-1", voice="alloy", input="   ")
+    assert "empty" in str(raised.value)
+
+
+def test_transcription_json_text_and_verbose(client: openai.OpenAI, spoken: bytes) -> None:
+    as_json = client.audio.transcriptions.create(model="whisper-1", file=("a.wav", spoken))
+    assert wer(SENTENCES[0], as_json.text) <= 0.1
+    as_text = client.audio.transcriptions.create(
+        model="whisper-1", file=("a.wav", spoken), response_format="text"
+    )
+    assert wer(SENTENCES[0], str(as_text)) <= 0.1
+    verbose = client.audio.transcriptions.create(
+        model="whisper-1",
+        file=("a.wav", spoken),
+        response_format="verbose_json",
+        timestamp_granularities=["segment"],
+    )
+    assert verbose.language == "english" and verbose.duration > 1.0
+    assert verbose.segments and verbose.segments[0].end > verbose.segments[0].start
+
+
+def test_transcription_subtitles_parse(client: openai.OpenAI, spoken: bytes) -> None:
+    as_srt = client.audio.transcriptions.create(
+        model="whisper-1", file=("a.wav", spoken), response_format="srt"
+    )
+    subtitles = list(srt.parse(str(as_srt)))
+    assert subtitles and subtitles[0].end > subtitles[0].start
+    assert wer(SENTENCES[0], " ".join(s.content for s in subtitles)) <= 0.1
+    as_vtt = client.audio.transcriptions.create(
+        model="whisper-1", file=("a.wav", spoken), response_format="vtt"
+    )
+    captions = webvtt.from_buffer(io.StringIO(str(as_vtt)))
+    assert captions and captions[0].end_in_seconds > captions[0].start_in_seconds
+
+
+def test_bad_audio_is_an_openai_400(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"not audio" * 50))
+    body = raised.value.body
+    assert isinstance(body, dict) and body["code"] == "invalid_audio"
+
+
+def test_models_are_listed(client: openai.OpenAI) -> None:
+    ids = {model.id for model in client.models.list()}
+    assert {"tiny.en", "piper", "whisper-1", "tts-1"} <= ids
+
+
+def test_silence_transcribes_to_nothing(client: openai.OpenAI) -> None:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\x00\x00" * 32000)
+    result = client.audio.transcriptions.create(
+        model="whisper-1", file=("s.wav", buffer.getvalue())
+    )
+    assert result.text == ""
