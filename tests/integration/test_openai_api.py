@@ -55,7 +55,7 @@ def test_speech_pcm_is_24khz_raw(client: openai.OpenAI) -> None:
 
 def test_unknown_voice_is_an_openai_400(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as raised:
-        client.audio.speech.create(model="tts-1", voice="nobody", input="hi")  # type: ignore[arg-type]
+        client.audio.speech.create(model="tts-1", voice="nobody", input="hi")
     body = raised.value.body
     assert isinstance(body, dict) and body["param"] == "voice" and body["code"] == "invalid_value"
 
