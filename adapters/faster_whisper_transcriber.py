@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -56,7 +57,13 @@ class FasterWhisperTranscriber:
         self._worker.submit(self._transcribe, np.zeros(16_000, dtype=np.float32), None).result()
 
     async def transcribe(
-        self, clip: AudioClip, language: str | None, *, draft: bool = False, cut: bool = False
+        self,
+        clip: AudioClip,
+        language: str | None,
+        *,
+        draft: bool = False,
+        cut: bool = False,
+        progress: Callable[[float], None] | None = None,
     ) -> Transcript:
         if language is not None and language not in _LANGUAGE_CODES:
             raise UnsupportedLanguage(f"unknown language code {language!r}")
@@ -69,13 +76,18 @@ class FasterWhisperTranscriber:
         self.queued += 1
         try:
             return await loop.run_in_executor(
-                self._worker, self._transcribe, audio, language, draft, cut
+                self._worker, self._transcribe, audio, language, draft, cut, progress
             )
         finally:
             self.queued -= 1
 
     def _transcribe(
-        self, audio: np.ndarray, language: str | None, draft: bool = False, cut: bool = False
+        self,
+        audio: np.ndarray,
+        language: str | None,
+        draft: bool = False,
+        cut: bool = False,
+        progress: Callable[[float], None] | None = None,
     ) -> Transcript:
         # The segment generator is lazy: consume it here, in the worker thread.
         segments, info = self._model.transcribe(
@@ -86,21 +98,24 @@ class FasterWhisperTranscriber:
             without_timestamps=draft,
             condition_on_previous_text=not draft,
         )
-        found = tuple(
-            Segment(
-                # Whisper's timestamps are 20 ms tokens and can run past the audio's end.
-                start=round(min(s.start, info.duration), 3),
-                end=round(min(s.end, info.duration), 3),
-                text=s.text.strip(),
-                avg_logprob=round(s.avg_logprob, 4),
-                no_speech_prob=round(s.no_speech_prob, 4),
+        found: list[Segment] = []
+        for s in segments:
+            found.append(
+                Segment(
+                    # Whisper's timestamps are 20 ms tokens and can run past the audio's end.
+                    start=round(min(s.start, info.duration), 3),
+                    end=round(min(s.end, info.duration), 3),
+                    text=s.text.strip(),
+                    avg_logprob=round(s.avg_logprob, 4),
+                    no_speech_prob=round(s.no_speech_prob, 4),
+                )
             )
-            for s in segments
-        )
+            if progress is not None:
+                progress(min(s.end, info.duration))
         return Transcript(
             text=" ".join(s.text for s in found if s.text),
             language=info.language,
             language_probability=round(info.language_probability, 4),
             duration=round(info.duration, 3),
-            segments=found,
+            segments=tuple(found),
         )

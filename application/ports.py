@@ -6,13 +6,15 @@ blocking work off the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import msgspec
 
 from domain.events import DomainEvent
 from domain.speech import AudioClip, AudioFormat, ProcessingSettings, Sentiment, Transcript
+
+Progress = Callable[[float], None]
 
 
 class SpeechSynthesizer(Protocol):
@@ -41,10 +43,17 @@ class Transcriber(Protocol):
     def model_name(self) -> str: ...
 
     async def transcribe(
-        self, clip: AudioClip, language: str | None, *, draft: bool = False, cut: bool = False
+        self,
+        clip: AudioClip,
+        language: str | None,
+        *,
+        draft: bool = False,
+        cut: bool = False,
+        progress: Progress | None = None,
     ) -> Transcript:
         """`cut`: the clip is one utterance already cut by voice activity detection, so the
-        model may skip its own VAD pass and use its quicker streaming settings."""
+        model may skip its own VAD pass and use its quicker streaming settings. `progress` is
+        called (from a worker thread) with the seconds of audio transcribed so far."""
         ...
 
 

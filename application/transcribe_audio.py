@@ -7,7 +7,14 @@ import logging
 import msgspec
 
 from application.pipeline_run import PipelineRun
-from application.ports import AudioCodec, Clock, EventLog, SentimentAnalyzer, Transcriber
+from application.ports import (
+    AudioCodec,
+    Clock,
+    EventLog,
+    Progress,
+    SentimentAnalyzer,
+    Transcriber,
+)
 from domain.errors import AudioTooLarge, AudioTooLong, InvalidAudio, StepFailed, VoicePipeError
 from domain.events import (
     AudioDecoded,
@@ -60,17 +67,23 @@ class TranscribeAudio:
         self.max_audio_seconds = max_audio_seconds
 
     async def execute(
-        self, audio: bytes, language: str | None, *, pipeline_id: str, transport: str
+        self,
+        audio: bytes,
+        language: str | None,
+        *,
+        pipeline_id: str,
+        transport: str,
+        progress: Progress | None = None,
     ) -> TranscriptionResult:
         run = PipelineRun("stt", pipeline_id, self.clock)
         run.record(RequestReceived, pipeline="stt", transport=transport, input_size=len(audio))
         try:
-            return await self._run(audio, language, run)
+            return await self._run(audio, language, run, progress)
         finally:
             await run.flush(self.events)
 
     async def _run(
-        self, audio: bytes, language: str | None, run: PipelineRun
+        self, audio: bytes, language: str | None, run: PipelineRun, progress: Progress | None
     ) -> TranscriptionResult:
         step = "validation"
         try:
@@ -91,7 +104,7 @@ class TranscribeAudio:
             )
             step = "transcription"
             start = self.clock.monotonic()
-            transcript = await self.transcriber.transcribe(clip, language)
+            transcript = await self.transcriber.transcribe(clip, language, progress=progress)
             self._transcribed(run, clip, transcript, run.since_ms(start))
         except VoicePipeError as error:
             run.failed(step, error.code)

@@ -10,6 +10,8 @@ import time
 
 import structlog
 
+from entrypoints import cli_commands
+from entrypoints.cli_commands import FORMATS
 from entrypoints.settings import Settings, SettingsError
 
 log = structlog.get_logger("voicepipe")
@@ -21,6 +23,18 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the HTTP and WebSocket service")
     serve.add_argument("--host", help="listen address (default: $HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: $PORT or 8000)")
+    say = commands.add_parser("say", help="speak a text into an audio file (or stdout)")
+    say.add_argument("text")
+    say.add_argument("-o", "--output", help="file to write; the format follows its extension")
+    say.add_argument("--format", help="wav, mp3, opus, aac, flac or pcm")
+    say.add_argument("--voice")
+    transcribe = commands.add_parser("transcribe", help="transcribe audio files to stdout")
+    transcribe.add_argument("files", nargs="+")
+    transcribe.add_argument("--format", default="text", choices=FORMATS)
+    transcribe.add_argument("--language")
+    stats = commands.add_parser("stats", help="print the statistics")
+    for command in (say, transcribe, stats):
+        command.add_argument("--url", help="use a running service instead of in-process models")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -29,7 +43,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return serve_command(settings, host=args.host, port=args.port)
-    return 2
+    from entrypoints.logging_setup import configure_logging
+
+    # A command's output is its result (maybe audio on stdout): logs go to stderr, quietly.
+    configure_logging(json_logs=False, level="error")
+    if args.command == "say":
+        return cli_commands.say(settings, args.text, args.output, args.format, args.voice, args.url)
+    if args.command == "transcribe":
+        return cli_commands.transcribe(settings, args.files, args.format, args.language, args.url)
+    return cli_commands.stats(settings, args.url)
 
 
 def serve_command(settings: Settings, *, host: str | None, port: int | None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from application.ports import ProcessedAudio
 from domain.errors import InvalidAudio
@@ -82,7 +83,13 @@ class FakeTranscriber:
         self.calls: list[tuple[float, bool]] = []
 
     async def transcribe(
-        self, clip: AudioClip, language: str | None, *, draft: bool = False, cut: bool = False
+        self,
+        clip: AudioClip,
+        language: str | None,
+        *,
+        draft: bool = False,
+        cut: bool = False,
+        progress: Any = None,
     ) -> Transcript:
         self.calls.append((clip.duration_ms, draft))
         if self.fail:

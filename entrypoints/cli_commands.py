@@ -1,0 +1,185 @@
+"""`voicepipe say`, `transcribe` and `stats`: in-process through the use cases, or --url."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+
+from domain.errors import VoicePipeError
+from entrypoints.settings import Settings
+from entrypoints.subtitles import to_srt, to_vtt
+
+FORMATS = ("text", "json", "verbose_json", "srt", "vtt")
+
+
+def say(settings: Settings, text: str, output: str | None, fmt: str | None,
+        voice: str | None, url: str | None) -> int:  # fmt: skip
+    """Speak `text` into a file (format from its extension unless given) or to stdout."""
+    audio_format = fmt or (Path(output).suffix.lstrip(".").lower() if output else "wav") or "wav"
+    if url:
+        body = {"text": text, "format": audio_format, "voice": voice}
+        response = httpx.post(f"{url.rstrip('/')}/api/tts", json=body, timeout=300)
+        if response.status_code != 200:
+            return _remote_error(response)
+        import pybase64
+
+        data = pybase64.b64decode(response.json()["audio_base64"])
+    else:
+        from application.synthesize_speech import SpeakCommand
+
+        container = _container(settings)
+        command = SpeakCommand(text=text, voice=voice, audio_format=audio_format)
+        try:
+            result = asyncio.run(
+                container.synthesize.execute(command, pipeline_id=_id(), transport="cli")
+            )
+        except VoicePipeError as error:
+            print(f"voicepipe: {error.code}: {error.message}", file=sys.stderr)
+            return 1
+        data = result.audio.data
+    if output:
+        Path(output).write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+    return 0
+
+
+def transcribe(settings: Settings, files: list[str], fmt: str, language: str | None,
+               url: str | None) -> int:  # fmt: skip
+    """Transcribe each file to stdout, with a progress bar on stderr over all of them."""
+    from tqdm import tqdm
+
+    paths = [Path(f) for f in files]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        print(f"voicepipe: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    container = None if url else _container(settings)
+    durations = [_duration(p) for p in paths]
+    status = 0
+    with tqdm(total=round(sum(durations), 1), unit="s", file=sys.stderr, mininterval=0.5,
+              desc="transcribing", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio "
+              "[{elapsed}<{remaining}]") as bar:  # fmt: skip
+        for path, duration in zip(paths, durations, strict=True):
+            done = bar.n
+            try:
+                body = (
+                    _remote(url, path, fmt, language)
+                    if url
+                    else _local(
+                        container, path, fmt, language, lambda s, b=done: _advance(bar, b + s)
+                    )
+                )
+            except VoicePipeError as error:
+                print(f"voicepipe: {path}: {error.code}: {error.message}", file=sys.stderr)
+                status = 1
+            else:
+                if len(paths) > 1:
+                    print(f"==> {path} <==")
+                print(body)
+            _advance(bar, done + duration)
+        _advance(bar, bar.total)  # durations from headers are estimates: end at 100%
+    return status
+
+
+def stats(settings: Settings, url: str | None) -> int:
+    if url:
+        response = httpx.get(f"{url.rstrip('/')}/stats", timeout=30)
+        if response.status_code != 200:
+            return _remote_error(response)
+        print(json.dumps(response.json(), indent=2))
+        return 0
+    # In-process the stats are those of the event log this process can read: with REDIS_URL
+    # set, the shared stream of every instance; otherwise nothing has happened yet.
+    container = _container(settings)
+
+    async def fold() -> dict[str, Any]:
+        await container.start()
+        try:
+            snapshot: dict[str, Any] = (await container.projector.catch_up()).snapshot()
+            return snapshot
+        finally:
+            await container.stop()
+
+    print(json.dumps(asyncio.run(fold()), indent=2))
+    return 0
+
+
+_lock = threading.Lock()
+
+
+def _advance(bar: Any, position: float) -> None:
+    with _lock:  # called from the model's thread
+        bar.update(max(0.0, round(position, 1) - bar.n))
+
+
+def _local(container: Any, path: Path, fmt: str, language: str | None, progress: Any) -> str:
+    result = asyncio.run(
+        container.transcribe.execute(
+            path.read_bytes(), language, pipeline_id=_id(), transport="cli", progress=progress
+        )
+    )
+    return _render(result.transcript, fmt)
+
+
+def _remote(url: str, path: Path, fmt: str, language: str | None) -> str:
+    data = {
+        "model": "whisper-1",
+        "response_format": fmt,
+        **({"language": language} if language else {}),
+    }
+    files = {"file": (path.name, path.read_bytes())}
+    endpoint = f"{url.rstrip('/')}/v1/audio/transcriptions"
+    response = httpx.post(endpoint, files=files, data=data, timeout=3600)
+    if response.status_code != 200:
+        error = response.json().get("error", {})
+        raise VoicePipeError(str(error.get("message", response.text)))
+    return response.text.rstrip("\n") if fmt in ("text", "srt", "vtt") else response.text
+
+
+def _render(transcript: Any, fmt: str) -> str:
+    if fmt == "text":
+        return str(transcript.text)
+    if fmt == "srt":
+        return to_srt(transcript.segments)
+    if fmt == "vtt":
+        return to_vtt(transcript.segments)
+    if fmt == "json":
+        return json.dumps({"text": transcript.text})
+    return msgspec.json.encode(transcript).decode()
+
+
+def _duration(path: Path) -> float:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            return float(container.duration or 0) / 1_000_000
+    except Exception:
+        return 0.0
+
+
+def _container(settings: Settings) -> Any:
+    from entrypoints.bootstrap import bootstrap
+
+    return bootstrap(settings)
+
+
+def _remote_error(response: httpx.Response) -> int:
+    print(f"voicepipe: server answered {response.status_code}: {response.text}", file=sys.stderr)
+    return 1
+
+
+def _id() -> str:
+    return uuid.uuid4().hex
