@@ -12,8 +12,9 @@ import logging
 from collections.abc import Mapping, Sequence
 
 import httpx
-from elevenlabs import AsyncElevenLabs
+from elevenlabs import AsyncElevenLabs, VoiceSettings
 from elevenlabs.core.api_error import ApiError
+from elevenlabs.text_to_speech.client import OMIT
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -95,10 +96,10 @@ class ElevenLabsSynthesizer:
         else:
             self.problem = None
 
-    async def synthesize(self, text: str, voice: str) -> AudioClip:
+    async def synthesize(self, text: str, voice: str, speed: float = 1.0) -> AudioClip:
         try:
             async with asyncio.timeout(self.max_seconds):
-                data = await self._fetch_with_retries(text, self._voices[voice])
+                data = await self._fetch_with_retries(text, self._voices[voice], speed)
         except TimeoutError:
             raise ProviderError(
                 "provider_timeout", "elevenlabs took too long", transient=True
@@ -107,7 +108,7 @@ class ElevenLabsSynthesizer:
         self.problem = None
         return clip
 
-    async def _fetch_with_retries(self, text: str, voice_id: str) -> bytes:
+    async def _fetch_with_retries(self, text: str, voice_id: str, speed: float) -> bytes:
         retrying = AsyncRetrying(
             retry=retry_if_exception(_is_transient),
             stop=stop_after_attempt(self.attempts) | stop_after_delay(self.max_seconds),
@@ -117,14 +118,14 @@ class ElevenLabsSynthesizer:
         async for attempt in retrying:
             with attempt:
                 try:
-                    return await self._fetch(text, voice_id)
+                    return await self._fetch(text, voice_id, speed)
                 except ProviderError as error:
                     if error.code in ("provider_unauthorized", "provider_voice_not_found"):
                         self.problem = _describe(error)
                     raise
         raise AssertionError("unreachable: tenacity reraises")
 
-    async def _fetch(self, text: str, voice_id: str) -> bytes:
+    async def _fetch(self, text: str, voice_id: str, speed: float) -> bytes:
         chunks: list[bytes] = []
         try:
             stream = self._client.text_to_speech.stream(
@@ -132,6 +133,10 @@ class ElevenLabsSynthesizer:
                 text=text,
                 model_id=self.model_id,
                 output_format=self.output_format,
+                # ElevenLabs takes 0.7–1.2; outside that, the closest it can do.
+                voice_settings=VoiceSettings(speed=min(1.2, max(0.7, speed)))
+                if speed != 1.0
+                else OMIT,
                 request_options={"timeout_in_seconds": self.timeout, "max_retries": 0},
             )
             async for chunk in stream:

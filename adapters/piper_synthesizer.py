@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import onnxruntime
-from piper import PiperVoice
+from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 
 from domain.errors import Busy, UnknownVoice
@@ -60,20 +60,21 @@ class PiperSynthesizer:
     def voices(self) -> Sequence[str]:
         return list(self._voices)
 
-    async def synthesize(self, text: str, voice: str) -> AudioClip:
+    async def synthesize(self, text: str, voice: str, speed: float = 1.0) -> AudioClip:
         if voice not in self._voices:
             raise UnknownVoice(f"unknown piper voice {voice!r}")
         if self.queued >= self.max_queue:
             raise Busy("speech synthesis is busy; try again in a moment")
         self.queued += 1
         try:
-            return await asyncio.to_thread(self._synthesize, text, voice)
+            return await asyncio.to_thread(self._synthesize, text, voice, speed)
         finally:
             self.queued -= 1
 
-    def _synthesize(self, text: str, voice: str) -> AudioClip:
+    def _synthesize(self, text: str, voice: str, speed: float = 1.0) -> AudioClip:
         model = self._voices[voice]
         pcm = bytearray()
-        for chunk in model.synthesize(text):
+        config = SynthesisConfig(length_scale=1.0 / speed) if speed != 1.0 else None
+        for chunk in model.synthesize(text, config):
             pcm += chunk.audio_int16_bytes
         return AudioClip(pcm=bytes(pcm), sample_rate=model.config.sample_rate)

@@ -28,7 +28,9 @@ class SpeechSynthesizer(Protocol):
 
     def voices(self) -> Sequence[str]: ...
 
-    async def synthesize(self, text: str, voice: str) -> AudioClip: ...
+    async def synthesize(self, text: str, voice: str, speed: float = 1.0) -> AudioClip:
+        """`speed` > 1 speaks faster (OpenAI's 0.25–4.0); providers get as close as they can."""
+        ...
 
 
 class Transcriber(Protocol):

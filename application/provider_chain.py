@@ -65,12 +65,14 @@ class ProviderChain:
             order.insert(0, owner)
         return [Candidate(s, Voice(s.provider, _voice_of(s, voice))) for s in order]
 
-    async def try_one(self, candidate: Candidate, text: str, run: PipelineRun) -> AudioClip | None:
+    async def try_one(
+        self, candidate: Candidate, text: str, run: PipelineRun, speed: float = 1.0
+    ) -> AudioClip | None:
         """One provider's attempt (its adapter retries inside); None hands over to the next."""
         provider = candidate.voice.provider
         started = self.clock.monotonic()
         try:
-            clip = await candidate.synthesizer.synthesize(text, candidate.voice.name)
+            clip = await candidate.synthesizer.synthesize(text, candidate.voice.name, speed)
         except Busy:
             raise  # the whole service is at capacity: say so, do not count it against anyone
         except ProviderError as error:

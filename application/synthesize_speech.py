@@ -48,6 +48,7 @@ class SpeakCommand(msgspec.Struct, frozen=True):
     audio_format: str = "wav"
     use_cache: bool = True
     refresh_cache: bool = False  # synthesize anew and overwrite the cached entry
+    speed: float = 1.0
 
 
 class SpeechResult(msgspec.Struct, frozen=True):
@@ -134,6 +135,7 @@ class SynthesizeSpeech:
                     audio_format=audio_format,
                     processing=self.processing,
                     use_cache=command.use_cache,
+                    speed=command.speed,
                 )
                 fallback = candidate.voice.provider != primary
                 key = request.cache_key()
@@ -148,7 +150,7 @@ class SynthesizeSpeech:
                 if sentiment_task is None:
                     sentiment_task = asyncio.create_task(self.analyse(text))
                 try:
-                    clip = await self.providers.try_one(candidate, text, run)
+                    clip = await self.providers.try_one(candidate, text, run, command.speed)
                 except Busy as error:
                     run.failed("synthesis", error.code)
                     raise

@@ -102,6 +102,7 @@ class SpeechRequest(msgspec.Struct, frozen=True):
     audio_format: AudioFormat
     processing: ProcessingSettings
     use_cache: bool = True
+    speed: float = 1.0
 
     def cache_key(self) -> str:
         """Covers everything that changes the audio, never the text alone."""
@@ -112,6 +113,7 @@ class SpeechRequest(msgspec.Struct, frozen=True):
                 self.voice.name,
                 self.audio_format.value,
                 self.processing,
+                self.speed,
             ]
         )
         return "tts:" + hashlib.sha256(canonical).hexdigest()

@@ -27,6 +27,8 @@ def request_id() -> str:
 async def text_to_speech(request: Request[Any, Any, Any]) -> SpeechView | Stream:
     container = container_of(request)
     body = decode_body(await request.body(), TtsBody)
+    if not 0.25 <= body.speed <= 4.0:
+        raise InvalidRequest("speed must be between 0.25 and 4.0")
     if body.stream:
         return await stream_speech(container, body, request_id())
     command = SpeakCommand(
@@ -35,6 +37,7 @@ async def text_to_speech(request: Request[Any, Any, Any]) -> SpeechView | Stream
         audio_format=body.format,
         use_cache=body.use_cache,
         refresh_cache=body.refresh_cache,
+        speed=body.speed,
     )
     result = await container.synthesize.execute(command, pipeline_id=request_id(), transport="rest")
     return speech_view(result, request_id())

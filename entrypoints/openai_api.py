@@ -7,18 +7,23 @@ client raises its usual exceptions.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
+import numpy as np
 import structlog
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException
+from litestar.response import Stream
 
+from application.stream_speech import StreamChunk, StreamStarted
 from application.synthesize_speech import SpeakCommand
 from domain.errors import InvalidRequest, UnknownVoice, VoicePipeError
 from domain.speech import AudioClip, AudioFormat
 from entrypoints.http_api import container_of
+from entrypoints.http_streaming import streaming_wav_header
 from entrypoints.subtitles import to_srt, to_vtt
 from entrypoints.views import CONTENT_TYPES
 from entrypoints.wire import decode_body
@@ -65,7 +70,7 @@ def _voice(requested: str, voices: dict[str, list[str]]) -> str | None:
 
 
 @post("/audio/speech", status_code=200)
-async def speech(request: Request[Any, Any, Any]) -> Response[bytes]:
+async def speech(request: Request[Any, Any, Any]) -> Response[bytes] | Stream:
     container = container_of(request)
     body = decode_body(await request.body(), SpeechBody)
     if body.response_format not in SPEECH_FORMATS:
@@ -73,13 +78,14 @@ async def speech(request: Request[Any, Any, Any]) -> Response[bytes]:
                           param="response_format", code="invalid_value")  # fmt: skip
     if not 0.25 <= body.speed <= 4.0:
         raise OpenAIError("speed must be between 0.25 and 4.0", param="speed", code="invalid_value")
+    voice = _voice(body.voice, container.synthesize.voices())
+    request_id = str(structlog.contextvars.get_contextvars().get("request_id", ""))
+    if body.response_format in ("wav", "pcm") and body.speed == 1.0:
+        return await _streamed(container, body, voice, request_id)
     audio_format = "wav" if body.response_format == "pcm" else body.response_format
     command = SpeakCommand(
-        text=body.input,
-        voice=_voice(body.voice, container.synthesize.voices()),
-        audio_format=audio_format,
+        text=body.input, voice=voice, audio_format=audio_format, speed=body.speed
     )
-    request_id = str(structlog.contextvars.get_contextvars().get("request_id", ""))
     result = await container.synthesize.execute(command, pipeline_id=request_id, transport="openai")
     data = result.audio.data
     if body.response_format == "pcm":
@@ -88,6 +94,45 @@ async def speech(request: Request[Any, Any, Any]) -> Response[bytes]:
     headers = {"x-provider": result.audio.voice.provider, "x-voice": result.audio.voice.name}
     media_type = CONTENT_TYPES[AudioFormat.parse(body.response_format)]
     return Response(data, media_type=media_type, headers=headers)
+
+
+async def _streamed(container: Any, body: SpeechBody, voice: str | None, request_id: str) -> Stream:
+    """wav and pcm go out as each sentence is synthesized (the other codecs need it whole)."""
+    stream = container.stream_speech.open(
+        pipeline_id=request_id, transport="openai", voice=voice, text=body.input
+    )
+    items = stream.items()
+    try:
+        started = await anext(items)
+    except BaseException:
+        await container.stream_speech.close(stream)
+        raise
+    assert isinstance(started, StreamStarted)
+    rate = started.sample_rate
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            if body.response_format == "wav":
+                yield streaming_wav_header(rate)
+            async for item in items:
+                if isinstance(item, StreamChunk):
+                    yield item.pcm if body.response_format == "wav" else _to_24k(item.pcm, rate)
+        finally:
+            stream.cancel()
+            await container.stream_speech.close(stream)
+
+    headers = {"x-provider": started.provider, "x-voice": started.voice}
+    media_type = CONTENT_TYPES[AudioFormat.parse(body.response_format)]
+    return Stream(chunks(), media_type=media_type, headers=headers)
+
+
+def _to_24k(pcm: bytes, rate: int) -> bytes:
+    """OpenAI's pcm is 24 kHz; each chunk starts and ends in silence, so per-chunk is fine."""
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    count = round(len(samples) * PCM_RATE / rate)
+    positions = np.linspace(0, len(samples) - 1, count)
+    resampled = np.interp(positions, np.arange(len(samples)), samples)
+    return bytes(np.clip(resampled, -32768, 32767).astype("<i2").tobytes())
 
 
 @post("/audio/transcriptions", status_code=200)

@@ -32,6 +32,7 @@ class TtsBody(msgspec.Struct, frozen=True):
     voice: str | None = None
     format: str = "wav"
     stream: bool = False  # chunked response: audio as each piece is synthesized
+    speed: float = 1.0
 
 
 class SttBody(msgspec.Struct, frozen=True):

@@ -120,3 +120,27 @@ def test_silence_transcribes_to_nothing(client: openai.OpenAI) -> None:
         model="whisper-1", file=("s.wav", buffer.getvalue())
     )
     assert result.text == ""
+
+
+def test_speed_changes_the_duration(client: openai.OpenAI) -> None:
+    text = "Speed changes how long this sentence takes to say."
+    normal = client.audio.speech.create(
+        model="tts-1", voice="alloy", input=text, response_format="mp3"
+    )
+    fast = client.audio.speech.create(
+        model="tts-1", voice="alloy", input=text, response_format="mp3", speed=2.0
+    )
+    assert seconds_of(fast.content) < 0.7 * seconds_of(normal.content)
+    with pytest.raises(openai.BadRequestError):
+        client.audio.speech.create(model="tts-1", voice="alloy", input=text, speed=9.0)
+
+
+def test_wav_speech_streams_before_it_is_all_synthesized(server: RunningServer) -> None:
+    import httpx
+
+    text = " ".join(f"This is sentence number {i} of the stream." for i in range(8))
+    body = {"model": "tts-1", "voice": "alloy", "input": text, "response_format": "wav"}
+    with httpx.stream("POST", f"{server.url}/v1/audio/speech", json=body, timeout=60) as response:
+        assert response.status_code == 200 and "content-length" not in response.headers
+        parts = [len(part) for part in response.iter_raw()]
+    assert len(parts) > 3 and sum(parts) > 44 + 22050 * 2 * 5

@@ -37,7 +37,7 @@ class FakeSynthesizer:
     def voices(self) -> Sequence[str]:
         return self._voices
 
-    async def synthesize(self, text: str, voice: str) -> AudioClip:
+    async def synthesize(self, text: str, voice: str, speed: float = 1.0) -> AudioClip:
         if self.fail:
             raise Broken("synthesizer down")
         self.spoken.append((text, voice))

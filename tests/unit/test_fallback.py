@@ -27,11 +27,11 @@ class FlakyCloud(FakeSynthesizer):
         self.down = False
         self.calls = 0
 
-    async def synthesize(self, text: str, voice: str) -> Any:
+    async def synthesize(self, text: str, voice: str, speed: float = 1.0) -> Any:
         self.calls += 1
         if self.down:
             raise ProviderError("provider_error", "cloud answered 500", transient=True)
-        return await super().synthesize(text, voice)
+        return await super().synthesize(text, voice, speed)
 
 
 def two_providers() -> tuple[FakeWorld, FlakyCloud]:
@@ -137,7 +137,7 @@ async def test_busy_is_reported_not_counted_against_the_provider() -> None:
 
     world, cloud = two_providers()
 
-    async def busy(text: str, voice: str) -> Any:
+    async def busy(text: str, voice: str, speed: float = 1.0) -> Any:
         raise Busy("full")
 
     cloud.synthesize = busy  # type: ignore[method-assign]
