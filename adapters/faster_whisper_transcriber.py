@@ -63,7 +63,7 @@ class FasterWhisperTranscriber:
         *,
         draft: bool = False,
         cut: bool = False,
-        progress: Callable[[float], None] | None = None,
+        progress: Callable[[Segment], None] | None = None,
     ) -> Transcript:
         if language is not None and language not in _LANGUAGE_CODES:
             raise UnsupportedLanguage(f"unknown language code {language!r}")
@@ -87,7 +87,7 @@ class FasterWhisperTranscriber:
         language: str | None,
         draft: bool = False,
         cut: bool = False,
-        progress: Callable[[float], None] | None = None,
+        progress: Callable[[Segment], None] | None = None,
     ) -> Transcript:
         # The segment generator is lazy: consume it here, in the worker thread.
         segments, info = self._model.transcribe(
@@ -100,18 +100,17 @@ class FasterWhisperTranscriber:
         )
         found: list[Segment] = []
         for s in segments:
-            found.append(
-                Segment(
-                    # Whisper's timestamps are 20 ms tokens and can run past the audio's end.
-                    start=round(min(s.start, info.duration), 3),
-                    end=round(min(s.end, info.duration), 3),
-                    text=s.text.strip(),
-                    avg_logprob=round(s.avg_logprob, 4),
-                    no_speech_prob=round(s.no_speech_prob, 4),
-                )
+            segment = Segment(
+                # Whisper's timestamps are 20 ms tokens and can run past the audio's end.
+                start=round(min(s.start, info.duration), 3),
+                end=round(min(s.end, info.duration), 3),
+                text=s.text.strip(),
+                avg_logprob=round(s.avg_logprob, 4),
+                no_speech_prob=round(s.no_speech_prob, 4),
             )
+            found.append(segment)
             if progress is not None:
-                progress(min(s.end, info.duration))
+                progress(segment)
         return Transcript(
             text=" ".join(s.text for s in found if s.text),
             language=info.language,

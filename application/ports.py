@@ -12,9 +12,16 @@ from typing import Protocol
 import msgspec
 
 from domain.events import DomainEvent
-from domain.speech import AudioClip, AudioFormat, ProcessingSettings, Sentiment, Transcript
+from domain.speech import (
+    AudioClip,
+    AudioFormat,
+    ProcessingSettings,
+    Segment,
+    Sentiment,
+    Transcript,
+)
 
-Progress = Callable[[float], None]
+Progress = Callable[[Segment], None]  # called with each segment as it is transcribed
 
 
 class SpeechSynthesizer(Protocol):
@@ -55,7 +62,7 @@ class Transcriber(Protocol):
     ) -> Transcript:
         """`cut`: the clip is one utterance already cut by voice activity detection, so the
         model may skip its own VAD pass and use its quicker streaming settings. `progress` is
-        called (from a worker thread) with the seconds of audio transcribed so far."""
+        called (from a worker thread) with each segment as soon as it is transcribed."""
         ...
 
 

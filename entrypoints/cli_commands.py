@@ -75,7 +75,7 @@ def transcribe(settings: Settings, files: list[str], fmt: str, language: str | N
                     _remote(url, path, fmt, language)
                     if url
                     else _local(
-                        container, path, fmt, language, lambda s, b=done: _advance(bar, b + s)
+                        container, path, fmt, language, lambda s, b=done: _advance(bar, b + s.end)
                     )
                 )
             except VoicePipeError as error:

@@ -6,6 +6,7 @@ client raises its usual exceptions.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,7 +22,7 @@ from litestar.response import Stream
 from application.stream_speech import StreamChunk, StreamStarted
 from application.synthesize_speech import SpeakCommand
 from domain.errors import InvalidRequest, UnknownVoice, VoicePipeError
-from domain.speech import AudioClip, AudioFormat
+from domain.speech import AudioClip, AudioFormat, Segment
 from entrypoints.http_api import container_of
 from entrypoints.http_streaming import streaming_wav_header
 from entrypoints.subtitles import to_srt, to_vtt
@@ -150,11 +151,11 @@ async def transcriptions(request: Request[Any, Any, Any]) -> Response[Any]:
     if response_format not in TRANSCRIPT_FORMATS:
         raise OpenAIError(f"response_format must be one of {', '.join(TRANSCRIPT_FORMATS)}",
                           param="response_format", code="invalid_value")  # fmt: skip
-    if str(form.get("stream") or "false").lower() == "true":
-        raise OpenAIError("stream=true is not supported yet on this server", param="stream",
-                          code="unsupported_value")  # fmt: skip
     language = form.get("language")
     request_id = str(structlog.contextvars.get_contextvars().get("request_id", ""))
+    if str(form.get("stream") or "false").lower() == "true":
+        audio = await upload.read()
+        return _sse(container, audio, str(language) if language else None, request_id)
     result = await container.transcribe.execute(
         await upload.read(),
         str(language) if language else None,
@@ -193,6 +194,44 @@ async def transcriptions(request: Request[Any, Any, Any]) -> Response[Any]:
             ],
         }
     )
+
+
+def _sse(container: Any, audio: bytes, language: str | None, request_id: str) -> Stream:
+    """Server-sent events as OpenAI streams them: a delta per segment, then the whole text."""
+    loop = asyncio.get_running_loop()
+    segments: asyncio.Queue[Segment | None] = asyncio.Queue()
+
+    def progress(segment: Segment) -> None:  # runs on the model's thread
+        loop.call_soon_threadsafe(segments.put_nowait, segment)
+
+    async def run() -> Any:
+        try:
+            return await container.transcribe.execute(
+                audio, language, pipeline_id=request_id, transport="openai", progress=progress
+            )
+        finally:
+            segments.put_nowait(None)
+
+    async def events() -> AsyncIterator[bytes]:
+        task = asyncio.create_task(run())
+        first = True
+        while (segment := await segments.get()) is not None:
+            if segment.text:
+                delta = segment.text if first else " " + segment.text
+                first = False
+                yield _event({"type": "transcript.text.delta", "delta": delta})
+        try:
+            result = await task
+        except VoicePipeError as error:
+            yield _event({"type": "error", "error": {"message": error.message, "code": error.code}})
+            return
+        yield _event({"type": "transcript.text.done", "text": result.transcript.text})
+
+    return Stream(events(), media_type="text/event-stream")
+
+
+def _event(payload: dict[str, Any]) -> bytes:
+    return b"data: " + msgspec.json.encode(payload) + b"\n\n"
 
 
 @get("/models")

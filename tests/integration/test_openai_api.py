@@ -144,3 +144,14 @@ def test_wav_speech_streams_before_it_is_all_synthesized(server: RunningServer) 
         assert response.status_code == 200 and "content-length" not in response.headers
         parts = [len(part) for part in response.iter_raw()]
     assert len(parts) > 3 and sum(parts) > 44 + 22050 * 2 * 5
+
+
+def test_transcription_streams_server_sent_events(client: openai.OpenAI, spoken: bytes) -> None:
+    events = list(
+        client.audio.transcriptions.create(model="whisper-1", file=("a.wav", spoken), stream=True)
+    )
+    deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+    done = [e for e in events if e.type == "transcript.text.done"]
+    assert deltas and len(done) == 1 and events[-1].type == "transcript.text.done"
+    assert "".join(deltas) == done[0].text
+    assert wer(SENTENCES[0], done[0].text) <= 0.1
