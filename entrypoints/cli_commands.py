@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +69,7 @@ def transcribe(settings: Settings, files: list[str], fmt: str, language: str | N
     status = 0
     with tqdm(total=round(sum(durations), 1), unit="s", file=sys.stderr, mininterval=0.5,
               desc="transcribing", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio "
-              "[{elapsed}<{remaining}]") as bar:  # fmt: skip
+              "[{elapsed}<{remaining}]") as bar, _ticking(bar):  # fmt: skip
         for path, duration in zip(paths, durations, strict=True):
             done = bar.n
             try:
@@ -114,6 +116,25 @@ def stats(settings: Settings, url: str | None) -> int:
 
 
 _lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _ticking(bar: Any, every: float = 0.5) -> Iterator[None]:
+    """Redraw the bar (elapsed time, rate) between segments: the model yields them in bursts."""
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(every):
+            with _lock:
+                bar.refresh()
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _advance(bar: Any, position: float) -> None:
