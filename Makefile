@@ -9,7 +9,7 @@ VENV := .venv
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv==0.13.8
-	$(UV) sync --frozen
+	$(UV) sync --frozen --all-extras
 
 run: install
 	$(VENV)/bin/voicepipe serve

@@ -12,8 +12,12 @@ import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import _LANGUAGE_CODES
 
-from domain.errors import Busy, UnsupportedLanguage
+from domain.errors import Busy, UnsupportedLanguage, VoicePipeError
 from domain.speech import AudioClip, Segment, Transcript
+
+
+class UnsupportedTask(VoicePipeError):
+    code = "unsupported_task"
 
 
 def bundled_model() -> Path:
@@ -64,7 +68,13 @@ class FasterWhisperTranscriber:
         draft: bool = False,
         cut: bool = False,
         progress: Callable[[Segment], None] | None = None,
+        model: str | None = None,
+        task: str = "transcribe",
     ) -> Transcript:
+        if model not in (None, self.model_name):
+            raise UnsupportedTask(f"this transcriber only has {self.model_name}")
+        if task == "translate" and not self.multilingual:
+            raise UnsupportedTask(f"{self.model_name} is English-only: it cannot translate")
         if language is not None and language not in _LANGUAGE_CODES:
             raise UnsupportedLanguage(f"unknown language code {language!r}")
         if clip.sample_rate != 16_000:
@@ -76,7 +86,7 @@ class FasterWhisperTranscriber:
         self.queued += 1
         try:
             return await loop.run_in_executor(
-                self._worker, self._transcribe, audio, language, draft, cut, progress
+                self._worker, self._transcribe, audio, language, draft, cut, progress, task
             )
         finally:
             self.queued -= 1
@@ -88,6 +98,7 @@ class FasterWhisperTranscriber:
         draft: bool = False,
         cut: bool = False,
         progress: Callable[[Segment], None] | None = None,
+        task: str = "transcribe",
     ) -> Transcript:
         # The segment generator is lazy: consume it here, in the worker thread.
         segments, info = self._model.transcribe(
@@ -97,6 +108,7 @@ class FasterWhisperTranscriber:
             vad_filter=not (draft or cut),  # already one utterance cut by the stream's VAD
             without_timestamps=draft,
             condition_on_previous_text=not draft,
+            task=task,
         )
         found: list[Segment] = []
         for s in segments:

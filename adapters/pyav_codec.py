@@ -26,8 +26,8 @@ _ENCODERS: dict[AudioFormat, tuple[str, str, int | None, dict[str, str]]] = {
 }
 
 
-# Recorders that stream a WAV write 0 or ~4 GiB as its data size.
-_STREAMING_SIZE = 0xFFFF_F000
+# Recorders writing a WAV to a pipe put 0, 2 GiB or 4 GiB in its size fields (espeak-ng: 2 GiB).
+_STREAMING_SIZE = 0x7FFF_F000
 
 
 class PyAVAudioCodec:

@@ -59,10 +59,14 @@ class Transcriber(Protocol):
         draft: bool = False,
         cut: bool = False,
         progress: Progress | None = None,
+        model: str | None = None,
+        task: str = "transcribe",
     ) -> Transcript:
-        """`cut`: the clip is one utterance already cut by voice activity detection, so the
-        model may skip its own VAD pass and use its quicker streaming settings. `progress` is
-        called (from a worker thread) with each segment as soon as it is transcribed."""
+        """Transcribe (or, with `task="translate"`, translate to English) one clip.
+
+        `model`: a model other than the default. `cut`: the clip is one utterance already cut
+        by voice activity detection, so the model may skip its own VAD pass and use its quicker
+        streaming settings. `progress` is called (from a worker thread) with each segment."""
         ...
 
 

@@ -74,16 +74,24 @@ class TranscribeAudio:
         pipeline_id: str,
         transport: str,
         progress: Progress | None = None,
+        model: str | None = None,
+        task: str = "transcribe",
     ) -> TranscriptionResult:
         run = PipelineRun("stt", pipeline_id, self.clock)
         run.record(RequestReceived, pipeline="stt", transport=transport, input_size=len(audio))
         try:
-            return await self._run(audio, language, run, progress)
+            return await self._run(audio, language, run, progress, model, task)
         finally:
             await run.flush(self.events)
 
     async def _run(
-        self, audio: bytes, language: str | None, run: PipelineRun, progress: Progress | None
+        self,
+        audio: bytes,
+        language: str | None,
+        run: PipelineRun,
+        progress: Progress | None,
+        model: str | None = None,
+        task: str = "transcribe",
     ) -> TranscriptionResult:
         step = "validation"
         try:
@@ -104,8 +112,10 @@ class TranscribeAudio:
             )
             step = "transcription"
             start = self.clock.monotonic()
-            transcript = await self.transcriber.transcribe(clip, language, progress=progress)
-            self._transcribed(run, clip, transcript, run.since_ms(start))
+            transcript = await self.transcriber.transcribe(
+                clip, language, progress=progress, model=model, task=task
+            )
+            self._transcribed(run, clip, transcript, run.since_ms(start), model)
         except VoicePipeError as error:
             run.failed(step, error.code)
             raise
@@ -138,11 +148,16 @@ class TranscribeAudio:
             await run.flush(self.events)
 
     def _transcribed(
-        self, run: PipelineRun, clip: AudioClip, transcript: Transcript, latency_ms: float
+        self,
+        run: PipelineRun,
+        clip: AudioClip,
+        transcript: Transcript,
+        latency_ms: float,
+        model: str | None = None,
     ) -> None:
         run.record(
             SpeechTranscribed,
-            model=self.transcriber.model_name,
+            model=model or self.transcriber.model_name,
             language=transcript.language,
             language_probability=round(transcript.language_probability, 4),
             audio_ms=round(clip.duration_ms, 3),

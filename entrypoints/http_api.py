@@ -76,7 +76,7 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     components = container.components
     parts: dict[str, dict[str, Any]] = {
         "tts": _tts_health(container),
-        "stt": {"status": "ok", "model": components["transcriber"].model_name},
+        "stt": _stt_health(components["transcriber"]),
         "cache": _component_health(components["cache"]),
         "event_log": _component_health(components["event_log"]),
     }
@@ -112,6 +112,14 @@ def _tts_health(container: Container) -> dict[str, Any]:
     }
     if reasons:
         part["reason"] = "; ".join(reasons)
+    return part
+
+
+def _stt_health(transcriber: Any) -> dict[str, Any]:
+    part: dict[str, Any] = {"status": "ok", "model": transcriber.model_name}
+    if hasattr(transcriber, "names"):
+        part["models"] = transcriber.names()
+        part["loaded"] = transcriber.loaded()  # extra models in memory, seconds since last use
     return part
 
 

@@ -137,7 +137,17 @@ def _to_24k(pcm: bytes, rate: int) -> bytes:
 
 
 @post("/audio/transcriptions", status_code=200)
-async def transcriptions(request: Request[Any, Any, Any]) -> Response[Any]:
+async def transcriptions(request: Request[Any, Any, Any]) -> Response[Any] | Stream:
+    return await _listen(request, "transcribe")
+
+
+@post("/audio/translations", status_code=200)
+async def translations(request: Request[Any, Any, Any]) -> Response[Any] | Stream:
+    """Speech in any language to English text (needs a multilingual model, e.g. `base`)."""
+    return await _listen(request, "translate")
+
+
+async def _listen(request: Request[Any, Any, Any], task: str) -> Response[Any] | Stream:
     container = container_of(request)
     if request.content_type[0] != "multipart/form-data":
         raise OpenAIError("send the audio as multipart/form-data with a `file` field",
@@ -151,16 +161,14 @@ async def transcriptions(request: Request[Any, Any, Any]) -> Response[Any]:
     if response_format not in TRANSCRIPT_FORMATS:
         raise OpenAIError(f"response_format must be one of {', '.join(TRANSCRIPT_FORMATS)}",
                           param="response_format", code="invalid_value")  # fmt: skip
-    language = form.get("language")
+    language = str(form.get("language") or "") or None
+    model = str(form.get("model") or "") or None
     request_id = str(structlog.contextvars.get_contextvars().get("request_id", ""))
+    options: dict[str, Any] = {"model": model, "task": task}
     if str(form.get("stream") or "false").lower() == "true":
-        audio = await upload.read()
-        return _sse(container, audio, str(language) if language else None, request_id)
+        return _sse(container, await upload.read(), language, request_id, options)
     result = await container.transcribe.execute(
-        await upload.read(),
-        str(language) if language else None,
-        pipeline_id=request_id,
-        transport="openai",
+        await upload.read(), language, pipeline_id=request_id, transport="openai", **options
     )
     transcript = result.transcript
     if response_format == "text":
@@ -173,7 +181,7 @@ async def transcriptions(request: Request[Any, Any, Any]) -> Response[Any]:
         return Response({"text": transcript.text})
     return Response(
         {
-            "task": "transcribe",
+            "task": task,
             "language": LANGUAGE_NAMES.get(transcript.language, transcript.language),
             "duration": transcript.duration,
             "text": transcript.text,
@@ -196,7 +204,9 @@ async def transcriptions(request: Request[Any, Any, Any]) -> Response[Any]:
     )
 
 
-def _sse(container: Any, audio: bytes, language: str | None, request_id: str) -> Stream:
+def _sse(
+    container: Any, audio: bytes, language: str | None, request_id: str, options: dict[str, Any]
+) -> Stream:
     """Server-sent events as OpenAI streams them: a delta per segment, then the whole text."""
     loop = asyncio.get_running_loop()
     segments: asyncio.Queue[Segment | None] = asyncio.Queue()
@@ -207,7 +217,12 @@ def _sse(container: Any, audio: bytes, language: str | None, request_id: str) ->
     async def run() -> Any:
         try:
             return await container.transcribe.execute(
-                audio, language, pipeline_id=request_id, transport="openai", progress=progress
+                audio,
+                language,
+                pipeline_id=request_id,
+                transport="openai",
+                progress=progress,
+                **options,
             )
         finally:
             segments.put_nowait(None)
@@ -238,7 +253,8 @@ def _event(payload: dict[str, Any]) -> bytes:
 async def models(request: Request[Any, Any, Any]) -> dict[str, Any]:
     container = container_of(request)
     created = int(time.time() - (time.monotonic() - container.started_at))
-    ids = [container.components["transcriber"].model_name]
+    transcriber = container.components["transcriber"]
+    ids = list(getattr(transcriber, "names", lambda: [transcriber.model_name])())
     ids += [s.provider for s in container.synthesize.providers.synthesizers]
     ids += ["tts-1", "tts-1-hd", "whisper-1"]  # OpenAI's names, served by the models above
     return {
@@ -269,7 +285,7 @@ def _openai_error(request: Request[Any, Any, Any], error: Exception) -> Response
 
 openai_router = Router(
     path="/v1",
-    route_handlers=[speech, transcriptions, models],
+    route_handlers=[speech, transcriptions, translations, models],
     # Named one by one: the app's handlers for these classes would otherwise win.
     exception_handlers={
         OpenAIError: _openai_error,

@@ -48,6 +48,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     whisper_threads: int = 0
     whisper_beam_size: int = 5
     stt_queue_max: int = 16
+    model_cache_dir: str = "~/.cache/voicepipe"
+    model_idle_seconds: float = 300.0
     tts_queue_max: int = 64
     stt_partial_ms: int = 500
     stt_endpoint_ms: int = 500

@@ -88,26 +88,35 @@ def elevenlabs(settings: Settings, codec: AudioCodec) -> Any:
 
 def transcriber(settings: Settings) -> Transcriber:
     from adapters.faster_whisper_transcriber import FasterWhisperTranscriber, bundled_model
+    from adapters.whisper_models import WhisperModels
 
-    model = settings.whisper_model or str(bundled_model())
-    name = None if settings.whisper_model else "tiny.en"
-    try:
+    def load(model: str, name: str | None = None) -> FasterWhisperTranscriber:
         return FasterWhisperTranscriber(
             model,
             device=settings.whisper_device,
             compute_type=settings.whisper_compute_type,
             threads=settings.whisper_threads or None,
             beam_size=settings.whisper_beam_size,
+            name=name,
             max_queue=settings.stt_queue_max,
             stream_beam_size=settings.stt_stream_beam_size,
-            name=name,
         )
+
+    model = settings.whisper_model or str(bundled_model())
+    try:
+        default = load(model, None if settings.whisper_model else "tiny.en")
     except Exception as error:  # a model name that is not on disk, a bad device, ...
         raise SettingsError(
             f"WHISPER_MODEL={model}: cannot load it on {settings.whisper_device} "
             f"({settings.whisper_compute_type}): {type(error).__name__}. Use a faster-whisper "
             "model directory, or a model name already in the Hugging Face cache."
         ) from error
+    return WhisperModels(
+        default,
+        lambda path: load(path, "base" if path.endswith("whisper-base") else None),
+        cache_dir=Path(settings.model_cache_dir).expanduser(),
+        idle_seconds=settings.model_idle_seconds,
+    )
 
 
 def codec(settings: Settings) -> AudioCodec:

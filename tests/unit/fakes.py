@@ -90,6 +90,8 @@ class FakeTranscriber:
         draft: bool = False,
         cut: bool = False,
         progress: Any = None,
+        model: str | None = None,
+        task: str = "transcribe",
     ) -> Transcript:
         self.calls.append((clip.duration_ms, draft))
         if self.fail:
