@@ -7,13 +7,14 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import _LANGUAGE_CODES
 
 from domain.errors import Busy, UnsupportedLanguage, VoicePipeError
-from domain.speech import AudioClip, Segment, Transcript
+from domain.speech import AudioClip, Segment, Transcript, TranscriptionHints, Word
 
 
 class UnsupportedTask(VoicePipeError):
@@ -70,6 +71,7 @@ class FasterWhisperTranscriber:
         progress: Callable[[Segment], None] | None = None,
         model: str | None = None,
         task: str = "transcribe",
+        hints: TranscriptionHints | None = None,
     ) -> Transcript:
         if model not in (None, self.model_name):
             raise UnsupportedTask(f"this transcriber only has {self.model_name}")
@@ -86,7 +88,15 @@ class FasterWhisperTranscriber:
         self.queued += 1
         try:
             return await loop.run_in_executor(
-                self._worker, self._transcribe, audio, language, draft, cut, progress, task
+                self._worker,
+                self._transcribe,
+                audio,
+                language,
+                draft,
+                cut,
+                progress,
+                task,
+                hints or TranscriptionHints(),
             )
         finally:
             self.queued -= 1
@@ -99,7 +109,12 @@ class FasterWhisperTranscriber:
         cut: bool = False,
         progress: Callable[[Segment], None] | None = None,
         task: str = "transcribe",
+        hints: TranscriptionHints | None = None,
     ) -> Transcript:
+        hints = hints or TranscriptionHints()
+        options: dict[str, Any] = {}
+        if hints.temperature is not None:
+            options["temperature"] = hints.temperature
         # The segment generator is lazy: consume it here, in the worker thread.
         segments, info = self._model.transcribe(
             audio,
@@ -109,9 +124,17 @@ class FasterWhisperTranscriber:
             without_timestamps=draft,
             condition_on_previous_text=not draft,
             task=task,
+            initial_prompt=hints.prompt,
+            word_timestamps=hints.words,
+            **options,
         )
         found: list[Segment] = []
+        words: list[Word] = []
         for s in segments:
+            words.extend(
+                Word(w.word.strip(), round(w.start, 3), round(w.end, 3), round(w.probability, 4))
+                for w in s.words or ()
+            )
             segment = Segment(
                 # Whisper's timestamps are 20 ms tokens and can run past the audio's end.
                 start=round(min(s.start, info.duration), 3),
@@ -129,4 +152,5 @@ class FasterWhisperTranscriber:
             language_probability=round(info.language_probability, 4),
             duration=round(info.duration, 3),
             segments=tuple(found),
+            words=tuple(words),
         )

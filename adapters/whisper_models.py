@@ -17,7 +17,7 @@ from typing import Any
 
 from adapters.faster_whisper_transcriber import FasterWhisperTranscriber
 from domain.errors import VoicePipeError
-from domain.speech import AudioClip, Segment, Transcript
+from domain.speech import AudioClip, Segment, Transcript, TranscriptionHints
 
 MULTILINGUAL = "base"
 OPENAI_ALIASES = ("whisper-1",)  # OpenAI's model names mean "the default model" here
@@ -89,11 +89,19 @@ class WhisperModels:
         progress: Callable[[Segment], None] | None = None,
         model: str | None = None,
         task: str = "transcribe",
+        hints: TranscriptionHints | None = None,
     ) -> Transcript:
         chosen = self._model(model)
         model = None  # the chosen transcriber holds exactly one model
         return await chosen.transcribe(
-            clip, language, draft=draft, cut=cut, progress=progress, model=model, task=task
+            clip,
+            language,
+            draft=draft,
+            cut=cut,
+            progress=progress,
+            model=model,
+            task=task,
+            hints=hints,
         )
 
     def _model(self, name: str | None) -> FasterWhisperTranscriber:

@@ -19,6 +19,7 @@ from domain.speech import (
     Segment,
     Sentiment,
     Transcript,
+    TranscriptionHints,
 )
 
 Progress = Callable[[Segment], None]  # called with each segment as it is transcribed
@@ -61,6 +62,7 @@ class Transcriber(Protocol):
         progress: Progress | None = None,
         model: str | None = None,
         task: str = "transcribe",
+        hints: TranscriptionHints | None = None,
     ) -> Transcript:
         """Transcribe (or, with `task="translate"`, translate to English) one clip.
 

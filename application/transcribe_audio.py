@@ -23,7 +23,7 @@ from domain.events import (
     SpeechTranscribed,
     StepDegraded,
 )
-from domain.speech import AudioClip, Sentiment, Transcript
+from domain.speech import AudioClip, Sentiment, Transcript, TranscriptionHints
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +76,12 @@ class TranscribeAudio:
         progress: Progress | None = None,
         model: str | None = None,
         task: str = "transcribe",
+        hints: TranscriptionHints | None = None,
     ) -> TranscriptionResult:
         run = PipelineRun("stt", pipeline_id, self.clock)
         run.record(RequestReceived, pipeline="stt", transport=transport, input_size=len(audio))
         try:
-            return await self._run(audio, language, run, progress, model, task)
+            return await self._run(audio, language, run, progress, model, task, hints)
         finally:
             await run.flush(self.events)
 
@@ -92,6 +93,7 @@ class TranscribeAudio:
         progress: Progress | None,
         model: str | None = None,
         task: str = "transcribe",
+        hints: TranscriptionHints | None = None,
     ) -> TranscriptionResult:
         step = "validation"
         try:
@@ -113,7 +115,7 @@ class TranscribeAudio:
             step = "transcription"
             start = self.clock.monotonic()
             transcript = await self.transcriber.transcribe(
-                clip, language, progress=progress, model=model, task=task
+                clip, language, progress=progress, model=model, task=task, hints=hints
             )
             self._transcribed(run, clip, transcript, run.since_ms(start), model)
         except VoicePipeError as error:

@@ -68,12 +68,28 @@ class Segment(msgspec.Struct, frozen=True):
     no_speech_prob: float
 
 
+class Word(msgspec.Struct, frozen=True):
+    word: str
+    start: float
+    end: float
+    probability: float
+
+
 class Transcript(msgspec.Struct, frozen=True):
     text: str
     language: str
     language_probability: float
     duration: float
     segments: tuple[Segment, ...]
+    words: tuple[Word, ...] = ()
+
+
+class TranscriptionHints(msgspec.Struct, frozen=True):
+    """What a caller may tell the model: context, sampling, and whether to time each word."""
+
+    prompt: str | None = None
+    temperature: float | None = None
+    words: bool = False
 
 
 class Sentiment(msgspec.Struct, frozen=True):

@@ -22,7 +22,7 @@ from litestar.response import Stream
 from application.stream_speech import StreamChunk, StreamStarted
 from application.synthesize_speech import SpeakCommand
 from domain.errors import InvalidRequest, UnknownVoice, VoicePipeError
-from domain.speech import AudioClip, AudioFormat, Segment
+from domain.speech import AudioClip, AudioFormat, Segment, TranscriptionHints
 from entrypoints.http_api import container_of
 from entrypoints.http_streaming import streaming_wav_header
 from entrypoints.subtitles import to_srt, to_vtt
@@ -37,6 +37,9 @@ OPENAI_VOICES = (
 SPEECH_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 TRANSCRIPT_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 PCM_RATE = 24_000  # OpenAI's pcm is 24 kHz s16le
+# Formats whose pieces can be sent one after another: mp3 and ADTS AAC are frame streams and
+# Ogg allows chained streams; FLAC's header covers the whole file, so it goes out in one piece.
+STREAMABLE = ("wav", "pcm", "mp3", "aac", "opus")
 LANGUAGE_NAMES = {
     "en": "english", "de": "german", "es": "spanish", "fr": "french", "it": "italian",
     "pt": "portuguese", "nl": "dutch", "ru": "russian", "zh": "chinese", "ja": "japanese",
@@ -81,7 +84,7 @@ async def speech(request: Request[Any, Any, Any]) -> Response[bytes] | Stream:
         raise OpenAIError("speed must be between 0.25 and 4.0", param="speed", code="invalid_value")
     voice = _voice(body.voice, container.synthesize.voices())
     request_id = str(structlog.contextvars.get_contextvars().get("request_id", ""))
-    if body.response_format in ("wav", "pcm") and body.speed == 1.0:
+    if body.response_format in STREAMABLE and body.speed == 1.0:
         return await _streamed(container, body, voice, request_id)
     audio_format = "wav" if body.response_format == "pcm" else body.response_format
     command = SpeakCommand(
@@ -98,7 +101,7 @@ async def speech(request: Request[Any, Any, Any]) -> Response[bytes] | Stream:
 
 
 async def _streamed(container: Any, body: SpeechBody, voice: str | None, request_id: str) -> Stream:
-    """wav and pcm go out as each sentence is synthesized (the other codecs need it whole)."""
+    """Audio goes out as each sentence is synthesized: raw for wav/pcm, encoded piece by piece."""
     stream = container.stream_speech.open(
         pipeline_id=request_id, transport="openai", voice=voice, text=body.input
     )
@@ -110,14 +113,23 @@ async def _streamed(container: Any, body: SpeechBody, voice: str | None, request
         raise
     assert isinstance(started, StreamStarted)
     rate = started.sample_rate
+    audio_format = AudioFormat.parse(body.response_format)
 
     async def chunks() -> AsyncIterator[bytes]:
         try:
             if body.response_format == "wav":
                 yield streaming_wav_header(rate)
             async for item in items:
-                if isinstance(item, StreamChunk):
-                    yield item.pcm if body.response_format == "wav" else _to_24k(item.pcm, rate)
+                if not isinstance(item, StreamChunk):
+                    continue
+                if body.response_format == "wav":
+                    yield item.pcm
+                elif body.response_format == "pcm":
+                    yield _to_24k(item.pcm, rate)
+                else:
+                    clip = AudioClip(item.pcm, rate)
+                    data = await container.transcribe.codec.encode(clip, audio_format)
+                    yield data if item.seq == 0 else _without_id3(data)
         finally:
             stream.cancel()
             await container.stream_speech.close(stream)
@@ -125,6 +137,14 @@ async def _streamed(container: Any, body: SpeechBody, voice: str | None, request
     headers = {"x-provider": started.provider, "x-voice": started.voice}
     media_type = CONTENT_TYPES[AudioFormat.parse(body.response_format)]
     return Stream(chunks(), media_type=media_type, headers=headers)
+
+
+def _without_id3(data: bytes) -> bytes:
+    """A tag belongs at the start of a file; mid-stream, decoders choke on it."""
+    if data[:3] != b"ID3" or len(data) < 10:
+        return data
+    size = (data[6] << 21) | (data[7] << 14) | (data[8] << 7) | data[9]  # syncsafe integer
+    return data[10 + size :]
 
 
 def _to_24k(pcm: bytes, rate: int) -> bytes:
@@ -164,13 +184,14 @@ async def _listen(request: Request[Any, Any, Any], task: str) -> Response[Any] |
     language = str(form.get("language") or "") or None
     model = str(form.get("model") or "") or None
     request_id = str(structlog.contextvars.get_contextvars().get("request_id", ""))
-    options: dict[str, Any] = {"model": model, "task": task}
+    options: dict[str, Any] = {"model": model, "task": task, "hints": _hints(form)}
     if str(form.get("stream") or "false").lower() == "true":
         return _sse(container, await upload.read(), language, request_id, options)
     result = await container.transcribe.execute(
         await upload.read(), language, pipeline_id=request_id, transport="openai", **options
     )
     transcript = result.transcript
+    words = [{"word": w.word, "start": w.start, "end": w.end} for w in transcript.words]
     if response_format == "text":
         return Response(transcript.text + "\n", media_type="text/plain")
     if response_format == "srt":
@@ -200,8 +221,27 @@ async def _listen(request: Request[Any, Any, Any], task: str) -> Response[Any] |
                 }
                 for i, s in enumerate(transcript.segments)
             ],
+            **({"words": words} if options["hints"].words else {}),
         }
     )
+
+
+def _hints(form: Any) -> TranscriptionHints:
+    granularities = set(form.getall("timestamp_granularities[]", []))
+    granularities |= set(form.getall("timestamp_granularities", []))
+    if granularities - {"segment", "word"}:
+        raise OpenAIError("timestamp_granularities are segment and word",
+                          param="timestamp_granularities", code="invalid_value")  # fmt: skip
+    temperature = form.get("temperature")
+    try:
+        value = float(temperature) if temperature not in (None, "") else None
+    except ValueError:
+        value = -1.0
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise OpenAIError("temperature is a number from 0 to 1", param="temperature",
+                          code="invalid_value")  # fmt: skip
+    prompt = str(form.get("prompt") or "") or None
+    return TranscriptionHints(prompt=prompt, temperature=value, words="word" in granularities)
 
 
 def _sse(

@@ -135,15 +135,22 @@ def test_speed_changes_the_duration(client: openai.OpenAI) -> None:
         client.audio.speech.create(model="tts-1", voice="alloy", input=text, speed=9.0)
 
 
-def test_wav_speech_streams_before_it_is_all_synthesized(server: RunningServer) -> None:
+@pytest.mark.parametrize("response_format", ["wav", "mp3", "aac", "opus"])
+def test_speech_streams_before_it_is_all_synthesized(
+    server: RunningServer, response_format: str
+) -> None:
     import httpx
 
     text = " ".join(f"This is sentence number {i} of the stream." for i in range(8))
-    body = {"model": "tts-1", "voice": "alloy", "input": text, "response_format": "wav"}
+    body = {"model": "tts-1", "voice": "alloy", "input": text, "response_format": response_format}
     with httpx.stream("POST", f"{server.url}/v1/audio/speech", json=body, timeout=60) as response:
         assert response.status_code == 200 and "content-length" not in response.headers
-        parts = [len(part) for part in response.iter_raw()]
-    assert len(parts) > 3 and sum(parts) > 44 + 22050 * 2 * 5
+        parts = list(response.iter_raw())
+    assert len(parts) > 3  # sent piece by piece, as each sentence was synthesized
+    if response_format == "wav":
+        assert sum(len(p) for p in parts) > 44 + 22050 * 2 * 5
+    else:
+        assert seconds_of(b"".join(parts)) > 8.0  # the pieces play back as one file
 
 
 def test_transcription_streams_server_sent_events(client: openai.OpenAI, spoken: bytes) -> None:
@@ -155,3 +162,21 @@ def test_transcription_streams_server_sent_events(client: openai.OpenAI, spoken:
     assert deltas and len(done) == 1 and events[-1].type == "transcript.text.done"
     assert "".join(deltas) == done[0].text
     assert wer(SENTENCES[0], done[0].text) <= 0.1
+
+
+def test_word_timestamps_prompt_and_temperature(client: openai.OpenAI, spoken: bytes) -> None:
+    verbose = client.audio.transcriptions.create(
+        model="whisper-1",
+        file=("a.wav", spoken),
+        response_format="verbose_json",
+        timestamp_granularities=["word", "segment"],
+        prompt="A sentence about a fox and a dog.",
+        temperature=0.0,
+    )
+    words = verbose.words or []
+    assert len(words) >= 6
+    assert all(w.end >= w.start for w in words)
+    assert [w.start for w in words] == sorted(w.start for w in words)
+    assert wer(SENTENCES[0], " ".join(w.word for w in words)) <= 0.1
+    with pytest.raises(openai.BadRequestError):
+        client.audio.transcriptions.create(model="whisper-1", file=("a.wav", spoken), temperature=3)

@@ -92,6 +92,7 @@ class FakeTranscriber:
         progress: Any = None,
         model: str | None = None,
         task: str = "transcribe",
+        hints: Any = None,
     ) -> Transcript:
         self.calls.append((clip.duration_ms, draft))
         if self.fail:
