@@ -22,8 +22,10 @@ from domain.speech import (
 )
 from domain.text_pieces import complete_sentences, first_pieces, pieces_of, split_long
 
-# Pieces keep Piper's own pauses between sentences: trimming them would run sentences together.
-STREAM_PROCESSING = ProcessingSettings(trim_silence=False)
+# Pieces are trimmed like one-shot audio (no dead air at the start or end of the stream, where
+# Whisper hallucinates on silence) and a fixed pause is put back between them.
+STREAM_PROCESSING = ProcessingSettings()
+PAUSE_MS = 250
 CACHED_CHUNK_SECONDS = 0.5
 
 
@@ -61,7 +63,7 @@ class SpeechStream:
     - Synthesis starts at each complete sentence; long sentences are cut at clauses, and the
       first piece is kept short so the first chunk comes fast. `finish` speaks the rest.
     - Chunks are raw mono s16le PCM at the start message's rate, each cleaned up (compression,
-      loudness) on its own, so they play in order without gaps, clicks or level jumps.
+      loudness, silence trim) on its own and joined by a fixed pause: no clicks, no level jumps.
     - `cancel` stops after the piece being synthesized; nothing more is sent or cached.
     - A whole text given at once is looked up in the cache first and, once fully spoken, stored.
     """
@@ -138,8 +140,9 @@ class SpeechStream:
                 first_ms = self.run.elapsed_ms()
                 fallback = candidate.voice.provider != self.candidates[0].voice.provider
                 yield StreamStarted(rate, served.voice.provider, served.voice.name, False, fallback)
-            pcm += clip.pcm
-            yield StreamChunk(seq, clip.pcm)
+            chunk = clip.pcm if seq == 0 else _silence(rate) + clip.pcm
+            pcm += chunk
+            yield StreamChunk(seq, chunk)
             seq += 1
         text = " ".join(self._spoken)
         sentiment = await self._sentiment(text)
@@ -217,6 +220,10 @@ class SpeechStream:
             return None
         sentiment, _ = await self.speech.analyse(text)
         return sentiment
+
+
+def _silence(rate: int) -> bytes:
+    return b"\x00\x00" * (rate * PAUSE_MS // 1000)
 
 
 class StreamSpeech:
