@@ -138,11 +138,12 @@ class TranscribeAudio:
         *,
         pipeline_id: str,
         transport: str,
+        end_of_speech_ms: float | None = None,
     ) -> TranscriptionResult:
         """Events and sentiment for an utterance transcribed by a stream (audio was already PCM)."""
         run = PipelineRun("stt", pipeline_id, self.clock)
         run.record(RequestReceived, pipeline="stt", transport=transport, input_size=len(clip.pcm))
-        self._transcribed(run, clip, transcript, round(model_ms, 3))
+        self._transcribed(run, clip, transcript, round(model_ms, 3), None, end_of_speech_ms)
         try:
             sentiment = await self._analyse(transcript.text, run)
             return TranscriptionResult(transcript, sentiment, run.completed())
@@ -156,6 +157,7 @@ class TranscribeAudio:
         transcript: Transcript,
         latency_ms: float,
         model: str | None = None,
+        end_of_speech_ms: float | None = None,
     ) -> None:
         run.record(
             SpeechTranscribed,
@@ -165,6 +167,7 @@ class TranscribeAudio:
             audio_ms=round(clip.duration_ms, 3),
             latency_ms=latency_ms,
             segments=len(transcript.segments),
+            end_of_speech_ms=end_of_speech_ms,
         )
 
     def _check_size(self, audio: bytes) -> None:

@@ -218,6 +218,7 @@ class UtteranceStream:
                     model_ms,
                     pipeline_id=f"{self.stream_id}-{item.index}",
                     transport="ws-stream",
+                    end_of_speech_ms=round(1000 * (time.monotonic() - item.last_speech_at), 1),
                 )
             except VoicePipeError as error:
                 await self.emit(Failed(item.index, error.code, error.message))

@@ -68,6 +68,7 @@ class SpeechTranscribed(Event, frozen=True):
     audio_ms: float
     latency_ms: float
     segments: int
+    end_of_speech_ms: float | None = None  # streaming: end of speech to transcript ready
 
 
 class ProviderFailed(Event, frozen=True):

@@ -22,6 +22,7 @@ from entrypoints.http_api import ROUTES
 from entrypoints.http_errors import EXCEPTION_HANDLERS
 from entrypoints.openai_api import openai_router
 from entrypoints.settings import Settings
+from entrypoints.tracing import traced
 from entrypoints.ws_api import voice_socket
 
 STATIC = Path(__file__).parent / "static"
@@ -115,11 +116,13 @@ def create_app(container: Container) -> Litestar:
     # Base64 inflates audio by 4/3; the margin lets a slightly oversized upload reach the
     # audio size check and its specific `audio_too_large` error.
     max_body = max_frame_bytes(settings.max_audio_bytes)
+    connections: set[object] = set()
+    container.telemetry.connections = connections.__len__
     return Litestar(
         route_handlers=[*ROUTES, voice_socket, playground, openai_router],
-        state=State({"container": container, "connections": set()}),
+        state=State({"container": container, "connections": connections}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[request_context],
+        middleware=[traced(container.telemetry.tracer), request_context],
         request_max_body_size=max_body,
         on_startup=[container.start],
         on_shutdown=[container.stop],

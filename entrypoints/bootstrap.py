@@ -33,6 +33,7 @@ from application.transcribe_audio import TranscribeAudio
 from domain.circuit import CircuitPolicy
 from entrypoints import wiring
 from entrypoints.settings import Settings
+from entrypoints.telemetry import Telemetry, build_telemetry
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +51,7 @@ class Container:
     stream_speech: StreamSpeech
     voice_activity: VoiceActivityDetector
     projector: StatsProjector
+    telemetry: Telemetry
     components: dict[str, Any] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     warnings: list[str] = field(default_factory=list)
@@ -70,6 +72,7 @@ class Container:
         self._tasks.clear()
         for hook in reversed(self.on_stop):
             await hook()
+        await asyncio.to_thread(self.telemetry.shutdown)
 
 
 def bootstrap(
@@ -84,6 +87,7 @@ def bootstrap(
     events: EventLog | None = None,
     clock: Clock | None = None,
     voice_activity: VoiceActivityDetector | None = None,
+    telemetry: Telemetry | None = None,
 ) -> Container:
     """Build the service; loads the models (seconds), so call it once at start-up."""
     started = time.monotonic()
@@ -103,6 +107,14 @@ def bootstrap(
             events = events or wiring.redis_event_log(settings, link, on_start, on_stop)
     cache = cache or wiring.cache(settings, clock)
     events = events or wiring.event_log(settings)
+    telemetry = telemetry or build_telemetry()
+    stored_events = events
+    if telemetry.subscribers:
+        events = wiring.observed(events, telemetry.subscribers)
+    for synthesizer in synthesizers:
+        telemetry.metrics.circuits.setdefault(synthesizer.provider, 0)
+        _watch_queue(telemetry, "tts", synthesizer.provider, synthesizer)
+    _watch_queue(telemetry, "stt", transcriber.model_name, transcriber)
     synthesize = SynthesizeSpeech(
         providers=ProviderChain(
             synthesizers,
@@ -136,11 +148,12 @@ def bootstrap(
             max_audio_seconds=settings.max_audio_seconds,
         ),
         projector=StatsProjector(events),
+        telemetry=telemetry,
         components={
             "synthesizers": synthesizers,
             "transcriber": transcriber,
             "cache": cache,
-            "event_log": events,
+            "event_log": stored_events,
         },
         warnings=warnings,
         on_start=on_start,
@@ -148,3 +161,9 @@ def bootstrap(
     )
     log.info("components ready", load_seconds=round(time.monotonic() - started, 3))
     return container
+
+
+def _watch_queue(telemetry: Telemetry, pipeline: str, model: str, component: object) -> None:
+    if hasattr(component, "queued"):
+        labels = {"pipeline": pipeline, "model": model}
+        telemetry.queues.append((labels, lambda: int(getattr(component, "queued", 0))))

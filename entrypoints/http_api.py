@@ -1,4 +1,4 @@
-"""REST routes of the v1 API: /api/tts, /api/stt, /health, /stats."""
+"""REST routes of the v1 API: /api/tts, /api/stt, /health, /stats, /metrics."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from litestar.datastructures import UploadFile
 from litestar.response import Stream
 
 from application.synthesize_speech import SpeakCommand
-from domain.errors import InvalidRequest
+from domain.errors import InvalidRequest, VoicePipeError
 from entrypoints.bootstrap import Container
 from entrypoints.http_streaming import stream_speech
 from entrypoints.views import SpeechView, TranscriptView, speech_view, transcript_view
@@ -79,6 +79,7 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         "stt": _stt_health(components["transcriber"]),
         "cache": _component_health(components["cache"]),
         "event_log": _component_health(components["event_log"]),
+        "telemetry": {"status": "ok", **container.telemetry.exporting},
     }
     reasons = list(container.warnings)
     for name, part in parts.items():
@@ -149,7 +150,21 @@ async def stats(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return snapshot
 
 
-ROUTES = [text_to_speech, speech_to_text, health, stats]
+class MetricsDisabled(VoicePipeError):
+    code = "metrics_disabled"
+    status = 404
+
+
+@get("/metrics", include_in_schema=False)
+async def prometheus_metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Prometheus text exposition of the metrics folded from this instance's events."""
+    text = container_of(request).telemetry.prometheus_text()
+    if text is None:
+        raise MetricsDisabled("metrics are off (OTEL_SDK_DISABLED or OTEL_METRICS_EXPORTER)")
+    return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+ROUTES = [text_to_speech, speech_to_text, health, stats, prometheus_metrics]
 
 
 def container_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Container:

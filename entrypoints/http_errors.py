@@ -8,8 +8,10 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from opentelemetry import trace
 
 from domain.errors import VoicePipeError
+from entrypoints.tracing import current_trace_id
 
 log = structlog.get_logger(__name__)
 
@@ -26,8 +28,15 @@ _HTTP_CODES = {
 
 
 def error_body(code: str, message: str) -> dict[str, str]:
+    """The error as clients see it; its code also marks the request's span."""
     request_id = structlog.contextvars.get_contextvars().get("request_id", "")
-    return {"code": code, "message": message, "request_id": request_id}
+    trace.get_current_span().set_attribute("error.type", code)
+    return {
+        "code": code,
+        "message": message,
+        "request_id": request_id,
+        "trace_id": current_trace_id(),
+    }
 
 
 def voicepipe_error(_: Request[Any, Any, Any], error: VoicePipeError) -> Response[dict[str, str]]:
@@ -46,6 +55,7 @@ def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[dict
 
 def unexpected_error(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, str]]:
     log.error("unhandled error", exc_info=error)
+    trace.get_current_span().record_exception(error)
     return Response(
         error_body("internal_error", "internal error; the request id is in the logs"),
         status_code=HTTP_500_INTERNAL_SERVER_ERROR,

@@ -6,13 +6,15 @@ import logging
 import sys
 
 import structlog
-from structlog.types import Processor
+from opentelemetry import trace
+from structlog.types import EventDict, Processor
 
 
 def configure_logging(*, json_logs: bool, level: str = "info") -> None:
     """Route structlog and the standard library (uvicorn, our use cases) through one renderer."""
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -53,4 +55,13 @@ def configure_logging(*, json_logs: bool, level: str = "info") -> None:
 def _keep(
     logger: object, name: str, event: structlog.typing.EventDict
 ) -> structlog.typing.EventDict:
+    return event
+
+
+def add_trace_ids(logger: object, name: str, event: EventDict) -> EventDict:
+    """Every line logged inside a request names its trace, to jump from a log to the trace."""
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        event.setdefault("trace_id", trace.format_trace_id(span_context.trace_id))
+        event.setdefault("span_id", trace.format_span_id(span_context.span_id))
     return event

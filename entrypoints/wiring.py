@@ -5,7 +5,7 @@ Imports are inside each builder so a test that swaps an adapter never loads its 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from application.ports import (
     SpeechSynthesizer,
     Transcriber,
 )
+from domain.events import DomainEvent
 from entrypoints.settings import Settings, SettingsError
 
 Hook = Callable[[], Awaitable[None]]
@@ -196,3 +197,11 @@ def voice_activity() -> Any:
     from adapters.silero_vad import SileroVoiceActivityDetector
 
     return SileroVoiceActivityDetector()
+
+
+def observed(
+    events: EventLog, subscribers: Sequence[Callable[[Sequence[DomainEvent]], None]]
+) -> EventLog:
+    from adapters.observed_event_log import ObservedEventLog
+
+    return ObservedEventLog(events, subscribers)

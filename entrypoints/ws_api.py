@@ -18,6 +18,7 @@ import pybase64
 import structlog
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
+from opentelemetry.trace import Span, Status, StatusCode
 
 from application.stream_speech import SpeechStream, StreamChunk, StreamFinished, StreamStarted
 from application.synthesize_speech import SpeakCommand
@@ -25,6 +26,7 @@ from domain.errors import InvalidRequest, VoicePipeError
 from domain.token_bucket import TokenBucket
 from entrypoints.bootstrap import Container
 from entrypoints.http_api import container_of
+from entrypoints.tracing import current_trace_id
 from entrypoints.views import speech_view, transcript_view
 from entrypoints.wire import (
     AudioMessage,
@@ -139,6 +141,14 @@ class VoiceConnection:
         await self.send_json(_error(error.code, error.message, message_id, _request_id()))
 
     async def _receive(self, event: Any) -> None:
+        if event.get("text") is None:  # audio frames: dozens a second, not traced one by one
+            await self._handle(event, None)
+            return
+        tracer = self.container.telemetry.tracer
+        with tracer.start_as_current_span("WS message", record_exception=False) as span:
+            await self._handle(event, span)
+
+    async def _handle(self, event: Any, span: Span | None) -> None:
         request_id = uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=request_id)
         message_id: str | None = None
@@ -154,13 +164,24 @@ class VoiceConnection:
                 raise RateLimited("too many messages; at most 50 a second")
             message = decode_message(text)
             message_id = getattr(message, "id", None)
+            if span is not None:
+                kind = message.__struct_config__.tag
+                span.update_name(f"WS {kind}")
+                span.set_attributes(
+                    {"voicepipe.message.type": str(kind), "voicepipe.request_id": request_id}
+                )
             await self._dispatch(message, request_id)
         except VoicePipeError as error:
+            if span is not None:
+                span.set_attribute("error.type", error.code)
             await self.send_json(_error(error.code, error.message, message_id, request_id))
         except (WebSocketDisconnect, TimeoutError):
             raise
-        except Exception:
+        except Exception as error:
             log.exception("unhandled error in websocket message")
+            if span is not None:
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, "internal_error"))
             await self.send_json(_error("internal_error", "internal error", message_id, request_id))
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
@@ -317,4 +338,5 @@ def _error(code: str, message: str, message_id: str | None, request_id: str) -> 
         "message": message,
         "id": message_id,
         "request_id": request_id,
+        "trace_id": current_trace_id(),
     }

@@ -10,10 +10,17 @@ from collections.abc import Iterator
 import httpx
 import msgspec
 import pytest
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from entrypoints.app import DrainingServer, create_app, server_config
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings
+from entrypoints.telemetry import build_telemetry
+
+# What the session's service traced and measured, for the observability tests.
+SPANS = InMemorySpanExporter()
+METRICS = InMemoryMetricReader()
 
 
 def free_port() -> int:
@@ -48,7 +55,8 @@ class RunningServer:
 
 @pytest.fixture(scope="session")
 def container() -> Container:
-    return bootstrap(Settings())
+    telemetry = build_telemetry(span_exporter=SPANS, metric_reader=METRICS)
+    return bootstrap(Settings(), telemetry=telemetry)
 
 
 @pytest.fixture(scope="session")

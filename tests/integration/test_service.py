@@ -59,7 +59,15 @@ def test_request_id_is_returned_and_honoured(http: httpx.Client) -> None:
 
 def test_serve_command_starts_logs_json_and_keeps_text_out_of_logs() -> None:
     port = free_port()
-    env = {**os.environ, "LOG_FORMAT": "json", "PORT": str(port)}
+    # Traces go to a collector that is not running: requests and shutdown must not care.
+    dead_collector = f"http://127.0.0.1:{free_port()}"
+    env = {
+        **os.environ,
+        "LOG_FORMAT": "json",
+        "PORT": str(port),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": dead_collector,
+    }
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "entrypoints.cli", "serve", "--host", "127.0.0.1"],
@@ -82,9 +90,15 @@ def test_serve_command_starts_logs_json_and_keeps_text_out_of_logs() -> None:
             audio = speak(client, secret)
             heard = client.post("/api/stt", files={"file": ("a.wav", audio)}).json()
             assert "elephant" in heard["text"].lower()
+            traced = client.get(
+                "/health", headers={"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"}
+            )
+            assert traced.json()["components"]["telemetry"]["traces"] == ["otlp"]
     finally:
         process.send_signal(signal.SIGINT)
+        stopping = time.monotonic()
         _, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - stopping < 15  # the unreachable collector does not hold it up
     assert process.returncode == 0, stderr[-2000:]
     lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]
     messages = [line["event"] for line in lines]
@@ -93,6 +107,8 @@ def test_serve_command_starts_logs_json_and_keeps_text_out_of_logs() -> None:
     requests = [line for line in lines if line["event"] == "request"]
     assert len(requests) >= 3
     assert all(len(line["request_id"]) == 32 for line in requests)
+    assert all(len(line["trace_id"]) == 32 for line in requests)
+    assert next(line for line in requests if line["trace_id"] == trace_id)["path"] == "/health"
     assert "elephant" not in stderr.lower() and "whisper secrets" not in stderr.lower()
 
 

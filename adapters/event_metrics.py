@@ -1,0 +1,205 @@
+"""Domain events folded into OpenTelemetry instruments: the one source of the service's metrics.
+
+Nothing in the pipeline touches a counter; it records events, and this subscriber turns each
+batch into counts and histograms. It sees the events this instance appends, so a Prometheus
+sum over instances gives the cluster totals without double counting a shared Redis stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from domain.events import (
+    AudioDecoded,
+    AudioEncoded,
+    AudioProcessed,
+    AudioStreamed,
+    CacheLookedUp,
+    CircuitClosed,
+    CircuitHalfOpened,
+    CircuitOpened,
+    DomainEvent,
+    ProviderFailed,
+    ProviderFellBack,
+    RequestCompleted,
+    RequestFailed,
+    RequestReceived,
+    SentimentAnalysed,
+    SpeechSynthesized,
+    SpeechTranscribed,
+    StepDegraded,
+)
+
+# Seconds: from a 1 ms cache hit to a minute-long transcription.
+LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+# Model seconds per second of audio: below 1 is faster than real time.
+RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
+CIRCUIT_STATES = {CircuitClosed: 0, CircuitHalfOpened: 1, CircuitOpened: 2}
+CIRCUIT_NAMES = {0: "closed", 1: "half_open", 2: "open"}
+_STEPS: dict[type[DomainEvent], str] = {
+    CacheLookedUp: "cache",
+    SpeechSynthesized: "synthesis",
+    AudioProcessed: "processing",
+    AudioEncoded: "encoding",
+    SentimentAnalysed: "sentiment",
+    AudioDecoded: "decoding",
+    SpeechTranscribed: "transcription",
+}
+
+
+class EventMetrics:
+    """Subscriber: call `observe` with every batch of events this instance appends."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.circuits: dict[str, int] = {}  # provider -> state; every provider starts closed
+        self.requests = meter.create_counter(
+            "voicepipe.requests", "{request}", "Requests answered, by pipeline, transport, outcome"
+        )
+        self.request_duration = meter.create_histogram(
+            "voicepipe.request.duration",
+            "s",
+            "Time from receiving a request to its result",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
+        )
+        self.step_duration = meter.create_histogram(
+            "voicepipe.step.duration",
+            "s",
+            "Time spent in one pipeline step (cache, synthesis, processing, ...)",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
+        )
+        self.first_audio = meter.create_histogram(
+            "voicepipe.tts.time_to_first_audio",
+            "s",
+            "From the request to its first audio: first chunk when streamed, else the whole",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
+        )
+        self.final_lag = meter.create_histogram(
+            "voicepipe.stt.end_of_speech_to_final",
+            "s",
+            "Streaming STT: from the end of speech to the final transcript",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
+        )
+        self.cache_lookups = meter.create_counter(
+            "voicepipe.cache.lookups", "{lookup}", "TTS cache lookups by result (hit, miss, error)"
+        )
+        self.provider_failures = meter.create_counter(
+            "voicepipe.provider.failures", "{failure}", "TTS provider failures, by provider, code"
+        )
+        self.fallbacks = meter.create_counter(
+            "voicepipe.provider.fallbacks", "{request}", "Requests served by a later provider"
+        )
+        self.circuit_transitions = meter.create_counter(
+            "voicepipe.circuit.transitions", "{transition}", "Circuit breaker state changes"
+        )
+        self.busy = meter.create_counter(
+            "voicepipe.busy.rejections",
+            "{request}",
+            "Requests refused because a model queue is full",
+        )
+        self.degraded = meter.create_counter(
+            "voicepipe.degraded.steps", "{step}", "Optional steps skipped after a failure"
+        )
+        self.audio = meter.create_counter(
+            "voicepipe.audio.processed", "s", "Seconds of audio synthesized or transcribed"
+        )
+        self.real_time_factor = meter.create_histogram(
+            "voicepipe.model.real_time_factor",
+            "1",
+            "Model time divided by audio duration (below 1: faster than real time)",
+            explicit_bucket_boundaries_advisory=RTF_BUCKETS,
+        )
+        meter.create_observable_gauge(
+            "voicepipe.circuit.state",
+            [self._circuit_states],
+            "1",
+            "Circuit breaker state per provider: 0 closed, 1 half open, 2 open",
+        )
+
+    def _circuit_states(self, _: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(state, {"provider": p}) for p, state in self.circuits.items()]
+
+    def observe(self, events: Sequence[DomainEvent]) -> None:
+        origins: dict[str, tuple[str, str]] = {}  # pipeline id -> (pipeline, transport)
+        streamed: set[str] = set()
+        for event in events:
+            if isinstance(event, RequestReceived):
+                origins[event.pipeline_id] = (event.pipeline, event.transport)
+            elif isinstance(event, AudioStreamed):
+                streamed.add(event.pipeline_id)
+        for event in events:
+            pipeline, transport = origins.get(event.pipeline_id, ("", ""))
+            self._one(event, pipeline or _pipeline_of(event), transport, streamed)
+
+    def _one(self, event: DomainEvent, pipeline: str, transport: str, streamed: set[str]) -> None:
+        step = _STEPS.get(type(event))
+        if step is not None:
+            model = getattr(event, "provider", None) or getattr(event, "model", "")
+            self.step_duration.record(
+                event.latency_ms / 1000,  # type: ignore[union-attr]
+                {"pipeline": pipeline, "step": step, "provider": model},
+            )
+        if isinstance(event, RequestCompleted | RequestFailed):
+            self._finished(event, transport, streamed)
+        elif isinstance(event, CacheLookedUp):
+            self.cache_lookups.add(1, {"result": "hit" if event.hit else "miss"})
+        elif isinstance(event, SpeechSynthesized | SpeechTranscribed):
+            self._model_ran(event, pipeline)
+        elif isinstance(event, AudioStreamed) and event.chunks:
+            self.first_audio.record(
+                event.first_chunk_ms / 1000, {"transport": transport, "streamed": "true"}
+            )
+        elif isinstance(event, ProviderFailed):
+            self.provider_failures.add(1, {"provider": event.provider, "code": event.code})
+        elif isinstance(event, ProviderFellBack):
+            self.fallbacks.add(
+                1, {"from_provider": event.from_provider, "to_provider": event.to_provider}
+            )
+        elif isinstance(event, CircuitOpened | CircuitHalfOpened | CircuitClosed):
+            state = CIRCUIT_STATES[type(event)]
+            self.circuits[event.provider] = state
+            self.circuit_transitions.add(
+                1, {"provider": event.provider, "state": CIRCUIT_NAMES[state]}
+            )
+        elif isinstance(event, StepDegraded):
+            self.degraded.add(1, {"step": event.step, "code": event.code})
+            if event.step == "cache":
+                self.cache_lookups.add(1, {"result": "error"})
+
+    def _finished(
+        self, event: RequestCompleted | RequestFailed, transport: str, streamed: set[str]
+    ) -> None:
+        ok = isinstance(event, RequestCompleted)
+        outcome = "ok" if ok else event.code  # type: ignore[union-attr]
+        labels = {"pipeline": event.pipeline, "transport": transport}
+        self.requests.add(1, {**labels, "outcome": outcome})
+        cached = "true" if ok and event.cached else "false"  # type: ignore[union-attr]
+        self.request_duration.record(
+            event.latency_ms / 1000,
+            {**labels, "outcome": "ok" if ok else "error", "cached": cached},
+        )
+        if not ok and outcome == "busy":
+            self.busy.add(1, {"pipeline": event.pipeline})
+        if ok and event.pipeline == "tts" and event.pipeline_id not in streamed:
+            self.first_audio.record(
+                event.latency_ms / 1000, {"transport": transport, "streamed": "false"}
+            )
+
+    def _model_ran(self, event: SpeechSynthesized | SpeechTranscribed, pipeline: str) -> None:
+        model = event.provider if isinstance(event, SpeechSynthesized) else event.model
+        if event.audio_ms > 0:
+            self.audio.add(event.audio_ms / 1000, {"pipeline": pipeline, "model": model})
+            self.real_time_factor.record(
+                event.latency_ms / event.audio_ms, {"pipeline": pipeline, "model": model}
+            )
+        if isinstance(event, SpeechTranscribed) and event.end_of_speech_ms is not None:
+            self.final_lag.record(event.end_of_speech_ms / 1000, {"model": model})
+
+
+def _pipeline_of(event: DomainEvent) -> str:
+    if isinstance(event, AudioDecoded | SpeechTranscribed):
+        return "stt"
+    return "tts"
