@@ -1,4 +1,4 @@
-"""Domain events turned into trace spans: one per pipeline run, one child per step.
+"""Domain events turned into trace spans: a child of the request's span per pipeline step.
 
 Events carry when each step ended and how long it took, so spans are built after the fact
 with their real start and end times, as children of whatever span is current (the HTTP
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Status, StatusCode, Tracer
 
 from domain.events import (
     AudioDecoded,
@@ -86,6 +86,11 @@ class EventSpans:
             self._run(run)
 
     def _run(self, events: list[DomainEvent]) -> None:
+        """Steps become children of the request's span, which gets the run's attributes.
+
+        A run with no live span around it (a streamed utterance, a stream that outlived its
+        message) gets a span of its own, named after its pipeline, with the run's timing.
+        """
         first, last = events[0], events[-1]
         name = first.pipeline if isinstance(first, RequestReceived) else "pipeline"
         attributes: dict[str, Any] = {A + "pipeline_id": first.pipeline_id}
@@ -94,16 +99,25 @@ class EventSpans:
             attributes[A + "input_size"] = first.input_size
             if first.pipeline == "tts":
                 attributes[A + "fallback"] = False
-        span = self.tracer.start_span(
-            name, kind=SpanKind.INTERNAL, start_time=_ns(first.occurred_at), attributes=attributes
-        )
+        span = trace.get_current_span()
+        context = span.get_span_context()
+        if context.is_valid and not context.trace_flags.sampled:
+            return  # an unsampled trace: nothing here would be recorded
+        own = not span.is_recording()  # no request span, or one that already ended
+        if own:
+            span = self.tracer.start_span(
+                name, start_time=_ns(first.occurred_at), attributes=attributes
+            )
+        else:
+            span.set_attributes(attributes)
         parent = trace.set_span_in_context(span)
         for event in events:
             step = _step(event)
             if step is not None:
                 self._child(event, f"{name}.{step[0]}", step[1], parent)
             self._annotate(span, event)
-        span.end(end_time=_ns(last.occurred_at))
+        if own:
+            span.end(end_time=_ns(last.occurred_at))
 
     def _child(
         self, event: DomainEvent, name: str, attributes: dict[str, Any], parent: Any

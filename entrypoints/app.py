@@ -117,12 +117,14 @@ def create_app(container: Container) -> Litestar:
     # audio size check and its specific `audio_too_large` error.
     max_body = max_frame_bytes(settings.max_audio_bytes)
     connections: set[object] = set()
-    container.telemetry.connections = connections.__len__
+    telemetry = container.telemetry
+    telemetry.connections = connections.__len__
+    tracing = [traced(telemetry.tracer, telemetry.recording)] if telemetry.enabled else []
     return Litestar(
         route_handlers=[*ROUTES, voice_socket, playground, openai_router],
         state=State({"container": container, "connections": connections}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[traced(container.telemetry.tracer), request_context],
+        middleware=[*tracing, request_context],
         request_max_body_size=max_body,
         on_startup=[container.start],
         on_shutdown=[container.stop],

@@ -20,7 +20,13 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import (
+    AlwaysOffExemplarFilter,
+    AlwaysOnExemplarFilter,
+    ExemplarFilter,
+    MeterProvider,
+    TraceBasedExemplarFilter,
+)
 from opentelemetry.sdk.metrics.export import (
     ConsoleMetricExporter,
     MetricReader,
@@ -56,6 +62,8 @@ class Telemetry:
     subscribers: list[Subscriber] = field(default_factory=list)
     shutdowns: list[Callable[[], Any]] = field(default_factory=list)
     exporting: dict[str, list[str]] = field(default_factory=dict)  # for /health
+    recording: bool = False  # spans are sampled and exported somewhere
+    enabled: bool = True  # False: OTEL_SDK_DISABLED, no telemetry at all
     # Live state read at collection time (not counters): set by the entrypoints.
     connections: Callable[[], int] = lambda: 0
     queues: list[tuple[dict[str, str], Callable[[], int]]] = field(default_factory=list)
@@ -131,6 +139,12 @@ def _otlp_metrics(env: Mapping[str, str]) -> MetricReader:
     return PeriodicExportingMetricReader(HttpMetricExporter())
 
 
+def _exemplar_filter(name: str) -> ExemplarFilter:
+    if name == "trace_based":
+        return TraceBasedExemplarFilter()
+    return AlwaysOnExemplarFilter() if name == "always_on" else AlwaysOffExemplarFilter()
+
+
 def _resource(env: Mapping[str, str]) -> Resource:
     attributes: dict[str, str] = {}
     named = "OTEL_SERVICE_NAME" in env or "service.name=" in env.get("OTEL_RESOURCE_ATTRIBUTES", "")
@@ -152,7 +166,9 @@ def build_telemetry(
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         off = metrics.NoOpMeter(SCOPE)
         disabled: dict[str, list[str]] = {"metrics": [], "traces": []}
-        return Telemetry(trace.NoOpTracer(), off, EventMetrics(off), exporting=disabled)
+        return Telemetry(
+            trace.NoOpTracer(), off, EventMetrics(off), exporting=disabled, enabled=False
+        )
     resource = _resource(env)
     readers: list[MetricReader] = [metric_reader] if metric_reader is not None else []
     chosen = _names(env, "OTEL_METRICS_EXPORTER", "prometheus")
@@ -168,8 +184,13 @@ def build_telemetry(
         readers.append(_otlp_metrics(env))
     if "console" in chosen:
         readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
+    # Exemplars cost ~30% of each measurement and Prometheus text does not carry them.
+    exemplars = env.get("OTEL_METRICS_EXEMPLAR_FILTER", "always_off")
     meter_provider = MeterProvider(
-        metric_readers=readers, resource=resource, shutdown_on_exit=False
+        metric_readers=readers,
+        resource=resource,
+        shutdown_on_exit=False,
+        exemplar_filter=_exemplar_filter(exemplars),
     )
 
     exporters: list[SpanExporter] = []
@@ -198,6 +219,7 @@ def build_telemetry(
         registry=registry,
         shutdowns=[tracer_provider.shutdown, meter_provider.shutdown],
         exporting={"metrics": sorted(chosen), "traces": sorted(traced)},
+        recording=recording,
     )
     telemetry.subscribers.append(telemetry.metrics.observe)
     if recording:

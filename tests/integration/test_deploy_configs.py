@@ -161,6 +161,8 @@ def exercise(server: RunningServer, http: httpx.Client) -> None:
     assert http.post("/api/tts", json={"text": "Dashboards need data."}).is_success
     assert http.post("/api/tts", json={"text": "Dashboards need data."}).is_success
     assert http.post("/api/tts", json={"text": ""}).status_code == 400
+    streamed = http.post("/api/tts", json={"text": "Streams count too.", "stream": True})
+    assert streamed.is_success and streamed.content
     audio = speak(http, "Listen to this.")
     assert http.post("/api/stt", files={"file": ("a.wav", audio)}).is_success
     at = {"occurred_at": 1.0}
@@ -243,7 +245,7 @@ def test_a_real_prometheus_scrapes_the_service_and_answers_every_panel(
                 up = api.get("/query", params={"query": "count_over_time(up[1m])"}).json()
                 if up["data"]["result"] and float(up["data"]["result"][0]["value"][1]) >= 3:
                     break
-            except httpx.TransportError:
+            except (httpx.TransportError, ValueError):  # not up, or still starting
                 pass
             assert time.monotonic() < deadline, "prometheus did not scrape the service"
             time.sleep(0.5)

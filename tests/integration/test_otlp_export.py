@@ -31,7 +31,7 @@ async def test_spans_and_metrics_reach_the_collector(
         telemetry.shutdown(seconds=10)  # flushes both exporters
     received = collector.received
     assert received.services == {"voicepipe"}
-    assert {"POST /api/tts", "tts", "tts.cache", "tts.synthesis"} <= set(received.spans)
+    assert {"POST /api/tts", "tts.cache", "tts.synthesis"} <= set(received.spans)
     assert {"voicepipe.requests", "voicepipe.provider.fallbacks"} <= set(received.metrics)
 
 

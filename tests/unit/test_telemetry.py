@@ -89,8 +89,7 @@ def test_metrics_fold_a_fallback() -> None:
     assert total(reader, "voicepipe.cache.lookups", result="miss") == 1
     (rtf,) = points(reader, "voicepipe.model.real_time_factor", pipeline="tts", model="piper")
     assert rtf.sum == pytest.approx(0.1)  # 200 ms for 2 s of audio
-    (first,) = points(reader, "voicepipe.tts.time_to_first_audio", streamed="false")
-    assert first.sum == pytest.approx(0.5)
+    assert points(reader, "voicepipe.tts.time_to_first_audio") == []  # not streamed
     (synthesis,) = points(reader, "voicepipe.step.duration", step="synthesis", provider="piper")
     assert synthesis.sum == pytest.approx(0.2)
     telemetry.metrics.observe(
@@ -144,35 +143,49 @@ def test_metrics_fold_failures_streams_and_utterances() -> None:
     assert total(reader, "voicepipe.requests", pipeline="stt", outcome="busy") == 1
     assert total(reader, "voicepipe.cache.lookups", result="error") == 1
     assert total(reader, "voicepipe.degraded.steps", step="cache") == 1
-    (first,) = points(reader, "voicepipe.tts.time_to_first_audio")
-    assert attrs(first)["streamed"] == "true" and first.sum == pytest.approx(0.08)
+    (first,) = points(reader, "voicepipe.tts.time_to_first_audio", transport="ws")
+    assert first.sum == pytest.approx(0.08)
     (lag,) = points(reader, "voicepipe.stt.end_of_speech_to_final", model="base.en")
     assert lag.sum == pytest.approx(0.65)
     (audio,) = points(reader, "voicepipe.audio.processed", pipeline="stt")
     assert audio.value == pytest.approx(1.5)
 
 
-def test_spans_rebuild_the_run_with_its_real_timing() -> None:
+def test_steps_are_children_of_the_request_span_with_their_real_timing() -> None:
     telemetry, spans, _ = probe()
     with telemetry.tracer.start_as_current_span("POST /api/tts") as request:
         for subscriber in telemetry.subscribers:
             subscriber(fallback_batch(t=1000.0))
-    finished = spans.get_finished_spans()
-    server = named(list(finished), "POST /api/tts")
+    finished = list(spans.get_finished_spans())
+    server = named(finished, "POST /api/tts")
     assert server.context.span_id == request.get_span_context().span_id
-    run = named(list(finished), "tts")
-    assert run.parent is not None and run.parent.span_id == server.context.span_id
-    assert run.start_time == 1000 * 10**9 and run.end_time == int(1000.5 * 10**9)
-    assert attrs(run)["voicepipe.fallback"] is True
-    assert attrs(run)["voicepipe.provider"] == "piper"
-    steps = children(list(finished), run)
+    assert attrs(server)["voicepipe.fallback"] is True
+    assert attrs(server)["voicepipe.provider"] == "piper"
+    assert attrs(server)["voicepipe.transport"] == "rest"
+    steps = children(finished, server)
     assert [s.name for s in steps] == ["tts.cache", "tts.synthesis", "tts.synthesis"]
     failed, served = steps[1], steps[2]
     assert attrs(failed)["voicepipe.provider"] == "elevenlabs"
     assert failed.status.status_code == StatusCode.ERROR
     assert attrs(served)["voicepipe.provider"] == "piper"
+    assert served.end_time == int(1000.401 * 10**9)
     assert duration_ns(served) == 200 * 10**6
-    assert {e.name for e in run.events} == {"CircuitOpened", "fallback"}
+    assert {e.name for e in server.events} == {"CircuitOpened", "fallback"}
+
+
+def test_a_run_outside_any_request_gets_a_span_of_its_own() -> None:
+    telemetry, spans, _ = probe()
+    for subscriber in telemetry.subscribers:  # e.g. an utterance finished by a stream
+        subscriber(fallback_batch(t=1000.0))
+    finished = list(spans.get_finished_spans())
+    run = named(finished, "tts")
+    assert run.parent is None
+    assert run.start_time == 1000 * 10**9 and run.end_time == int(1000.5 * 10**9)
+    assert [s.name for s in children(finished, run)] == [
+        "tts.cache",
+        "tts.synthesis",
+        "tts.synthesis",
+    ]
 
 
 def test_a_failed_run_marks_its_span() -> None:
