@@ -33,15 +33,18 @@ _STREAMING_SIZE = 0x7FFF_F000
 class PyAVAudioCodec:
     """Decodes to mono s16 at the asked rate; encodes mono s16 to wav/pcm/mp3/opus/flac."""
 
-    def __init__(self, max_seconds: float | None = None) -> None:
+    def __init__(
+        self, max_seconds: float | None = None, max_channels: int = 8, max_rate: int = 192_000
+    ) -> None:
         self._max_seconds = max_seconds
+        self._shape = (max_channels, max_rate)
 
     async def decode(self, data: bytes, sample_rate: int) -> AudioClip:
         if sample_rate <= 0:
             raise ValueError("sample_rate must be positive")
         if not data:
             raise InvalidAudio("audio is empty")
-        pcm = await asyncio.to_thread(_decode, data, sample_rate, self._max_seconds)
+        pcm = await asyncio.to_thread(_decode, data, sample_rate, self._max_seconds, self._shape)
         if not pcm:
             raise InvalidAudio("audio contains no samples")
         return AudioClip(pcm=pcm, sample_rate=sample_rate)
@@ -56,13 +59,26 @@ class PyAVAudioCodec:
         return await asyncio.to_thread(_encode_av, clip, audio_format)
 
 
-def _decode(data: bytes, sample_rate: int, max_seconds: float | None) -> bytes:
+def _decode(
+    data: bytes, sample_rate: int, max_seconds: float | None, shape: tuple[int, int]
+) -> bytes:
     # The stdlib parses plain PCM WAV ~10x faster than demuxing it through FFmpeg.
-    pcm = _decode_wav(data, sample_rate, max_seconds)
-    return _decode_av(data, sample_rate, max_seconds) if pcm is None else pcm
+    pcm = _decode_wav(data, sample_rate, max_seconds, shape)
+    return _decode_av(data, sample_rate, max_seconds, shape) if pcm is None else pcm
 
 
-def _decode_wav(data: bytes, sample_rate: int, max_seconds: float | None) -> bytes | None:
+def _check_shape(channels: int, rate: int, shape: tuple[int, int]) -> None:
+    """Refuse layouts no voice needs before decoding: they multiply memory and CPU."""
+    max_channels, max_rate = shape
+    if not 0 < channels <= max_channels:
+        raise InvalidAudio(f"audio has {channels} channels; at most {max_channels} are accepted")
+    if not 0 < rate <= max_rate:
+        raise InvalidAudio(f"audio sample rate is {rate} Hz; at most {max_rate} Hz is accepted")
+
+
+def _decode_wav(
+    data: bytes, sample_rate: int, max_seconds: float | None, shape: tuple[int, int]
+) -> bytes | None:
     """Plain 16-bit PCM WAV; None for anything else (float, 24-bit, extensible, odd headers)."""
     if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         return None
@@ -71,6 +87,7 @@ def _decode_wav(data: bytes, sample_rate: int, max_seconds: float | None) -> byt
             if reader.getsampwidth() != 2 or reader.getcomptype() != "NONE":
                 return None
             channels, rate = reader.getnchannels(), reader.getframerate()
+            _check_shape(channels, rate, shape)
             declared = reader.getnframes()
             if declared == 0 or declared * 2 * channels >= _STREAMING_SIZE:
                 return None  # written while recording, size never filled in: FFmpeg copes
@@ -100,7 +117,9 @@ def _decode_wav(data: bytes, sample_rate: int, max_seconds: float | None) -> byt
     return b"".join(bytes(f.to_ndarray()) for f in out)
 
 
-def _decode_av(data: bytes, sample_rate: int, max_seconds: float | None) -> bytes:
+def _decode_av(
+    data: bytes, sample_rate: int, max_seconds: float | None, shape: tuple[int, int]
+) -> bytes:
     try:
         # No protocols: playlist-like demuxers (ffconcat, HLS) must not open files or URLs.
         options = {"protocol_whitelist": "none"}
@@ -114,6 +133,7 @@ def _decode_av(data: bytes, sample_rate: int, max_seconds: float | None) -> byte
         if not container.streams.audio:
             raise InvalidAudio("file has no audio stream")
         stream = container.streams.audio[0]
+        _check_shape(stream.channels, stream.sample_rate, shape)
         resampler = AudioResampler(format="s16", layout="mono", rate=sample_rate)
         try:
             for frame in container.decode(stream):

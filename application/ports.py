@@ -140,3 +140,33 @@ class Clock(Protocol):
     def monotonic(self) -> float:
         """Seconds from an arbitrary origin, for measuring latency."""
         ...
+
+
+class LimitStore(Protocol):
+    """Counters behind rate limits, quotas and connection limits (shared when in Redis).
+
+    Windows are fixed and aligned to `window_seconds` since the epoch (a day is a UTC day).
+    """
+
+    async def take(
+        self, bucket: str, amount: float, limit: float, window_seconds: int, now: float
+    ) -> float:
+        """Charge `amount` unless that would pass `limit`: 0.0 when charged, else the seconds
+        until the window resets (nothing charged)."""
+        ...
+
+    async def add(self, bucket: str, amount: float, window_seconds: int, now: float) -> float:
+        """Charge unconditionally (the cost was only known afterwards); returns the total."""
+        ...
+
+    async def join(
+        self, group: str, member: str, limit: int, ttl_seconds: float, now: float
+    ) -> bool:
+        """Add (or refresh) `member` unless `group` already has `limit` live members."""
+        ...
+
+    async def leave(self, group: str, member: str) -> None: ...
+
+    async def first_use(self, name: str, ttl_seconds: float) -> bool:
+        """True the first time `name` is seen within `ttl_seconds` (single-use tokens)."""
+        ...

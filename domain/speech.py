@@ -100,9 +100,31 @@ class Sentiment(msgspec.Struct, frozen=True):
     keywords: tuple[str, ...]
 
 
+_UNSPOKEN = frozenset(("Cc", "Cf", "Cs", "Co", "Cn"))  # controls, format, surrogates, unassigned
+_MARKS = frozenset(("Mn", "Mc", "Me"))
+MAX_MARKS = 2  # combining marks kept per letter: more is "zalgo" decoration, not speech
+
+
 def normalize_text(text: str, max_chars: int) -> str:
-    """Unicode NFC, whitespace collapsed; raises on empty or over-long text."""
-    normalized = " ".join(unicodedata.normalize("NFC", text).split())
+    """Unicode NFC, whitespace collapsed, nothing unspeakable; raises on empty or over-long text.
+
+    Dropped: control and format characters (NUL, zero-width, bidi marks, BOM), lone
+    surrogates, unassigned code points, and combining marks past MAX_MARKS on one letter.
+    """
+    if len(text) > 2 * max_chars:  # refuse before any per-character work
+        raise TextTooLong(f"text has {len(text)} characters; the limit is {max_chars}")
+    kept: list[str] = []
+    marks = 0
+    for char in unicodedata.normalize("NFC", text):
+        category = unicodedata.category(char)
+        if char.isspace():
+            char = " "
+        elif category in _UNSPOKEN:
+            continue
+        marks = marks + 1 if category in _MARKS else 0
+        if marks <= MAX_MARKS:
+            kept.append(char)
+    normalized = " ".join("".join(kept).split())
     if not normalized:
         raise EmptyText("text is empty")
     if len(normalized) > max_chars:

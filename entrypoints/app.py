@@ -21,6 +21,7 @@ from entrypoints.bootstrap import Container
 from entrypoints.http_api import ROUTES
 from entrypoints.http_errors import EXCEPTION_HANDLERS
 from entrypoints.openai_api import openai_router
+from entrypoints.security import guarded
 from entrypoints.settings import Settings
 from entrypoints.tracing import traced
 from entrypoints.ws_api import voice_socket
@@ -90,6 +91,9 @@ def server_config(app: Litestar, settings: Settings) -> uvicorn.Config:
         ws_max_size=max_frame_bytes(settings.max_audio_bytes),
         # Compressing base64 audio saves ~25% of bytes for ~80% of the CPU: not worth it.
         ws_per_message_deflate=False,
+        # Keepalive: a peer that stops answering pings is dropped, its slot freed.
+        ws_ping_interval=settings.ws_ping_seconds,
+        ws_ping_timeout=settings.ws_ping_seconds,
         timeout_graceful_shutdown=10,
     )
 
@@ -124,7 +128,7 @@ def create_app(container: Container) -> Litestar:
         route_handlers=[*ROUTES, voice_socket, playground, openai_router],
         state=State({"container": container, "connections": connections}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[*tracing, request_context],
+        middleware=[*tracing, request_context, guarded(container.access, settings)],
         request_max_body_size=max_body,
         on_startup=[container.start],
         on_shutdown=[container.stop],

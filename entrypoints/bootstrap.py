@@ -14,12 +14,14 @@ from typing import Any
 
 import structlog
 
+from application.access import Access, KeyRing, Limits
 from application.ports import (
     AudioCache,
     AudioCodec,
     AudioProcessor,
     Clock,
     EventLog,
+    LimitStore,
     SentimentAnalyzer,
     SpeechSynthesizer,
     Transcriber,
@@ -52,6 +54,7 @@ class Container:
     voice_activity: VoiceActivityDetector
     projector: StatsProjector
     telemetry: Telemetry
+    access: Access
     components: dict[str, Any] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     warnings: list[str] = field(default_factory=list)
@@ -88,6 +91,7 @@ def bootstrap(
     clock: Clock | None = None,
     voice_activity: VoiceActivityDetector | None = None,
     telemetry: Telemetry | None = None,
+    limits: LimitStore | None = None,
 ) -> Container:
     """Build the service; loads the models (seconds), so call it once at start-up."""
     started = time.monotonic()
@@ -100,11 +104,13 @@ def bootstrap(
     transcriber = transcriber or wiring.transcriber(settings)
     processor = processor or wiring.processor()
     sentiment = sentiment or wiring.sentiment()
-    if settings.redis_url and (cache is None or events is None):
+    link = None
+    if settings.redis_url and (cache is None or events is None or limits is None):
         link = wiring.redis_link(settings, on_start, on_stop)
         cache = cache or wiring.redis_cache(settings, link)
         if settings.event_log != "memory":
             events = events or wiring.redis_event_log(settings, link, on_start, on_stop)
+    limits = limits or wiring.limits(settings, link)
     cache = cache or wiring.cache(settings, clock)
     events = events or wiring.event_log(settings)
     telemetry = telemetry or build_telemetry()
@@ -149,6 +155,18 @@ def bootstrap(
         ),
         projector=StatsProjector(events),
         telemetry=telemetry,
+        access=Access(
+            KeyRing(settings.api_keys),
+            limits,
+            clock,
+            limits=Limits(
+                requests_per_minute=settings.rate_limit_per_minute,
+                tts_chars_per_day=settings.tts_chars_per_day,
+                stt_seconds_per_day=settings.stt_seconds_per_day,
+                connections_per_key=settings.connections_per_key,
+            ),
+            token_ttl=settings.token_ttl_seconds,
+        ),
         components={
             "synthesizers": synthesizers,
             "transcriber": transcriber,

@@ -68,6 +68,10 @@ def serve_command(settings: Settings, *, host: str | None, port: int | None) -> 
     started = time.monotonic()
     if not settings.api_keys:
         log.warning("no API_KEYS configured: the service is open to anyone who can reach it")
+    else:
+        log.info("API keys required", keys=len(settings.api_keys))
+    if settings.retain_content:
+        log.warning("RETAIN_CONTENT is on: texts and transcripts are written to the log")
     try:
         container = bootstrap(settings)
     except SettingsError as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import threading
 import uuid
@@ -28,7 +29,9 @@ def say(settings: Settings, text: str, output: str | None, fmt: str | None,
     audio_format = fmt or (Path(output).suffix.lstrip(".").lower() if output else "wav") or "wav"
     if url:
         body = {"text": text, "format": audio_format, "voice": voice}
-        response = httpx.post(f"{url.rstrip('/')}/api/tts", json=body, timeout=300)
+        response = httpx.post(
+            f"{url.rstrip('/')}/api/tts", json=body, timeout=300, headers=_auth_headers()
+        )
         if response.status_code != 200:
             return _remote_error(response)
         import pybase64
@@ -94,7 +97,7 @@ def transcribe(settings: Settings, files: list[str], fmt: str, language: str | N
 
 def stats(settings: Settings, url: str | None) -> int:
     if url:
-        response = httpx.get(f"{url.rstrip('/')}/stats", timeout=30)
+        response = httpx.get(f"{url.rstrip('/')}/stats", timeout=30, headers=_auth_headers())
         if response.status_code != 200:
             return _remote_error(response)
         print(json.dumps(response.json(), indent=2))
@@ -159,7 +162,7 @@ def _remote(url: str, path: Path, fmt: str, language: str | None) -> str:
     }
     files = {"file": (path.name, path.read_bytes())}
     endpoint = f"{url.rstrip('/')}/v1/audio/transcriptions"
-    response = httpx.post(endpoint, files=files, data=data, timeout=3600)
+    response = httpx.post(endpoint, files=files, data=data, timeout=3600, headers=_auth_headers())
     if response.status_code != 200:
         error = response.json().get("error", {})
         raise VoicePipeError(str(error.get("message", response.text)))
@@ -204,3 +207,9 @@ def _remote_error(response: httpx.Response) -> int:
 
 def _id() -> str:
     return uuid.uuid4().hex
+
+
+def _auth_headers() -> dict[str, str]:
+    """--url against a service with API_KEYS: the key comes from $VOICEPIPE_API_KEY."""
+    key = os.environ.get("VOICEPIPE_API_KEY", "").strip()
+    return {"authorization": f"Bearer {key}"} if key else {}

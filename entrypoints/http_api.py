@@ -15,8 +15,9 @@ from application.synthesize_speech import SpeakCommand
 from domain.errors import InvalidRequest, VoicePipeError
 from entrypoints.bootstrap import Container
 from entrypoints.http_streaming import stream_speech
+from entrypoints.security import principal_of, retain
 from entrypoints.views import SpeechView, TranscriptView, speech_view, transcript_view
-from entrypoints.wire import SttBody, TtsBody, decode_audio, decode_body
+from entrypoints.wire import SttBody, TtsBody, decode_audio, decode_body, read_form
 
 
 def request_id() -> str:
@@ -29,6 +30,8 @@ async def text_to_speech(request: Request[Any, Any, Any]) -> SpeechView | Stream
     body = decode_body(await request.body(), TtsBody)
     if not 0.25 <= body.speed <= 4.0:
         raise InvalidRequest("speed must be between 0.25 and 4.0")
+    await container.access.charge_text(principal_of(request), len(body.text))
+    retain(container.settings, "tts", body.text)
     if body.stream:
         return await stream_speech(container, body, request_id())
     command = SpeakCommand(
@@ -52,14 +55,18 @@ async def speech_to_text(request: Request[Any, Any, Any]) -> TranscriptView:
     else:
         body = decode_body(await request.body(), SttBody)
         audio, language = decode_audio(body.audio_base64, limit), body.language
+    principal = principal_of(request)
+    await container.access.check_audio(principal)
     result = await container.transcribe.execute(
         audio, language, pipeline_id=request_id(), transport="rest"
     )
+    await container.access.charge_audio(principal, result.transcript.duration)
+    retain(container.settings, "stt", result.transcript.text)
     return transcript_view(result, request_id())
 
 
 async def _read_upload(request: Request[Any, Any, Any]) -> tuple[bytes, str | None]:
-    form = await request.form()
+    form = await read_form(request)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise InvalidRequest("multipart upload needs a `file` field with the audio")
@@ -164,7 +171,19 @@ async def prometheus_metrics(request: Request[Any, Any, Any]) -> Response[bytes]
     return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-ROUTES = [text_to_speech, speech_to_text, health, stats, prometheus_metrics]
+@post("/api/token", status_code=200)
+async def issue_token(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """A one-time token for a browser WebSocket, which cannot send an Authorization header."""
+    container = container_of(request)
+    token = container.access.issue_token(principal_of(request))
+    return {
+        "token": token,
+        "expires_in": container.access.token_ttl,
+        "subprotocols": ["voicepipe", f"token.{token}"],
+    }
+
+
+ROUTES = [text_to_speech, speech_to_text, health, stats, prometheus_metrics, issue_token]
 
 
 def container_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Container:

@@ -40,10 +40,15 @@ def error_body(code: str, message: str) -> dict[str, str]:
 
 
 def voicepipe_error(_: Request[Any, Any, Any], error: VoicePipeError) -> Response[dict[str, str]]:
-    # Busy and provider outages are worth another try shortly: say when.
-    headers = {"retry-after": "1"} if error.status == 503 else None
+    # Busy, provider outages and limits are worth another try later: say when.
+    headers: dict[str, str] = {}
+    if error.status in (429, 503):
+        headers["retry-after"] = str(getattr(error, "retry_after", 1))
+    if error.status == 401:
+        headers["www-authenticate"] = 'Bearer realm="voicepipe"'
+
     return Response(
-        error_body(error.code, error.message), status_code=error.status, headers=headers
+        error_body(error.code, error.message), status_code=error.status, headers=headers or None
     )
 
 

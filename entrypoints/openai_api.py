@@ -19,15 +19,17 @@ from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException
 from litestar.response import Stream
 
+from application.access import Principal
 from application.stream_speech import StreamChunk, StreamStarted
 from application.synthesize_speech import SpeakCommand
 from domain.errors import InvalidRequest, UnknownVoice, VoicePipeError
 from domain.speech import AudioClip, AudioFormat, Segment, TranscriptionHints
 from entrypoints.http_api import container_of
 from entrypoints.http_streaming import streaming_wav_header
+from entrypoints.security import principal_of
 from entrypoints.subtitles import to_srt, to_vtt
 from entrypoints.views import CONTENT_TYPES
-from entrypoints.wire import decode_body
+from entrypoints.wire import decode_body, read_form
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +85,7 @@ async def speech(request: Request[Any, Any, Any]) -> Response[bytes] | Stream:
     if not 0.25 <= body.speed <= 4.0:
         raise OpenAIError("speed must be between 0.25 and 4.0", param="speed", code="invalid_value")
     voice = _voice(body.voice, container.synthesize.voices())
+    await container.access.charge_text(principal_of(request), len(body.input))
     request_id = str(structlog.contextvars.get_contextvars().get("request_id", ""))
     if body.response_format in STREAMABLE and body.speed == 1.0:
         return await _streamed(container, body, voice, request_id)
@@ -120,8 +123,8 @@ async def _streamed(container: Any, body: SpeechBody, voice: str | None, request
             if body.response_format == "wav":
                 yield streaming_wav_header(rate)
             async for item in items:
-                if not isinstance(item, StreamChunk):
-                    continue
+                if not isinstance(item, StreamChunk) or not item.pcm:
+                    continue  # a piece trimmed to nothing ("...") has no samples to send
                 if body.response_format == "wav":
                     yield item.pcm
                 elif body.response_format == "pcm":
@@ -150,6 +153,8 @@ def _without_id3(data: bytes) -> bytes:
 def _to_24k(pcm: bytes, rate: int) -> bytes:
     """OpenAI's pcm is 24 kHz; each chunk starts and ends in silence, so per-chunk is fine."""
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    if not len(samples):
+        return b""
     count = round(len(samples) * PCM_RATE / rate)
     positions = np.linspace(0, len(samples) - 1, count)
     resampled = np.interp(positions, np.arange(len(samples)), samples)
@@ -172,11 +177,12 @@ async def _listen(request: Request[Any, Any, Any], task: str) -> Response[Any] |
     if request.content_type[0] != "multipart/form-data":
         raise OpenAIError("send the audio as multipart/form-data with a `file` field",
                           param="file", code="invalid_request")  # fmt: skip
-    form = await request.form()
+    form = await read_form(request)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise OpenAIError("a `file` field with the audio is required", param="file",
                           code="invalid_value")  # fmt: skip
+    _only_text_fields(form)
     response_format = str(form.get("response_format") or "json")
     if response_format not in TRANSCRIPT_FORMATS:
         raise OpenAIError(f"response_format must be one of {', '.join(TRANSCRIPT_FORMATS)}",
@@ -185,11 +191,14 @@ async def _listen(request: Request[Any, Any, Any], task: str) -> Response[Any] |
     model = str(form.get("model") or "") or None
     request_id = str(structlog.contextvars.get_contextvars().get("request_id", ""))
     options: dict[str, Any] = {"model": model, "task": task, "hints": _hints(form)}
+    principal = principal_of(request)
+    await container.access.check_audio(principal)
     if str(form.get("stream") or "false").lower() == "true":
-        return _sse(container, await upload.read(), language, request_id, options)
+        return _sse(container, await upload.read(), language, request_id, options, principal)
     result = await container.transcribe.execute(
         await upload.read(), language, pipeline_id=request_id, transport="openai", **options
     )
+    await container.access.charge_audio(principal, result.transcript.duration)
     transcript = result.transcript
     words = [{"word": w.word, "start": w.start, "end": w.end} for w in transcript.words]
     if response_format == "text":
@@ -226,6 +235,19 @@ async def _listen(request: Request[Any, Any, Any], task: str) -> Response[Any] |
     )
 
 
+# The form fields besides `file`: each is text, and read as text below.
+TEXT_FIELDS = ("model", "language", "prompt", "response_format", "temperature", "stream",
+               "timestamp_granularities[]", "timestamp_granularities")  # fmt: skip
+
+
+def _only_text_fields(form: Any) -> None:
+    """A file sent where text belongs is the caller's mistake (400), not a crash (500)."""
+    for name in TEXT_FIELDS:
+        if any(isinstance(value, UploadFile) for value in form.getall(name, [])):
+            raise OpenAIError(f"`{name}` must be a text field, not a file", param=name,
+                              code="invalid_value")  # fmt: skip
+
+
 def _hints(form: Any) -> TranscriptionHints:
     granularities = set(form.getall("timestamp_granularities[]", []))
     granularities |= set(form.getall("timestamp_granularities", []))
@@ -245,7 +267,12 @@ def _hints(form: Any) -> TranscriptionHints:
 
 
 def _sse(
-    container: Any, audio: bytes, language: str | None, request_id: str, options: dict[str, Any]
+    container: Any,
+    audio: bytes,
+    language: str | None,
+    request_id: str,
+    options: dict[str, Any],
+    principal: Principal,
 ) -> Stream:
     """Server-sent events as OpenAI streams them: a delta per segment, then the whole text."""
     loop = asyncio.get_running_loop()
@@ -256,7 +283,7 @@ def _sse(
 
     async def run() -> Any:
         try:
-            return await container.transcribe.execute(
+            result = await container.transcribe.execute(
                 audio,
                 language,
                 pipeline_id=request_id,
@@ -264,6 +291,8 @@ def _sse(
                 progress=progress,
                 **options,
             )
+            await container.access.charge_audio(principal, result.transcript.duration)
+            return result
         finally:
             segments.put_nowait(None)
 
@@ -320,7 +349,10 @@ def _openai_error(request: Request[Any, Any, Any], error: Exception) -> Response
         status, message, param, code = 500, "internal error", None, "internal_error"
     kind = "invalid_request_error" if status < 500 else "server_error"
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    return Response(body, status_code=status)
+    headers = None
+    if status in (429, 503):
+        headers = {"retry-after": str(getattr(error, "retry_after", 1))}
+    return Response(body, status_code=status, headers=headers)
 
 
 openai_router = Router(

@@ -61,6 +61,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_audio_seconds: float = 1800.0
     event_retention: int = 1_000_000
     api_keys: tuple[str, ...] = ()
+    public_stats: bool = False
+    public_metrics: bool = False
+    token_ttl_seconds: int = 60
+    rate_limit_per_minute: int = 600
+    tts_chars_per_day: int = 1_000_000
+    stt_seconds_per_day: int = 36_000
+    connections_per_key: int = 10
+    ws_max_connections: int = 1000
+    ws_allowed_origins: tuple[str, ...] = ()
+    ws_idle_seconds: float = 300.0
+    ws_ping_seconds: float = 20.0
+    max_audio_channels: int = 8
+    max_sample_rate: int = 192_000
+    retain_content: bool = False
     log_format: str = "auto"
     log_level: str = "info"
 
@@ -83,6 +97,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         others += ("breaker_failures", "breaker_successes", "elevenlabs_attempts")
         others += ("elevenlabs_timeout_seconds", "stt_queue_max", "stt_partial_ms")
         others += ("stt_endpoint_ms", "stt_stream_beam_size", "tts_queue_max")
+        others += ("token_ttl_seconds", "ws_max_connections", "ws_idle_seconds")
+        others += ("ws_ping_seconds", "max_audio_channels", "max_sample_rate")
+        for name in (
+            "rate_limit_per_minute",
+            "tts_chars_per_day",
+            "stt_seconds_per_day",
+            "connections_per_key",
+        ):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name.upper()} must be 0 (no limit) or more")
         for name in (*positive, *others, "elevenlabs_max_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be positive")
@@ -116,6 +140,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 def _parse(name: str, raw: str, annotation: Any) -> Any:
     parsers: dict[Any, Callable[[str], Any]] = {
+        bool: _boolean,
         int: int,
         float: float,
         str: str,
@@ -126,3 +151,12 @@ def _parse(name: str, raw: str, annotation: Any) -> Any:
         return parsers[annotation](raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not a valid value") from None
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)

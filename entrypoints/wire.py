@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import binascii
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import msgspec
 import pybase64
+from litestar import Request
+from litestar.datastructures import FormMultiDict
 
 from domain.errors import AudioTooLarge, InvalidRequest, VoicePipeError
 
@@ -49,6 +52,7 @@ class TextMessage(msgspec.Struct, frozen=True, tag="text", tag_field="type"):
     id: str | None = None
     stream: bool = False  # audio in chunks as each piece is synthesized
     binary: bool = True  # streamed chunks as binary frames; false: base64 in JSON
+    speed: float = 1.0  # 0.25 to 4.0, as on REST
 
 
 class TextDelta(msgspec.Struct, frozen=True, tag="text_delta", tag_field="type"):
@@ -115,6 +119,7 @@ MESSAGE_TYPES = (
     "stt_stop",
 )
 _message_decoder = msgspec.json.Decoder(ClientMessage)
+T = TypeVar("T")
 
 
 def decode_body(data: bytes, body_type: type[Body]) -> Body:
@@ -122,35 +127,58 @@ def decode_body(data: bytes, body_type: type[Body]) -> Body:
     if not data.strip():
         raise InvalidRequest("the request body is empty; send a JSON object")
     try:
-        return msgspec.json.decode(data, type=body_type)
+        return _decode_json(lambda: msgspec.json.decode(data, type=body_type), "request body")
     except msgspec.ValidationError as error:
         raise InvalidRequest(f"invalid request: {error}") from None
-    except msgspec.DecodeError:
-        raise InvalidJson("the request body is not valid JSON") from None
 
 
 def decode_message(data: str | bytes) -> ClientMessage:
     """Decode one WebSocket text frame into a client message."""
     try:
-        message: ClientMessage = _message_decoder.decode(data)
+        message: ClientMessage = _decode_json(lambda: _message_decoder.decode(data), "message")
         return message
     except msgspec.ValidationError as error:
-        envelope = _classify(data)
-        if envelope.type not in MESSAGE_TYPES:
-            kinds = ", ".join(MESSAGE_TYPES)
-            raise UnknownMessageType(
-                f"unknown message type {envelope.type!r}; expected one of: {kinds}"
-            ) from None
-        raise InvalidRequest(f"invalid {envelope.type} message: {error}") from None
-    except msgspec.DecodeError:
-        raise InvalidJson("the message is not valid JSON") from None
+        problem = str(error)
+    kind = _message_type(data)
+    if kind not in MESSAGE_TYPES:
+        kinds = ", ".join(MESSAGE_TYPES)
+        raise UnknownMessageType(f"unknown message type {kind!r}; expected one of: {kinds}")
+    raise InvalidRequest(f"invalid {kind} message: {problem}")
 
 
-def _classify(data: str | bytes) -> _Envelope:
+def _message_type(data: str | bytes) -> str | None:
     try:
-        return msgspec.json.decode(data, type=_Envelope)
+        return _decode_json(lambda: msgspec.json.decode(data, type=_Envelope), "message").type
     except msgspec.ValidationError:
-        return _Envelope(type=None)
+        return None
+
+
+def _decode_json(decode: Callable[[], T], what: str) -> T:
+    """Run a msgspec decode; every way the input can be wrong becomes a coded error, except
+    a wrong shape (msgspec.ValidationError), which the caller words."""
+    try:
+        return decode()
+    except msgspec.ValidationError:
+        raise
+    except msgspec.DecodeError:
+        raise InvalidJson(f"the {what} is not valid JSON") from None
+    except UnicodeError:
+        # Invalid UTF-8 inside a JSON string (bytes), or lone surrogates (str).
+        raise InvalidJson(f"the {what} is not valid UTF-8 JSON") from None
+    except RecursionError:
+        # msgspec recurses once per nesting level, also into fields it skips.
+        raise InvalidRequest(f"the {what} is nested too deeply") from None
+
+
+async def read_form(request: Request[Any, Any, Any]) -> FormMultiDict:
+    """A multipart (or URL-encoded) form. Litestar decodes every part without a filename as
+    text: bytes that are not (a file sent as a plain field) are the caller's mistake, a 400."""
+    try:
+        return await request.form()
+    except (UnicodeDecodeError, LookupError):  # LookupError: a part names an unknown charset
+        raise InvalidRequest(
+            "a form field is not UTF-8 text; send audio as a file part (with a filename)"
+        ) from None
 
 
 def decode_audio(encoded: str, max_bytes: int) -> bytes:

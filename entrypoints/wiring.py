@@ -17,6 +17,7 @@ from application.ports import (
     AudioProcessor,
     Clock,
     EventLog,
+    LimitStore,
     SentimentAnalyzer,
     SpeechSynthesizer,
     Transcriber,
@@ -130,7 +131,11 @@ def transcriber(settings: Settings) -> Transcriber:
 def codec(settings: Settings) -> AudioCodec:
     from adapters.pyav_codec import PyAVAudioCodec
 
-    return PyAVAudioCodec(max_seconds=settings.max_audio_seconds)
+    return PyAVAudioCodec(
+        max_seconds=settings.max_audio_seconds,
+        max_channels=settings.max_audio_channels,
+        max_rate=settings.max_sample_rate,
+    )
 
 
 def processor() -> AudioProcessor:
@@ -205,3 +210,13 @@ def observed(
     from adapters.observed_event_log import ObservedEventLog
 
     return ObservedEventLog(events, subscribers)
+
+
+def limits(settings: Settings, link: Any | None) -> LimitStore:
+    if link is not None:
+        from adapters.redis_limits import RedisLimits
+
+        return RedisLimits(link, prefix=settings.redis_prefix)
+    from adapters.memory_limits import InMemoryLimits
+
+    return InMemoryLimits()

@@ -20,12 +20,19 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 from opentelemetry.trace import Span, Status, StatusCode
 
+from application.access import ANONYMOUS, CONNECTION_TTL, RateLimited
 from application.stream_speech import SpeechStream, StreamChunk, StreamFinished, StreamStarted
 from application.synthesize_speech import SpeakCommand
 from domain.errors import InvalidRequest, VoicePipeError
 from domain.token_bucket import TokenBucket
 from entrypoints.bootstrap import Container
 from entrypoints.http_api import container_of
+from entrypoints.security import (
+    chosen_subprotocol,
+    origin_allowed,
+    retain,
+    socket_principal,
+)
 from entrypoints.tracing import current_trace_id
 from entrypoints.views import speech_view, transcript_view
 from entrypoints.wire import (
@@ -50,9 +57,14 @@ MESSAGES_PER_SECOND, MESSAGE_BURST = 50.0, 200.0
 AUDIO_REALTIME_FACTOR, AUDIO_BURST_SECONDS = 10.0, 60.0  # of 16 kHz s16le audio
 
 
-class RateLimited(VoicePipeError):
-    code = "rate_limited"
-    status = 429
+class Forbidden(VoicePipeError):
+    code = "forbidden_origin"
+    status = 403
+
+
+class TooManyConnections(VoicePipeError):
+    code = "too_many_connections"
+    status = 503
 
 
 class UnsupportedFrame(VoicePipeError):
@@ -80,26 +92,75 @@ class VoiceConnection:
         self._messages = TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST, now)
         self._audio = TokenBucket(32_000 * AUDIO_REALTIME_FACTOR, 32_000 * AUDIO_BURST_SECONDS, now)
         self.closing = False
+        self.principal = ANONYMOUS
 
     async def run(self) -> None:
-        await self.socket.accept()
+        if not await self._admit():
+            return
         structlog.contextvars.bind_contextvars(connection_id=self.id)
         log.info("websocket connected")
         live: set[VoiceConnection] = self.socket.app.state.connections
         live.add(self)
+        keepalive = asyncio.get_running_loop().create_task(self._hold_slot())
         try:
             while True:
-                event = await self.socket.receive()
-                if event["type"] == "websocket.disconnect":
+                event = await self._next_event()
+                if event is None or event["type"] == "websocket.disconnect":
                     break
                 await self._receive(event)
         except (WebSocketDisconnect, TimeoutError):
             pass
         finally:
             live.discard(self)
+            keepalive.cancel()
             await self._close()
+            await self.container.access.disconnect(self.principal, self.id)
             log.info("websocket closed")
             structlog.contextvars.unbind_contextvars("connection_id")
+
+    async def _admit(self) -> bool:
+        """The handshake: Origin, key or one-time token, connection limits. Refusals close 1008."""
+        scope, settings = self.socket.scope, self.container.settings
+        await self.socket.accept(subprotocols=chosen_subprotocol(scope))
+        try:
+            if not origin_allowed(scope, settings):
+                raise Forbidden(
+                    "this page's origin may not open WebSockets here (WS_ALLOWED_ORIGINS)"
+                )
+            self.principal = await socket_principal(self.container.access, scope)
+            if len(self.socket.app.state.connections) >= settings.ws_max_connections:
+                raise TooManyConnections("the server has too many open connections; retry shortly")
+            await self.container.access.connect(self.principal, self.id)
+        except VoicePipeError as error:
+            log.info("websocket refused", code=error.code)
+            with contextlib.suppress(Exception):
+                await self.send_json(_error(error.code, error.message, None, ""))
+                await self.socket.close(code=1008, reason=error.code)
+            return False
+        return True
+
+    async def _next_event(self) -> Any:
+        """The next frame; None once idle past WS_IDLE_SECONDS with nothing in flight."""
+        idle = self.container.settings.ws_idle_seconds
+        while True:
+            try:
+                return await asyncio.wait_for(self.socket.receive(), idle)
+            except TimeoutError:
+                if self.tasks or self.streams or self.listening is not None:
+                    continue  # the client is listening to us, not idle
+                with contextlib.suppress(Exception):
+                    await self.send_json(
+                        _error("idle_timeout", f"no message for {idle:g} s; closing", None, "")
+                    )
+                    await self.socket.close(code=1000, reason="idle timeout")
+                return None
+
+    async def _hold_slot(self) -> None:
+        """Refresh this connection's slot in the per-key count (slots of crashed servers expire)."""
+        while True:
+            await asyncio.sleep(CONNECTION_TTL / 2)
+            with contextlib.suppress(VoicePipeError):
+                await self.container.access.connect(self.principal, self.id)
 
     async def drain(self, seconds: float) -> None:
         """Server shutting down: say so, finish what is in flight (bounded), then close 1001."""
@@ -162,6 +223,7 @@ class VoiceConnection:
                 return
             if not self._messages.take(1, time.monotonic()):
                 raise RateLimited("too many messages; at most 50 a second")
+            await self.container.access.admit_request(self.principal)
             message = decode_message(text)
             message_id = getattr(message, "id", None)
             if span is not None:
@@ -188,16 +250,18 @@ class VoiceConnection:
 
     async def _dispatch(self, message: ClientMessage, request_id: str) -> None:
         if isinstance(message, TextMessage):
+            if not 0.25 <= message.speed <= 4.0:
+                raise InvalidRequest("speed must be between 0.25 and 4.0")
             if self.closing:
                 raise InvalidRequest("the server is shutting down; reconnect shortly")
             if message.stream:
-                self._stream_whole(message, request_id)
+                await self._stream_whole(message, request_id)
             else:
                 await self.send_json(await self._speak(message, request_id))
         elif isinstance(message, AudioMessage):
             await self.send_json(await self._transcribe(message, request_id))
         elif isinstance(message, TextDelta):
-            self._stream_for(message, request_id).add_text(message.text)
+            (await self._stream_for(message, request_id)).add_text(message.text)
         elif isinstance(message, Flush | Cancel):
             stream = self.streams.get(message.id)
             if stream is None:
@@ -230,7 +294,8 @@ class VoiceConnection:
 
     # ---- speech out -------------------------------------------------------------------
 
-    def _stream_whole(self, message: TextMessage, request_id: str) -> None:
+    async def _stream_whole(self, message: TextMessage, request_id: str) -> None:
+        await self.container.access.charge_text(self.principal, len(message.text))
         stream_id = message.id or request_id
         stream = self.container.stream_speech.open(
             pipeline_id=request_id,
@@ -241,7 +306,8 @@ class VoiceConnection:
         )
         self._start_stream(stream_id, stream, message.binary)
 
-    def _stream_for(self, message: TextDelta, request_id: str) -> SpeechStream:
+    async def _stream_for(self, message: TextDelta, request_id: str) -> SpeechStream:
+        await self.container.access.charge_text(self.principal, len(message.text))
         stream = self.streams.get(message.id)
         if stream is None:
             stream = self.container.stream_speech.open(
@@ -304,12 +370,15 @@ class VoiceConnection:
             )
 
     async def _speak(self, message: TextMessage, request_id: str) -> dict[str, Any]:
+        await self.container.access.charge_text(self.principal, len(message.text))
+        retain(self.container.settings, "tts", message.text)
         command = SpeakCommand(
             text=message.text,
             voice=message.voice,
             audio_format=message.format,
             use_cache=message.use_cache,
             refresh_cache=message.refresh_cache,
+            speed=message.speed,
         )
         result = await self.container.synthesize.execute(
             command, pipeline_id=request_id, transport="ws"
@@ -320,9 +389,13 @@ class VoiceConnection:
 
     async def _transcribe(self, message: AudioMessage, request_id: str) -> dict[str, Any]:
         audio = decode_audio(message.audio, self.container.settings.max_audio_bytes)
+        access = self.container.access
+        await access.check_audio(self.principal)
         result = await self.container.transcribe.execute(
             audio, message.language, pipeline_id=request_id, transport="ws"
         )
+        await access.charge_audio(self.principal, result.transcript.duration)
+        retain(self.container.settings, "stt", result.transcript.text)
         view = msgspec.structs.asdict(transcript_view(result, request_id))
         return {"type": "transcript", "id": message.id, **view}
 

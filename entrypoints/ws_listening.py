@@ -51,6 +51,7 @@ class Listening:
         self._undecoded = 0
         self._carry = np.zeros(0, dtype=np.float32)  # resampler input not used yet
         self._phase = 0.0
+        self._unpaid = 0.0  # seconds of audio fed beyond what the key was charged for
 
     @classmethod
     def open(cls, connection: VoiceConnection, message: SttStart, request_id: str) -> Listening:
@@ -61,11 +62,19 @@ class Listening:
         listening = cls(connection, message, message.id or request_id)
         return listening
 
+    async def _feed(self, pcm: bytes) -> None:
+        """Charge the key's STT seconds (a second at a time, ahead), then listen."""
+        self._unpaid += len(pcm) / 32_000
+        if self._unpaid > 0:
+            await self.connection.container.access.take_audio(self.connection.principal, 1.0)
+            self._unpaid -= 1.0
+        await self.utterances.feed(pcm)
+
     async def feed(self, data: bytes) -> None:
         if len(data) > MAX_FRAME_BYTES:
             raise FrameTooLarge(f"audio frames are limited to {MAX_FRAME_BYTES} bytes")
         if self.encoding == "pcm_s16le":
-            await self.utterances.feed(self._to_16k(data))
+            await self._feed(self._to_16k(data))
             return
         if len(self._compressed) + len(data) > self.connection.container.settings.max_audio_bytes:
             raise AudioTooLarge(
@@ -100,7 +109,7 @@ class Listening:
         fresh = clip.pcm[self._decoded :]
         self._decoded = len(clip.pcm)
         if fresh:
-            await self.utterances.feed(fresh)
+            await self._feed(fresh)
 
     def _to_16k(self, data: bytes) -> bytes:
         if self.rate == RATE:

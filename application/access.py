@@ -1,0 +1,240 @@
+"""Use case: who is calling and what they may still do: API keys, tokens, quotas, limits.
+
+Rules:
+- With no keys configured the service is open (local use) and nothing is limited per key.
+- Keys are kept only as SHA-256 digests and compared in constant time against every key.
+- A token (for browser WebSockets) is signed, names its key, expires after `token_ttl`
+  seconds and is accepted once.
+- Per key: requests per minute, TTS characters per UTC day, STT audio seconds per UTC day,
+  open WebSocket connections. Exceeding one is `rate_limited` with the seconds to wait.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+
+import msgspec
+
+from application.ports import Clock, LimitStore
+from domain.errors import VoicePipeError
+
+MINUTE, DAY = 60, 86_400
+CONNECTION_TTL = 120.0  # a connection refreshes its slot every minute; a crashed one expires
+
+
+class Principal(msgspec.Struct, frozen=True):
+    key_id: str  # first hex digits of the key's digest: safe in logs, events and metrics
+    name: str
+
+
+ANONYMOUS = Principal("anonymous", "anonymous")
+
+
+class Limits(msgspec.Struct, frozen=True):
+    """Per-key limits; 0 means no limit."""
+
+    requests_per_minute: int = 600
+    tts_chars_per_day: int = 1_000_000
+    stt_seconds_per_day: int = 36_000
+    connections_per_key: int = 10
+
+
+class Unauthorized(VoicePipeError):
+    code = "unauthorized"
+    status = 401
+
+
+class InvalidToken(VoicePipeError):
+    code = "invalid_token"
+    status = 401
+
+
+class RateLimited(VoicePipeError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after + 0.999))
+
+
+def key_digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+class KeyRing:
+    """API keys from settings: `key`, `name:key`, or `name:sha256:<hex digest>` entries."""
+
+    def __init__(self, entries: Sequence[str]) -> None:
+        self._keys: list[tuple[bytes, Principal]] = []
+        for i, entry in enumerate(entries):
+            name, _, rest = entry.partition(":") if ":" in entry else (f"key{i + 1}", "", entry)
+            if rest.startswith("sha256:"):
+                digest = bytes.fromhex(rest.removeprefix("sha256:"))
+            else:
+                digest = key_digest(rest)
+            self._keys.append((digest, Principal(digest.hex()[:12], name)))
+
+    @property
+    def open(self) -> bool:
+        return not self._keys
+
+    def identify(self, presented: str) -> Principal | None:
+        digest = key_digest(presented)
+        found = None
+        for stored, principal in self._keys:  # no early exit: same time for every key
+            if hmac.compare_digest(stored, digest):
+                found = principal
+        return found
+
+    def principal(self, key_id: str) -> Principal | None:
+        return next((p for _, p in self._keys if p.key_id == key_id), None)
+
+    def secret(self) -> bytes:
+        """Token signing secret: the same on every instance that has the same keys."""
+        return hashlib.sha256(
+            b"voicepipe-token:" + b"".join(sorted(d for d, _ in self._keys))
+        ).digest()
+
+
+class Access:
+    def __init__(
+        self,
+        keys: KeyRing,
+        store: LimitStore,
+        clock: Clock,
+        *,
+        limits: Limits | None = None,
+        token_ttl: int = 60,
+    ) -> None:
+        self.keys = keys
+        self.store = store
+        self.clock = clock
+        self.limits = limits or Limits()
+        self.token_ttl = token_ttl
+        self._secret = keys.secret()
+
+    @property
+    def open(self) -> bool:
+        return self.keys.open
+
+    def authenticate(self, presented: str | None) -> Principal:
+        if self.keys.open:
+            return ANONYMOUS
+        if not presented:
+            raise Unauthorized(
+                "an API key is required: `Authorization: Bearer <key>` or `X-API-Key`"
+            )
+        principal = self.keys.identify(presented)
+        if principal is None:
+            raise Unauthorized("the API key is not valid")
+        return principal
+
+    def issue_token(self, principal: Principal) -> str:
+        expires = int(self.clock.now()) + self.token_ttl
+        body = f"{principal.key_id}.{expires}.{secrets.token_hex(8)}"
+        return f"{body}.{self._sign(body)}"
+
+    async def redeem(self, token: str) -> Principal:
+        """The key a token was issued to; a token works once, and only before it expires."""
+        parts = token.split(".")
+        if len(parts) != 4 or not parts[1].isdigit():
+            raise InvalidToken("the token is malformed")
+        body = ".".join(parts[:3])
+        if not hmac.compare_digest(parts[3], self._sign(body)):
+            raise InvalidToken("the token is not valid")
+        if int(parts[1]) < self.clock.now():
+            raise InvalidToken("the token has expired; ask POST /api/token for a new one")
+        principal = self.keys.principal(parts[0])
+        if principal is None:
+            raise InvalidToken("the token's key is no longer valid")
+        if not await self.store.first_use(f"token:{parts[2]}", self.token_ttl + 1):
+            raise InvalidToken("the token was already used; tokens work once")
+        return principal
+
+    def _sign(self, body: str) -> str:
+        mac = hmac.new(self._secret, body.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac[:18]).decode()
+
+    async def admit_request(self, principal: Principal) -> None:
+        await self._take(
+            principal, "requests", 1, self.limits.requests_per_minute, MINUTE, "requests a minute"
+        )
+
+    async def charge_text(self, principal: Principal, chars: int) -> None:
+        await self._take(
+            principal,
+            "tts_chars",
+            chars,
+            self.limits.tts_chars_per_day,
+            DAY,
+            "TTS characters a day",
+        )
+
+    async def check_audio(self, principal: Principal) -> None:
+        """Refuse before decoding when the day's STT seconds are spent (cost known after)."""
+        await self._take(
+            principal,
+            "stt_seconds",
+            0,
+            self.limits.stt_seconds_per_day,
+            DAY,
+            "STT audio seconds a day",
+            strict=True,
+        )
+
+    async def charge_audio(self, principal: Principal, seconds: float) -> None:
+        if principal is not ANONYMOUS and self.limits.stt_seconds_per_day and seconds > 0:
+            await self.store.add(f"{principal.key_id}:stt_seconds", seconds, DAY, self.clock.now())
+
+    async def take_audio(self, principal: Principal, seconds: float) -> None:
+        """Streaming STT: charge each frame before it is transcribed."""
+        await self._take(
+            principal,
+            "stt_seconds",
+            seconds,
+            self.limits.stt_seconds_per_day,
+            DAY,
+            "STT audio seconds a day",
+        )
+
+    async def connect(self, principal: Principal, connection_id: str) -> None:
+        limit = self.limits.connections_per_key
+        if principal is ANONYMOUS or not limit:
+            return
+        group = f"{principal.key_id}:connections"
+        if not await self.store.join(group, connection_id, limit, CONNECTION_TTL, self.clock.now()):
+            raise RateLimited(f"this key already has {limit} open connections", 5)
+
+    async def disconnect(self, principal: Principal, connection_id: str) -> None:
+        if principal is not ANONYMOUS and self.limits.connections_per_key:
+            await self.store.leave(f"{principal.key_id}:connections", connection_id)
+
+    async def _take(
+        self,
+        principal: Principal,
+        what: str,
+        amount: float,
+        limit: int,
+        window: int,
+        label: str,
+        strict: bool = False,
+    ) -> None:
+        if principal is ANONYMOUS or not limit:
+            return
+        if amount > limit:
+            raise RateLimited(f"this request alone is over the limit of {limit} {label}", window)
+        # strict: the window must still have room (used < limit), not just room for 0.
+        wait = await self.store.take(
+            f"{principal.key_id}:{what}",
+            amount or 1e-9 if strict else amount,
+            limit,
+            window,
+            self.clock.now(),
+        )
+        if wait:
+            raise RateLimited(f"the limit of {limit} {label} is reached for this key", wait)

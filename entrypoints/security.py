@@ -1,0 +1,126 @@
+"""Who may call what: API keys on HTTP routes, the WebSocket handshake, quotas per key.
+
+With no API_KEYS the service is open (local use): nothing here refuses anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import structlog
+from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from application.access import ANONYMOUS, Access, Principal
+from entrypoints.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+OPEN_PATHS = ("/health", "/", "/favicon.ico")
+OPEN_PREFIXES = ("/schema", "/static/")
+SUBPROTOCOL = "voicepipe"
+TOKEN_PREFIX = "token."
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    return dict(scope["headers"])
+
+
+def presented_key(scope: Scope) -> str | None:
+    """`Authorization: Bearer <key>` or `X-API-Key: <key>`; never a query parameter (logs)."""
+    headers = _headers(scope)
+    authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip() or None
+    key = headers.get(b"x-api-key", b"").decode("latin-1").strip()
+    return key or None
+
+
+def _is_open(path: str, settings: Settings) -> bool:
+    if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+        return True
+    if path == "/stats":
+        return settings.public_stats
+    if path == "/metrics":
+        return settings.public_metrics
+    return False
+
+
+def guarded(access: Access, settings: Settings) -> Any:
+    """Middleware factory: HTTP routes other than the open ones need a key and a free slot.
+
+    WebSocket scopes pass through: the handshake is checked by `admit_socket`.
+    """
+
+    def middleware_for(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == ScopeType.HTTP and not access.open:
+                principal = ANONYMOUS
+                if not _is_open(scope["path"], settings):
+                    principal = access.authenticate(presented_key(scope))
+                    structlog.contextvars.bind_contextvars(key_id=principal.key_id)
+                    await access.admit_request(principal)
+                scope.setdefault("state", {})["principal"] = principal
+            await app(scope, receive, send)
+
+        return middleware
+
+    return middleware_for
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    principal: Principal = connection.scope.get("state", {}).get("principal", ANONYMOUS)
+    return principal
+
+
+def origin_allowed(scope: Scope, settings: Settings) -> bool:
+    """Browsers send Origin on WebSockets and CORS does not apply: check it ourselves.
+
+    No Origin (a non-browser client) is allowed; with no WS_ALLOWED_ORIGINS, only the page's
+    own origin is (the playground served by this service); `*` allows any.
+    """
+    headers = _headers(scope)
+    origin = headers.get(b"origin", b"").decode("latin-1").strip()
+    if not origin:
+        return True
+    allowed = settings.ws_allowed_origins
+    if "*" in allowed or origin in allowed:
+        return True
+    if allowed:
+        return False
+    host = headers.get(b"host", b"").decode("latin-1").strip().lower()
+    return urlsplit(origin).netloc.lower() == host
+
+
+def offered_subprotocols(scope: Scope) -> list[str]:
+    offered: list[Any] = list(scope.get("subprotocols") or [])  # type: ignore[call-overload]
+    return [str(p) for p in offered]
+
+
+def chosen_subprotocol(scope: Scope) -> str | None:
+    """Browsers fail the handshake unless one offered subprotocol is echoed back."""
+    offered = offered_subprotocols(scope)
+    if not offered:
+        return None
+    return SUBPROTOCOL if SUBPROTOCOL in offered else offered[0]
+
+
+async def socket_principal(access: Access, scope: Scope) -> Principal:
+    """Key in the handshake headers, or a one-time token offered as a subprotocol."""
+    if access.open:
+        return ANONYMOUS
+    key = presented_key(scope)
+    if key is not None:
+        return access.authenticate(key)
+    for protocol in offered_subprotocols(scope):
+        if protocol.startswith(TOKEN_PREFIX):
+            return await access.redeem(protocol.removeprefix(TOKEN_PREFIX))
+    return access.authenticate(None)
+
+
+def retain(settings: Settings, kind: str, text: str) -> None:
+    """RETAIN_CONTENT=true (debugging only): log what was said or heard; off by default."""
+    if settings.retain_content:
+        log.info("content", kind=kind, text=text[:500])

@@ -1,0 +1,92 @@
+"""The limit store contract, in memory and on Redis; Redis counts are shared by instances."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from adapters.memory_limits import InMemoryLimits
+from adapters.redis_limits import RedisLimits
+from adapters.redis_link import RedisLink
+from application.ports import LimitStore
+
+NOW = 1_699_999_990.0  # 10 s into a minute window (1_699_999_980 is a multiple of 60)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[LimitStore]:
+    if request.param == "memory":
+        yield InMemoryLimits()
+        return
+    link = RedisLink(redis_url)
+    await link.connect()
+    yield RedisLimits(link, prefix=f"test-{uuid.uuid4().hex}")
+    await link.close()
+
+
+async def test_take_charges_until_the_limit_then_says_how_long_to_wait(store: LimitStore) -> None:
+    for _ in range(3):
+        assert await store.take("k:requests", 1, 3, 60, NOW) == 0.0
+    assert await store.take("k:requests", 1, 3, 60, NOW) == pytest.approx(50.0)
+    assert await store.take("other:requests", 1, 3, 60, NOW) == 0.0  # keys are separate
+    assert await store.take("k:requests", 1, 3, 60, NOW + 50) == 0.0  # the next window
+
+
+async def test_take_is_all_or_nothing(store: LimitStore) -> None:
+    assert await store.take("k:chars", 250, 300, 86_400, NOW) == 0.0
+    assert await store.take("k:chars", 60, 300, 86_400, NOW) > 0  # refused, nothing charged
+    assert await store.take("k:chars", 50, 300, 86_400, NOW) == 0.0  # exactly the limit
+
+
+async def test_add_charges_past_the_limit(store: LimitStore) -> None:
+    assert await store.add("k:seconds", 15.5, 86_400, NOW) == pytest.approx(15.5)
+    assert await store.add("k:seconds", 15.5, 86_400, NOW) == pytest.approx(31.0)
+    assert await store.take("k:seconds", 1e-9, 20, 86_400, NOW) > 0
+
+
+async def test_join_counts_live_members_and_expires_stale_ones(store: LimitStore) -> None:
+    assert await store.join("k:conns", "a", 2, 120, NOW)
+    assert await store.join("k:conns", "b", 2, 120, NOW)
+    assert not await store.join("k:conns", "c", 2, 120, NOW)
+    assert await store.join("k:conns", "a", 2, 120, NOW + 1)  # a refresh, not a new member
+    await store.leave("k:conns", "b")
+    assert await store.join("k:conns", "c", 2, 120, NOW)
+    assert await store.join("k:conns", "d", 2, 120, NOW + 200)  # a and c expired
+
+
+async def test_first_use_is_true_once(store: LimitStore) -> None:
+    name = f"token:{uuid.uuid4().hex}"
+    assert await store.first_use(name, 60)
+    assert not await store.first_use(name, 60)
+
+
+async def test_two_instances_share_counts_through_redis(redis_url: str) -> None:
+    prefix = f"test-{uuid.uuid4().hex}"
+    links = [RedisLink(redis_url), RedisLink(redis_url)]
+    for link in links:
+        await link.connect()
+    first, second = (RedisLimits(link, prefix=prefix) for link in links)
+    results = await asyncio.gather(
+        *(store.take("k:requests", 1, 10, 60, NOW) for store in [first, second] * 10)
+    )
+    assert sorted(results).count(0.0) == 10  # exactly the limit, across both instances
+    assert await first.join("k:conns", "a", 1, 120, NOW)
+    assert not await second.join("k:conns", "b", 1, 120, NOW)
+    token = f"token:{uuid.uuid4().hex}"
+    assert await first.first_use(token, 60)
+    assert not await second.first_use(token, 60)  # replay on another instance
+    for link in links:
+        await link.close()
+
+
+async def test_redis_away_falls_back_to_local_counts() -> None:
+    link = RedisLink("redis://127.0.0.1:1/0", timeout=0.2)  # nothing listens there
+    await link.connect()
+    store = RedisLimits(link, prefix="away")
+    assert await store.take("k:requests", 1, 1, 60, NOW) == 0.0
+    assert await store.take("k:requests", 1, 1, 60, NOW) > 0  # still limited, in process
+    assert await store.first_use("token:x", 60) and not await store.first_use("token:x", 60)
+    await link.close()

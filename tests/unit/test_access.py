@@ -1,0 +1,99 @@
+"""API keys, tokens and per-key limits, with a fake clock and the in-memory store."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from adapters.memory_limits import InMemoryLimits
+from application.access import (
+    ANONYMOUS,
+    Access,
+    InvalidToken,
+    KeyRing,
+    Limits,
+    RateLimited,
+    Unauthorized,
+)
+from tests.unit.fakes import FakeClock
+
+
+def access(limits: Limits | None = None, ttl: int = 60) -> tuple[Access, FakeClock]:
+    clock = FakeClock()
+    digest = hashlib.sha256(b"carol-secret").hexdigest()
+    keys = KeyRing(["alice:alice-secret", "bob-secret", f"carol:sha256:{digest}"])
+    return Access(keys, InMemoryLimits(), clock, limits=limits, token_ttl=ttl), clock
+
+
+def test_keys_are_identified_by_name_and_digest_only() -> None:
+    guard, _ = access()
+    alice = guard.authenticate("alice-secret")
+    assert alice.name == "alice" and len(alice.key_id) == 12 and "secret" not in alice.key_id
+    assert guard.authenticate("bob-secret").name == "key2"
+    assert guard.authenticate("carol-secret").name == "carol"  # configured as a digest
+    for bad in (None, "", "alice-secre", "alice-secret ", "ALICE-SECRET"):
+        with pytest.raises(Unauthorized):
+            guard.authenticate(bad)
+
+
+def test_no_keys_means_open() -> None:
+    guard = Access(KeyRing([]), InMemoryLimits(), FakeClock())
+    assert guard.open and guard.authenticate(None) is ANONYMOUS
+
+
+async def test_tokens_work_once_and_expire() -> None:
+    guard, clock = access(ttl=30)
+    alice = guard.authenticate("alice-secret")
+    token = guard.issue_token(alice)
+    assert await guard.redeem(token) == alice
+    with pytest.raises(InvalidToken, match="already used"):
+        await guard.redeem(token)
+    late = guard.issue_token(alice)
+    clock.t += 31
+    with pytest.raises(InvalidToken, match="expired"):
+        await guard.redeem(late)
+    other = Access(KeyRing(["alice:another-secret"]), InMemoryLimits(), clock)
+    with pytest.raises(InvalidToken, match="not valid"):  # signed with other keys
+        await other.redeem(guard.issue_token(alice))
+
+
+async def test_per_key_limits_are_separate() -> None:
+    guard, clock = access(Limits(requests_per_minute=2, tts_chars_per_day=10))
+    alice, bob = guard.authenticate("alice-secret"), guard.authenticate("bob-secret")
+    await guard.admit_request(alice)
+    await guard.admit_request(alice)
+    with pytest.raises(RateLimited) as limited:
+        await guard.admit_request(alice)
+    assert 1 <= limited.value.retry_after <= 60
+    await guard.admit_request(bob)
+    await guard.charge_text(alice, 10)
+    with pytest.raises(RateLimited, match="characters"):
+        await guard.charge_text(alice, 1)
+    clock.t += 86_400
+    await guard.charge_text(alice, 10)  # a new day
+
+
+async def test_audio_is_checked_before_and_charged_after() -> None:
+    guard, _ = access(Limits(stt_seconds_per_day=20))
+    alice = guard.authenticate("alice-secret")
+    await guard.check_audio(alice)
+    await guard.charge_audio(alice, 15)
+    await guard.check_audio(alice)  # 15 < 20: one more may run
+    await guard.charge_audio(alice, 15)
+    with pytest.raises(RateLimited, match="audio seconds"):
+        await guard.check_audio(alice)
+
+
+async def test_zero_means_unlimited_and_anonymous_is_never_limited() -> None:
+    guard, _ = access(Limits(requests_per_minute=0, connections_per_key=1))
+    alice = guard.authenticate("alice-secret")
+    for _ in range(1000):
+        await guard.admit_request(alice)
+    await guard.connect(alice, "c1")
+    with pytest.raises(RateLimited, match="open connections"):
+        await guard.connect(alice, "c2")
+    await guard.disconnect(alice, "c1")
+    await guard.connect(alice, "c2")
+    for i in range(5):
+        await guard.connect(ANONYMOUS, f"a{i}")
