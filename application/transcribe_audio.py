@@ -142,6 +142,7 @@ class TranscribeAudio:
     ) -> TranscriptionResult:
         """Events and sentiment for an utterance transcribed by a stream (audio was already PCM)."""
         run = PipelineRun("stt", pipeline_id, self.clock)
+        run.started -= model_ms / 1000  # the utterance's latency includes its transcription
         run.record(RequestReceived, pipeline="stt", transport=transport, input_size=len(clip.pcm))
         self._transcribed(run, clip, transcript, round(model_ms, 3), None, end_of_speech_ms)
         try:

@@ -15,6 +15,7 @@ from litestar import Litestar, MediaType, get
 from litestar.datastructures import State
 from litestar.enums import ScopeType
 from litestar.response import File
+from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrypoints.bootstrap import Container
@@ -34,6 +35,9 @@ access_log = structlog.get_logger("voicepipe.access")
 @get("/", media_type=MediaType.HTML, include_in_schema=False)
 async def playground() -> File:
     return File(STATIC / "index.html", content_disposition_type="inline")
+
+
+static_files = create_static_files_router(path="/static", directories=[STATIC])
 
 
 def request_context(app: ASGIApp) -> ASGIApp:
@@ -125,7 +129,7 @@ def create_app(container: Container) -> Litestar:
     telemetry.connections = connections.__len__
     tracing = [traced(telemetry.tracer, telemetry.recording)] if telemetry.enabled else []
     return Litestar(
-        route_handlers=[*ROUTES, voice_socket, playground, openai_router],
+        route_handlers=[*ROUTES, voice_socket, playground, static_files, openai_router],
         state=State({"container": container, "connections": connections}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[*tracing, request_context, guarded(container.access, settings)],

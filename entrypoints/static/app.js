@@ -1,0 +1,485 @@
+// The playground: plain JavaScript, no build step, no network beyond this service.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const KEY_STORE = "voicepipe.api-key";
+// What tests and curious developers can read: playback and results as they happen.
+const state = (window.voicepipe = {
+  playedSeconds: 0, scheduledSeconds: 0, partials: 0, finals: [], statsUpdates: 0,
+});
+
+const FRIENDLY = {
+  unauthorized: "This service needs an API key: enter it at the top of the page.",
+  invalid_token: "The connection could not be authorised; check the API key.",
+  rate_limited: "You have reached a limit for this key. Wait a moment and try again.",
+  busy: "The model is busy right now. Try again in a moment.",
+  empty_text: "Type something to say first.",
+  text_too_long: "That text is too long for one request.",
+  unknown_voice: "That voice is not available here.",
+  unsupported_format: "That audio format is not supported.",
+  invalid_audio: "That file is not audio the service can read.",
+  audio_too_large: "That file is too large.",
+  audio_too_long: "That recording is too long.",
+  synthesis_failed: "No voice could speak this right now. Try again shortly.",
+  forbidden_origin: "This page may not open a connection to the service (WS_ALLOWED_ORIGINS).",
+  too_many_connections: "The service has too many open connections. Try again shortly.",
+  idle_timeout: "The connection was idle and closed; it reopens on the next use.",
+};
+
+function explain(body, status) {
+  if (!body || !body.code) return `The service answered with HTTP ${status}.`;
+  const friendly = FRIENDLY[body.code];
+  return friendly ? `${friendly} (${body.message})` : body.message;
+}
+
+function say(element, text, isError = false) {
+  element.textContent = text;
+  element.classList.toggle("error", isError);
+}
+
+function badges(list, items) {
+  list.replaceChildren(
+    ...items.filter(Boolean).map(([name, value, warn]) => {
+      const item = document.createElement("li");
+      item.textContent = `${name}: ${value}`;
+      if (warn) item.className = "warn";
+      return item;
+    }),
+  );
+}
+
+function sentimentBadges(sentiment) {
+  if (!sentiment) return [];
+  return [["sentiment", sentiment.label], ["emotion", sentiment.emotion]];
+}
+
+// ---- API key ---------------------------------------------------------------------------
+
+let apiKey = localStorage.getItem(KEY_STORE) || "";
+
+function askForKey() {
+  $("key-form").hidden = false;
+  $("api-key").focus();
+}
+
+$("key-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  apiKey = $("api-key").value.trim();
+  localStorage.setItem(KEY_STORE, apiKey);
+  $("key-form").hidden = true;
+  closeSockets();
+  loadVoices();
+  refreshStats();
+});
+
+function authHeaders() {
+  return apiKey ? { Authorization: `Bearer ${apiKey}` } : {};
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { ...options, headers: { ...(options.headers || {}), ...authHeaders() } });
+  const isJson = (response.headers.get("content-type") || "").includes("json");
+  const body = isJson ? await response.json() : null;
+  if (!response.ok) {
+    if (response.status === 401) askForKey();
+    const error = new Error(explain(body, response.status));
+    error.code = body && body.code;
+    throw error;
+  }
+  return body;
+}
+
+// ---- WebSockets ------------------------------------------------------------------------
+
+const sockets = {};
+
+function closeSockets() {
+  for (const name of Object.keys(sockets)) {
+    sockets[name].close();
+    delete sockets[name];
+  }
+}
+
+// A socket per use (speaking, listening); with a key, a one-time token rides as a subprotocol.
+async function socketFor(name, onMessage) {
+  const existing = sockets[name];
+  if (existing && existing.readyState === WebSocket.OPEN) {
+    existing.onmessage = onMessage;
+    return existing;
+  }
+  let protocols = [];
+  if (apiKey) protocols = (await api("/api/token", { method: "POST" })).subprotocols;
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/voice`;
+  const socket = new WebSocket(url, protocols);
+  socket.binaryType = "arraybuffer";
+  sockets[name] = socket;
+  await new Promise((resolve, reject) => {
+    socket.onopen = resolve;
+    socket.onerror = () => reject(new Error("Could not connect to the service's WebSocket."));
+  });
+  socket.onmessage = onMessage;
+  socket.onclose = (event) => {
+    if (sockets[name] === socket) delete sockets[name];
+    if (event.code === 1008) askForKey();
+  };
+  return socket;
+}
+
+// ---- Speak -----------------------------------------------------------------------------
+
+let voices = {};
+
+async function loadVoices() {
+  try {
+    const health = await api("/health");
+    voices = health.components.tts.providers;
+    const provider = $("tts-provider");
+    provider.replaceChildren(new Option("Automatic (fallback order)", ""));
+    for (const name of Object.keys(voices)) provider.add(new Option(name, name));
+    fillVoices();
+  } catch (error) {
+    say($("tts-status"), error.message, true);
+  }
+}
+
+function fillVoices() {
+  const chosen = $("tts-provider").value;
+  const select = $("tts-voice");
+  select.replaceChildren(new Option("Default", ""));
+  for (const [provider, names] of Object.entries(voices)) {
+    if (chosen && provider !== chosen) continue;
+    for (const name of names) select.add(new Option(`${name} (${provider})`, name));
+  }
+  if (chosen && select.options.length > 1) select.selectedIndex = 1;
+}
+
+$("tts-provider").addEventListener("change", fillVoices);
+
+// Web Audio player: each PCM chunk is scheduled right after the previous one.
+const player = {
+  context: null,
+  next: 0,
+  start() {
+    this.context = this.context || new AudioContext();
+    this.context.resume();
+    this.next = this.context.currentTime + 0.05;
+  },
+  enqueue(pcm, rate) {
+    const samples = new Int16Array(pcm);
+    if (!samples.length) return;
+    const buffer = this.context.createBuffer(1, samples.length, rate);
+    const channel = buffer.getChannelData(0);
+    for (let i = 0; i < samples.length; i++) channel[i] = samples[i] / 32768;
+    const source = this.context.createBufferSource();
+    source.buffer = buffer;
+    source.connect(this.context.destination);
+    source.onended = () => { state.playedSeconds += buffer.duration; };
+    this.next = Math.max(this.next, this.context.currentTime);
+    source.start(this.next);
+    this.next += buffer.duration;
+    state.scheduledSeconds += buffer.duration;
+  },
+};
+
+function wavBlob(chunks, rate) {
+  const length = chunks.reduce((sum, c) => sum + c.byteLength, 0);
+  const header = new DataView(new ArrayBuffer(44));
+  const text = (at, s) => [...s].forEach((ch, i) => header.setUint8(at + i, ch.charCodeAt(0)));
+  text(0, "RIFF"); header.setUint32(4, 36 + length, true); text(8, "WAVE"); text(12, "fmt ");
+  header.setUint32(16, 16, true); header.setUint16(20, 1, true); header.setUint16(22, 1, true);
+  header.setUint32(24, rate, true); header.setUint32(28, rate * 2, true);
+  header.setUint16(32, 2, true); header.setUint16(34, 16, true); text(36, "data");
+  header.setUint32(40, length, true);
+  return new Blob([header.buffer, ...chunks], { type: "audio/wav" });
+}
+
+async function speak() {
+  const text = $("tts-text").value;
+  const voice = $("tts-voice").value || null;
+  const format = $("tts-format").value;
+  $("tts-go").disabled = true;
+  say($("tts-status"), "Speaking…");
+  badges($("tts-badges"), []);
+  try {
+    if (format === "stream") await speakStreamed(text, voice);
+    else await speakOnce(text, voice, format);
+  } catch (error) {
+    say($("tts-status"), error.message, true);
+  } finally {
+    $("tts-go").disabled = false;
+  }
+}
+
+async function speakOnce(text, voice, format) {
+  const started = performance.now();
+  const body = await api("/api/tts", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ text, voice, format }),
+  });
+  const audio = $("tts-audio");
+  audio.src = `data:${body.content_type};base64,${body.audio_base64}`;
+  audio.play().catch(() => {});
+  audio.onended = () => { state.playedSeconds += audio.duration; };
+  say($("tts-status"), `Done: ${body.duration.toFixed(2)} s of ${body.format}.`);
+  badges($("tts-badges"), [
+    ["latency", `${body.latency_ms.toFixed(0)} ms`],
+    ["first audio", `${(performance.now() - started).toFixed(0)} ms (whole clip)`],
+    ["cache", body.cached ? "hit" : "miss"],
+    ["provider", body.provider],
+    ["voice", body.voice],
+    ["fallback", body.fallback ? "yes" : "no", body.fallback],
+    ...sentimentBadges(body.sentiment),
+  ]);
+}
+
+async function speakStreamed(text, voice) {
+  player.start();
+  const chunks = [];
+  let rate = 22050;
+  let firstAt = null;
+  let start = {};
+  const sent = performance.now();
+  await new Promise((resolve, reject) => {
+    socketFor("speak", (event) => {
+      if (typeof event.data !== "string") {
+        if (firstAt === null) {
+          firstAt = performance.now() - sent;
+          say($("tts-status"), `Playing — first audio after ${firstAt.toFixed(0)} ms…`);
+        }
+        chunks.push(event.data);
+        player.enqueue(event.data, rate);
+        return;
+      }
+      const message = JSON.parse(event.data);
+      if (message.type === "audio_start") {
+        rate = message.sample_rate;
+        start = message;
+      } else if (message.type === "audio_end") {
+        const audio = $("tts-audio");
+        audio.src = URL.createObjectURL(wavBlob(chunks, rate));
+        say($("tts-status"), `Done: ${message.duration.toFixed(2)} s of audio in ${message.chunks} chunks.`);
+        badges($("tts-badges"), [
+          ["latency", `${message.latency_ms.toFixed(0)} ms`],
+          ["first audio", `${(firstAt ?? message.first_chunk_ms).toFixed(0)} ms`],
+          ["cache", message.cached ? "hit" : "miss"],
+          ["provider", start.provider],
+          ["voice", start.voice],
+          ["fallback", start.fallback ? "yes" : "no", start.fallback],
+          ...sentimentBadges(message.sentiment),
+        ]);
+        resolve();
+      } else if (message.type === "error") {
+        reject(new Error(explain(message)));
+      }
+    })
+      .then((socket) => socket.send(JSON.stringify({ type: "text", text, voice, stream: true, binary: true })))
+      .catch(reject);
+  });
+}
+
+$("tts-go").addEventListener("click", speak);
+
+// ---- Listen: microphone ----------------------------------------------------------------
+
+const mic = { on: false, stream: null, context: null, socket: null };
+
+function showFinal(message) {
+  const item = document.createElement("li");
+  const words = document.createElement("span");
+  words.textContent = message.text || "(no words)";
+  const details = document.createElement("ul");
+  details.className = "badges";
+  badges(details, [
+    ["language", message.language],
+    ["after speech", `${message.end_of_speech_ms.toFixed(0)} ms`],
+    ...sentimentBadges(message.sentiment),
+  ]);
+  item.append(words, details);
+  $("finals").append(item);
+  state.finals.push(message.text);
+}
+
+function onListenMessage(event) {
+  if (typeof event.data !== "string") return;
+  const message = JSON.parse(event.data);
+  if (message.type === "partial") {
+    $("partial").textContent = message.text;
+    state.partials += 1;
+  }
+  else if (message.type === "final") {
+    $("partial").textContent = "";
+    showFinal(message);
+  } else if (message.type === "error" && mic.on) say($("mic-status"), explain(message), true);
+}
+
+async function startListening() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    say($("mic-status"), "This browser cannot use a microphone here (it needs https or localhost). Upload a file instead.", true);
+    return;
+  }
+  try {
+    mic.stream = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true },
+    });
+  } catch (error) {
+    say($("mic-status"), "The microphone was refused or is missing, so live listening is off. You can still upload a recording below.", true);
+    return;
+  }
+  try {
+    mic.context = new AudioContext();
+    await mic.context.audioWorklet.addModule("/static/mic-worklet.js");
+    mic.socket = await socketFor("listen", onListenMessage);
+    mic.socket.send(JSON.stringify({ type: "stt_start", sample_rate: mic.context.sampleRate }));
+    const source = mic.context.createMediaStreamSource(mic.stream);
+    const capture = new AudioWorkletNode(mic.context, "pcm-capture");
+    const mute = mic.context.createGain();
+    mute.gain.value = 0;
+    capture.port.onmessage = (event) => {
+      if (mic.socket && mic.socket.readyState === WebSocket.OPEN) mic.socket.send(event.data);
+    };
+    source.connect(capture).connect(mute).connect(mic.context.destination);
+  } catch (error) {
+    say($("mic-status"), error.message, true);
+    stopListening();
+    return;
+  }
+  mic.on = true;
+  $("mic").setAttribute("aria-pressed", "true");
+  $("mic").textContent = "■ Stop listening";
+  say($("mic-status"), "Listening…");
+}
+
+function stopListening() {
+  const socket = mic.socket;
+  mic.socket = null; // no more audio frames after stt_stop
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "stt_stop" }));
+  if (mic.stream) mic.stream.getTracks().forEach((track) => track.stop());
+  if (mic.context) mic.context.close();
+  Object.assign(mic, { on: false, stream: null, context: null, socket: null });
+  $("mic").setAttribute("aria-pressed", "false");
+  $("mic").textContent = "● Start listening";
+  say($("mic-status"), "Stopped.");
+}
+
+// Press and hold to talk (released after half a second: stop), or click once to start and
+// again to stop. Keyboard (Enter, Space) toggles.
+let pressedAt = 0;
+$("mic").addEventListener("pointerdown", async () => {
+  if (mic.on) {
+    pressedAt = 0;
+    stopListening();
+    return;
+  }
+  pressedAt = performance.now();
+  await startListening();
+});
+$("mic").addEventListener("pointerup", () => {
+  if (mic.on && pressedAt && performance.now() - pressedAt > 500) stopListening();
+});
+$("mic").addEventListener("click", (event) => {
+  if (event.detail !== 0) return; // a pointer click was handled by pointerdown and pointerup
+  if (mic.on) stopListening();
+  else startListening();
+});
+
+// ---- Listen: file ----------------------------------------------------------------------
+
+$("stt-go").addEventListener("click", async () => {
+  const file = $("stt-file").files[0];
+  if (!file) return say($("stt-status"), "Choose an audio file first.", true);
+  say($("stt-status"), "Transcribing…");
+  $("stt-go").disabled = true;
+  const form = new FormData();
+  form.append("file", file);
+  try {
+    const body = await api("/api/stt", { method: "POST", body: form });
+    say($("stt-status"), body.text ? `“${body.text}”` : "No speech found.");
+    badges($("stt-badges"), [
+      ["language", `${body.language} (${(100 * body.language_probability).toFixed(0)}%)`],
+      ["duration", `${body.duration.toFixed(2)} s`],
+      ["latency", `${body.latency_ms.toFixed(0)} ms`],
+      ...sentimentBadges(body.sentiment),
+    ]);
+    const rows = body.segments.map((segment) => {
+      const row = document.createElement("tr");
+      for (const value of [segment.start.toFixed(2), segment.end.toFixed(2), segment.text]) {
+        const cell = document.createElement("td");
+        cell.textContent = value;
+        row.append(cell);
+      }
+      return row;
+    });
+    $("stt-segments").tBodies[0].replaceChildren(...rows);
+    $("stt-segments").hidden = rows.length === 0;
+  } catch (error) {
+    say($("stt-status"), error.message, true);
+  } finally {
+    $("stt-go").disabled = false;
+  }
+});
+
+// ---- Live stats ------------------------------------------------------------------------
+
+const history = [];
+
+function latency(summary) {
+  return summary && summary.count ? `${summary.p50.toFixed(0)} / ${summary.p95.toFixed(0)} ms` : "–";
+}
+
+function drawChart() {
+  const canvas = $("latency-chart");
+  const g = canvas.getContext("2d");
+  const { width, height } = canvas;
+  g.clearRect(0, 0, width, height);
+  const values = history.flatMap((h) => [h.tts50, h.tts95, h.stt50]).filter((v) => v != null);
+  const top = Math.max(100, ...values) * 1.1;
+  g.strokeStyle = "#e0e0e0";
+  g.fillStyle = "#4a4a4a";
+  g.font = "12px system-ui, sans-serif";
+  for (const fraction of [0, 0.5, 1]) {
+    const y = height - 18 - fraction * (height - 30);
+    g.beginPath(); g.moveTo(40, y); g.lineTo(width - 8, y); g.stroke();
+    g.fillText(`${Math.round(top * fraction)}`, 4, y + 4);
+  }
+  const series = [["tts50", "#0b57d0"], ["tts95", "#8ab4f8"], ["stt50", "#188038"]];
+  for (const [name, color] of series) {
+    g.strokeStyle = color;
+    g.lineWidth = 2;
+    g.beginPath();
+    history.forEach((point, i) => {
+      if (point[name] == null) return;
+      const x = 40 + (i / Math.max(1, 39)) * (width - 50);
+      const y = height - 18 - (point[name] / top) * (height - 30);
+      i === 0 || history[i - 1][name] == null ? g.moveTo(x, y) : g.lineTo(x, y);
+    });
+    g.stroke();
+  }
+}
+
+async function refreshStats() {
+  try {
+    const [stats, health] = await Promise.all([api("/stats"), api("/health")]);
+    const tts = stats.requests.tts, stt = stats.requests.stt;
+    const pipelines = stats.latency_ms.pipelines;
+    $("stat-tts").textContent = `${tts.completed} done, ${tts.failed} failed`;
+    $("stat-stt").textContent = `${stt.completed} done, ${stt.failed} failed`;
+    $("stat-cache").textContent = `${(100 * stats.cache.hit_rate).toFixed(0)}% (${stats.cache.hits} of ${stats.cache.hits + stats.cache.misses})`;
+    $("stat-tts-latency").textContent = latency(pipelines.tts);
+    $("stat-stt-latency").textContent = latency(pipelines.stt);
+    const breakers = health.components.tts.breakers || {};
+    $("stat-breakers").textContent = Object.entries(breakers).map(([p, s]) => `${p}: ${s}`).join(", ") || "–";
+    history.push({ tts50: pipelines.tts?.p50, tts95: pipelines.tts?.p95, stt50: pipelines.stt?.p50 });
+    if (history.length > 40) history.shift();
+    drawChart();
+    state.statsUpdates += 1;
+    $("stats-updated").textContent = `Updated ${new Date().toLocaleTimeString()}.`;
+    say($("stats-status"), "");
+  } catch (error) {
+    say($("stats-status"), error.message, true);
+  }
+}
+
+loadVoices();
+refreshStats();
+setInterval(refreshStats, 3000);
