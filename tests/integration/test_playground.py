@@ -7,11 +7,9 @@ into the repository.
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import tempfile
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings
 from tests.integration.conftest import RunningServer
 from tests.integration.speech import speak, speech_16k_pcm
+from tests.integration.test_streaming import to_wav
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(
@@ -45,21 +44,11 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def wav_16k(pcm: bytes) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(16_000)
-        writer.writeframes(pcm)
-    return out.getvalue()
-
-
 @pytest.fixture(scope="module")
 def fake_mic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     silence = b"\x00\x00" * 16_000
     path = tmp_path_factory.mktemp("mic") / "speech.wav"
-    path.write_bytes(wav_16k(silence + speech_16k_pcm(SPOKEN) + silence * 3))
+    path.write_bytes(to_wav(silence + speech_16k_pcm(SPOKEN) + silence * 3, 16_000))
     return path
 
 
