@@ -141,8 +141,10 @@ def _ticking(bar: Any, every: float = 0.5) -> Iterator[None]:
 
 
 def _advance(bar: Any, position: float) -> None:
+    """Move to `position` seconds, never past the end: header durations are estimates."""
     with _lock:  # called from the model's thread
-        bar.update(max(0.0, round(position, 1) - bar.n))
+        target = min(round(position, 1), bar.total) if bar.total else round(position, 1)
+        bar.update(max(0.0, target - bar.n))
 
 
 def _local(container: Any, path: Path, fmt: str, language: str | None, progress: Any) -> str:
