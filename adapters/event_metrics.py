@@ -12,9 +12,8 @@ from collections.abc import Iterable, Sequence
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from domain.events import (
+    STEP_OF,
     AudioDecoded,
-    AudioEncoded,
-    AudioProcessed,
     AudioStreamed,
     CacheLookedUp,
     CircuitClosed,
@@ -26,7 +25,6 @@ from domain.events import (
     RequestCompleted,
     RequestFailed,
     RequestReceived,
-    SentimentAnalysed,
     SpeechSynthesized,
     SpeechTranscribed,
     StepDegraded,
@@ -40,15 +38,6 @@ LATENCY_BUCKETS = (
 RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
 CIRCUIT_STATES = {CircuitClosed: 0, CircuitHalfOpened: 1, CircuitOpened: 2}
 CIRCUIT_NAMES = {0: "closed", 1: "half_open", 2: "open"}
-_STEPS: dict[type[DomainEvent], str] = {
-    CacheLookedUp: "cache",
-    SpeechSynthesized: "synthesis",
-    AudioProcessed: "processing",
-    AudioEncoded: "encoding",
-    SentimentAnalysed: "sentiment",
-    AudioDecoded: "decoding",
-    SpeechTranscribed: "transcription",
-}
 
 
 Labels = tuple[tuple[str, str], ...]
@@ -151,7 +140,7 @@ class EventMetrics:
             self._one(event, pipeline or _pipeline_of(event), transport)
 
     def _one(self, event: DomainEvent, pipeline: str, transport: str) -> None:
-        step = _STEPS.get(type(event))
+        step = STEP_OF.get(type(event))
         if step is not None:
             model = getattr(event, "provider", None) or getattr(event, "model", "")
             self.step_duration.record(

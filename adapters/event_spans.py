@@ -14,6 +14,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from domain.events import (
+    STEP_OF,
     AudioDecoded,
     AudioEncoded,
     AudioProcessed,
@@ -41,35 +42,39 @@ def _ns(seconds: float) -> int:
     return int(seconds * 1e9)
 
 
-def _step(event: DomainEvent) -> tuple[str, dict[str, Any]] | None:
-    """Span name and attributes of a step event; None for events that are not steps."""
+def _step(event: DomainEvent) -> str | None:
+    """The step a span stands for; a failed provider call is a synthesis attempt too."""
+    return "synthesis" if isinstance(event, ProviderFailed) else STEP_OF.get(type(event))
+
+
+def _step_attributes(event: DomainEvent) -> dict[str, Any]:
     if isinstance(event, CacheLookedUp):
-        return "cache", {A + "cache.hit": event.hit}
+        return {A + "cache.hit": event.hit}
     if isinstance(event, SpeechSynthesized):
-        return "synthesis", {
+        return {
             A + "provider": event.provider,
             A + "voice": event.voice,
             A + "audio.duration_ms": event.audio_ms,
         }
     if isinstance(event, ProviderFailed):
-        return "synthesis", {A + "provider": event.provider, "error.type": event.code}
+        return {A + "provider": event.provider, "error.type": event.code}
     if isinstance(event, AudioProcessed):
-        return "processing", {A + "gain_db": event.gain_db, A + "trimmed_ms": event.trimmed_ms}
+        return {A + "gain_db": event.gain_db, A + "trimmed_ms": event.trimmed_ms}
     if isinstance(event, AudioEncoded):
-        return "encoding", {A + "audio.format": event.audio_format, A + "audio.bytes": event.size}
+        return {A + "audio.format": event.audio_format, A + "audio.bytes": event.size}
     if isinstance(event, SentimentAnalysed):
-        return "sentiment", {A + "sentiment.label": event.label}
+        return {A + "sentiment.label": event.label}
     if isinstance(event, AudioDecoded):
-        return "decoding", {A + "audio.bytes": event.size, A + "audio.duration_ms": event.audio_ms}
+        return {A + "audio.bytes": event.size, A + "audio.duration_ms": event.audio_ms}
     if isinstance(event, SpeechTranscribed):
-        return "transcription", {
+        return {
             A + "model": event.model,
             A + "language": event.language,
             A + "language_probability": event.language_probability,
             A + "audio.duration_ms": event.audio_ms,
             A + "segments": event.segments,
         }
-    return None
+    return {}
 
 
 class EventSpans:
@@ -114,7 +119,7 @@ class EventSpans:
         for event in events:
             step = _step(event)
             if step is not None:
-                self._child(event, f"{name}.{step[0]}", step[1], parent)
+                self._child(event, f"{name}.{step}", _step_attributes(event), parent)
             self._annotate(span, event)
         if own:
             span.end(end_time=_ns(last.occurred_at))

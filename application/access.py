@@ -177,15 +177,14 @@ class Access:
 
     async def check_audio(self, principal: Principal) -> None:
         """Refuse before decoding when the day's STT seconds are spent (cost known after)."""
-        await self._take(
-            principal,
-            "stt_seconds",
-            0,
-            self.limits.stt_seconds_per_day,
-            DAY,
-            "STT audio seconds a day",
-            strict=True,
-        )
+        limit = self.limits.stt_seconds_per_day
+        if principal is ANONYMOUS or not limit:
+            return
+        now = self.clock.now()
+        used = await self.store.add(f"{principal.key_id}:stt_seconds", 0, DAY, now)  # a read
+        if used >= limit:
+            message = f"the limit of {limit} STT audio seconds a day is reached for this key"
+            raise RateLimited(message, DAY - now % DAY)
 
     async def charge_audio(self, principal: Principal, seconds: float) -> None:
         if principal is not ANONYMOUS and self.limits.stt_seconds_per_day and seconds > 0:
@@ -222,19 +221,12 @@ class Access:
         limit: int,
         window: int,
         label: str,
-        strict: bool = False,
     ) -> None:
         if principal is ANONYMOUS or not limit:
             return
         if amount > limit:
             raise RateLimited(f"this request alone is over the limit of {limit} {label}", window)
-        # strict: the window must still have room (used < limit), not just room for 0.
-        wait = await self.store.take(
-            f"{principal.key_id}:{what}",
-            amount or 1e-9 if strict else amount,
-            limit,
-            window,
-            self.clock.now(),
-        )
+        bucket = f"{principal.key_id}:{what}"
+        wait = await self.store.take(bucket, amount, limit, window, self.clock.now())
         if wait:
             raise RateLimited(f"the limit of {limit} {label} is reached for this key", wait)

@@ -13,9 +13,7 @@ from typing import Any
 
 from application.ports import EventLog
 from domain.events import (
-    AudioDecoded,
-    AudioEncoded,
-    AudioProcessed,
+    STEP_OF,
     CacheLookedUp,
     CircuitClosed,
     CircuitHalfOpened,
@@ -26,7 +24,6 @@ from domain.events import (
     RequestCompleted,
     RequestFailed,
     RequestReceived,
-    SentimentAnalysed,
     SpeechSynthesized,
     SpeechTranscribed,
     StepDegraded,
@@ -36,16 +33,6 @@ log = logging.getLogger(__name__)
 
 # Percentiles over the most recent samples keep memory bounded on a long-lived log.
 SAMPLE_WINDOW = 10_000
-
-_STEP_OF: dict[type, str] = {
-    CacheLookedUp: "cache",
-    SpeechSynthesized: "synthesis",
-    AudioProcessed: "processing",
-    AudioEncoded: "encoding",
-    SentimentAnalysed: "sentiment",
-    AudioDecoded: "decoding",
-    SpeechTranscribed: "transcription",
-}
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -95,7 +82,7 @@ class Stats:
 
     def apply(self, event: DomainEvent) -> None:
         self.events += 1
-        step = _STEP_OF.get(type(event))
+        step = STEP_OF.get(type(event))
         if step is not None:
             self.step_latency[step].append(event.latency_ms)  # type: ignore[union-attr]
         if isinstance(event, RequestReceived):

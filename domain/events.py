@@ -147,6 +147,17 @@ DomainEvent: TypeAlias = (
     | RequestFailed
 )
 
+# The pipeline step each timed event records (its `latency_ms` is that step's duration).
+STEP_OF: dict[type[Event], str] = {
+    CacheLookedUp: "cache",
+    SpeechSynthesized: "synthesis",
+    AudioProcessed: "processing",
+    AudioEncoded: "encoding",
+    SentimentAnalysed: "sentiment",
+    AudioDecoded: "decoding",
+    SpeechTranscribed: "transcription",
+}
+
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(DomainEvent)
 

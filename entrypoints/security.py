@@ -5,7 +5,7 @@ With no API_KEYS the service is open (local use): nothing here refuses anything.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import structlog
@@ -95,7 +95,7 @@ def origin_allowed(scope: Scope, settings: Settings) -> bool:
 
 
 def offered_subprotocols(scope: Scope) -> list[str]:
-    offered: list[Any] = list(scope.get("subprotocols") or [])  # type: ignore[call-overload]
+    offered = cast("list[Any]", scope.get("subprotocols") or [])
     return [str(p) for p in offered]
 
 

@@ -50,7 +50,6 @@ from adapters.observed_event_log import Subscriber
 log = logging.getLogger(__name__)
 
 SCOPE = "voicepipe"
-Gauge = Callable[[], Iterable[tuple[float, dict[str, str]]]]
 
 
 @dataclass

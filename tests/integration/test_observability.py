@@ -37,14 +37,18 @@ def within(child: ReadableSpan, parent: ReadableSpan) -> bool:
     return parent.start_time <= child.start_time <= child.end_time <= parent.end_time
 
 
-def test_tts_request_is_one_trace_with_a_span_per_step(http: httpx.Client) -> None:
-    before = {
+def tts_counts() -> dict[str, float]:
+    return {
         "ok": total(METRICS, "voicepipe.requests", pipeline="tts", transport="rest", outcome="ok"),
         "synthesis": total(METRICS, "voicepipe.step.duration", step="synthesis", provider="piper"),
         "miss": total(METRICS, "voicepipe.cache.lookups", result="miss"),
         "hit": total(METRICS, "voicepipe.cache.lookups", result="hit"),
         "rtf": total(METRICS, "voicepipe.model.real_time_factor", pipeline="tts", model="piper"),
     }
+
+
+def test_tts_request_is_one_trace_with_a_span_per_step(http: httpx.Client) -> None:
+    before = tts_counts()
     trace_id, parent_id, header = traceparent()
     text = f"Tracing request number {secrets.randbelow(10**6)}."
     response = http.post("/api/tts", json={"text": text}, headers={"traceparent": header})
@@ -69,13 +73,7 @@ def test_tts_request_is_one_trace_with_a_span_per_step(http: httpx.Client) -> No
     assert synthesis["voicepipe.provider"] == "piper" and synthesis["voicepipe.voice"]
     assert synthesis["voicepipe.audio.duration_ms"] > 500
     assert all(within(s, run) for s in steps.values() if s.name != "tts.sentiment")
-    after = {
-        "ok": total(METRICS, "voicepipe.requests", pipeline="tts", transport="rest", outcome="ok"),
-        "synthesis": total(METRICS, "voicepipe.step.duration", step="synthesis", provider="piper"),
-        "miss": total(METRICS, "voicepipe.cache.lookups", result="miss"),
-        "hit": total(METRICS, "voicepipe.cache.lookups", result="hit"),
-        "rtf": total(METRICS, "voicepipe.model.real_time_factor", pipeline="tts", model="piper"),
-    }
+    after = tts_counts()
     assert {k: after[k] - before[k] for k in before} == {
         "ok": 1, "synthesis": 1, "miss": 1, "hit": 0, "rtf": 1,
     }  # fmt: skip
