@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 VENV := .venv
 
-.PHONY: install run test lint unit integration bench clean
+.PHONY: install tools run test lint unit integration bench clean
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv==0.13.8
@@ -13,6 +13,10 @@ install:
 
 run: install
 	$(VENV)/bin/voicepipe serve
+
+# System tools the tests use (apt-get where missing); says what to install when it cannot.
+tools:
+	@scripts/test-tools
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -23,11 +27,12 @@ lint: install
 unit: install
 	$(VENV)/bin/pytest tests/unit -q
 
-integration: install
-	$(VENV)/bin/pytest tests/integration -q
+integration: install tools
+	scripts/with-redis $(VENV)/bin/pytest tests/integration -q
 
-test: lint
-	$(VENV)/bin/pytest -q -ra
+# Uses the Redis at REDIS_URL (default 127.0.0.1:6379), or a throwaway one when none answers.
+test: tools lint
+	scripts/with-redis $(VENV)/bin/pytest -q -ra
 
 bench: install
 	$(VENV)/bin/python -m bench.foundation

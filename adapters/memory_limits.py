@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 
 
 class InMemoryLimits:
@@ -10,8 +11,22 @@ class InMemoryLimits:
 
     def __init__(self) -> None:
         self._windows: dict[str, tuple[int, float]] = {}  # bucket -> (window index, used)
+        self._recent: dict[str, deque[float]] = {}  # bucket -> times of its last `limit` hits
         self._groups: dict[str, dict[str, float]] = {}  # group -> member -> expiry
         self._seen: dict[str, float] = {}  # single-use name -> expiry (monotonic)
+
+    async def hit(self, bucket: str, limit: int, window_seconds: float, now: float) -> float:
+        times = self._recent.setdefault(bucket, deque())
+        while times and times[0] <= now - window_seconds:
+            times.popleft()
+        if len(times) >= limit:
+            return times[-limit] + window_seconds - now
+        times.append(now)
+        if len(self._recent) > 10_000:  # many idle keys: forget those with nothing recent
+            self._recent = {
+                k: v for k, v in self._recent.items() if v and v[-1] > now - window_seconds
+            }
+        return 0.0
 
     def _used(self, bucket: str, window_seconds: int, now: float) -> tuple[int, float]:
         index = int(now // window_seconds)

@@ -6,6 +6,7 @@ Each check is one atomic Lua call, so two instances never both take the last uni
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from typing import Any
 
@@ -22,6 +23,18 @@ if used + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return 0 end
 redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
+"""
+# A moving window: the times of the last `limit` hits in a sorted set (members made unique
+# by a nonce), so the limit holds over any span, and across instances.
+_HIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1] - ARGV[3])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], -ARGV[2], -ARGV[2], 'WITHSCORES')
+  return tostring(oldest[2] + ARGV[3] - ARGV[1])
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('EXPIRE', KEYS[1], math.ceil(ARGV[3]))
+return '0'
 """
 _ADD = """
 local total = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
@@ -46,6 +59,7 @@ class RedisLimits:
         self.prefix = f"{prefix}:limits:"
         self.fallback = InMemoryLimits()
         self._take = link.client.register_script(_TAKE)
+        self._hit = link.client.register_script(_HIT)
         self._add = link.client.register_script(_ADD)
         self._join = link.client.register_script(_JOIN)
         self._warned = 0.0
@@ -61,6 +75,13 @@ class RedisLimits:
         if taken is None:
             return await self.fallback.take(bucket, amount, limit, window_seconds, now)
         return 0.0 if taken else window_seconds - now % window_seconds
+
+    async def hit(self, bucket: str, limit: int, window_seconds: float, now: float) -> float:
+        args = [repr(now), limit, window_seconds, f"{now!r}:{secrets.token_hex(6)}"]
+        wait = await self._call(self._hit, [f"{self.prefix}{bucket}:recent"], args)
+        if wait is None:
+            return await self.fallback.hit(bucket, limit, window_seconds, now)
+        return max(0.0, float(wait))
 
     async def add(self, bucket: str, amount: float, window_seconds: int, now: float) -> float:
         key = self._window_key(bucket, window_seconds, now)

@@ -5,7 +5,7 @@ Rules:
 - Keys are kept only as SHA-256 digests and compared in constant time against every key.
 - A token (for browser WebSockets) is signed, names its key, expires after `token_ttl`
   seconds and is accepted once.
-- Per key: requests per minute, TTS characters per UTC day, STT audio seconds per UTC day,
+- Per key: requests in any 60 s, TTS characters per UTC day, STT audio seconds per UTC day,
   open WebSocket connections. Exceeding one is `rate_limited` with the seconds to wait.
 """
 
@@ -161,9 +161,15 @@ class Access:
         return base64.urlsafe_b64encode(mac[:18]).decode()
 
     async def admit_request(self, principal: Principal) -> None:
-        await self._take(
-            principal, "requests", 1, self.limits.requests_per_minute, MINUTE, "requests a minute"
-        )
+        """Requests a minute hold over any 60 s, not per clock minute (no boundary bursts)."""
+        limit = self.limits.requests_per_minute
+        if principal is ANONYMOUS or not limit:
+            return
+        wait = await self.store.hit(f"{principal.key_id}:requests", limit, MINUTE, self.clock.now())
+        if wait:
+            raise RateLimited(
+                f"the limit of {limit} requests a minute is reached for this key", wait
+            )
 
     async def charge_text(self, principal: Principal, chars: int) -> None:
         await self._take(

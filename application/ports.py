@@ -145,8 +145,15 @@ class Clock(Protocol):
 class LimitStore(Protocol):
     """Counters behind rate limits, quotas and connection limits (shared when in Redis).
 
-    Windows are fixed and aligned to `window_seconds` since the epoch (a day is a UTC day).
+    `hit` is a moving window: it holds over every span of `window_seconds`, so no burst
+    fits across a boundary. `take` and `add` count in fixed windows aligned to
+    `window_seconds` since the epoch (quotas: a day is a UTC day).
     """
+
+    async def hit(self, bucket: str, limit: int, window_seconds: float, now: float) -> float:
+        """Count one event unless `limit` events fell in the last `window_seconds`: 0.0 when
+        counted, else the seconds until the oldest of them leaves the window."""
+        ...
 
     async def take(
         self, bucket: str, amount: float, limit: float, window_seconds: int, now: float

@@ -35,6 +35,38 @@ async def test_take_charges_until_the_limit_then_says_how_long_to_wait(store: Li
     assert await store.take("k:requests", 1, 3, 60, NOW + 50) == 0.0  # the next window
 
 
+async def test_hit_holds_over_any_window_across_boundaries(store: LimitStore) -> None:
+    """A flood every 0.25 s for 3 minutes, straddling minute boundaries: never more than the
+    limit in any 60 s, the limit is reached again each time the window moves on, and the wait
+    announced to a refused caller is exactly when the next one gets through."""
+    limit, step = 10, 0.25
+    admitted: list[float] = []
+    refused: list[tuple[float, float]] = []
+    for i in range(720):
+        now = NOW + 40 + i * step  # starts 10 s before a minute boundary
+        wait = await store.hit("k:requests", limit, 60, now)
+        if wait:
+            refused.append((now, wait))
+        else:
+            admitted.append(now)
+    busiest = max(sum(1 for t in admitted if start <= t < start + 60) for start in admitted)
+    assert busiest == limit
+    assert len(admitted) == 3 * limit
+    for now, wait in refused:
+        following = [t for t in admitted if t > now]
+        if following:
+            assert now + wait <= following[0] < now + wait + step
+
+
+async def test_hit_says_when_the_oldest_leaves(store: LimitStore) -> None:
+    for offset in (0.0, 5.0, 10.0):
+        assert await store.hit("k:requests", 3, 60, NOW + offset) == 0.0
+    assert await store.hit("k:requests", 3, 60, NOW + 20) == pytest.approx(40.0)
+    assert await store.hit("k:requests", 3, 60, NOW + 60) == 0.0  # the first one left
+    assert await store.hit("k:requests", 3, 60, NOW + 61) == pytest.approx(4.0)
+    assert await store.hit("other:requests", 3, 60, NOW + 61) == 0.0  # keys are separate
+
+
 async def test_take_is_all_or_nothing(store: LimitStore) -> None:
     assert await store.take("k:chars", 250, 300, 86_400, NOW) == 0.0
     assert await store.take("k:chars", 60, 300, 86_400, NOW) > 0  # refused, nothing charged
@@ -73,6 +105,10 @@ async def test_two_instances_share_counts_through_redis(redis_url: str) -> None:
         *(store.take("k:requests", 1, 10, 60, NOW) for store in [first, second] * 10)
     )
     assert sorted(results).count(0.0) == 10  # exactly the limit, across both instances
+    hits = await asyncio.gather(
+        *(store.hit("k:minute", 7, 60, NOW) for store in [first, second] * 20)
+    )
+    assert hits.count(0.0) == 7 and all(wait == pytest.approx(60.0) for wait in hits if wait)
     assert await first.join("k:conns", "a", 1, 120, NOW)
     assert not await second.join("k:conns", "b", 1, 120, NOW)
     token = f"token:{uuid.uuid4().hex}"

@@ -97,3 +97,21 @@ async def test_zero_means_unlimited_and_anonymous_is_never_limited() -> None:
     await guard.connect(alice, "c2")
     for i in range(5):
         await guard.connect(ANONYMOUS, f"a{i}")
+
+
+async def test_a_flood_across_a_minute_boundary_gets_the_limit_once() -> None:
+    """The old fixed window let 2x the limit through around :00; a moving window does not."""
+    guard, clock = access(Limits(requests_per_minute=5))
+    alice = guard.authenticate("alice-secret")
+    clock.t += 59 - clock.now() % 60  # one second before a minute boundary
+    admitted = 0
+    for _ in range(40):  # 40 requests over 4 s, across the boundary
+        try:
+            await guard.admit_request(alice)
+            admitted += 1
+        except RateLimited as limited:
+            assert 56 <= limited.retry_after <= 60
+        clock.t += 0.1
+    assert admitted == 5
+    clock.t += 57  # the first five are now a minute old
+    await guard.admit_request(alice)
