@@ -11,12 +11,13 @@ import asyncio
 import importlib.util
 import os
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from adapters.faster_whisper_transcriber import FasterWhisperTranscriber
+from adapters.system_clock import SystemClock
+from application.ports import Clock
 from domain.errors import VoicePipeError
 from domain.speech import AudioClip, Segment, Transcript, TranscriptionHints
 
@@ -59,11 +60,13 @@ class WhisperModels:
         *,
         cache_dir: Path,
         idle_seconds: float = 300.0,
+        clock: Clock | None = None,
     ) -> None:
         self.default = default
         self._load = load
         self.cache_dir = cache_dir
         self.idle_seconds = idle_seconds
+        self.clock = clock or SystemClock()
         self._loaded: dict[str, tuple[FasterWhisperTranscriber, float]] = {}
         self._loading = asyncio.Lock()
 
@@ -114,7 +117,7 @@ class WhisperModels:
             entry = self._loaded.get(name)
             # Joining 150 MB and loading a model take seconds: never on the event loop.
             model = entry[0] if entry else await asyncio.to_thread(self._open, name)
-            self._loaded[name] = (model, time.monotonic())
+            self._loaded[name] = (model, self.clock.monotonic())
         return model
 
     def _open(self, name: str) -> FasterWhisperTranscriber:
@@ -131,10 +134,11 @@ class WhisperModels:
         raise UnknownModel(f"unknown model {name!r}; available: {', '.join(self.names())}")
 
     def _unload_idle(self) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         for name, (_, used) in list(self._loaded.items()):
             if now - used > self.idle_seconds:
                 del self._loaded[name]  # its memory goes with the last reference
 
     def loaded(self) -> dict[str, Any]:
-        return {name: round(time.monotonic() - used, 1) for name, (_, used) in self._loaded.items()}
+        now = self.clock.monotonic()
+        return {name: round(now - used, 1) for name, (_, used) in self._loaded.items()}

@@ -1,18 +1,22 @@
 """Issue 2 figures: STT and TTS overhead over the bare models, a free event loop,
-cache-hit latency, start-up time and memory.
+cache-hit latency, start-up time and memory; then what each audio and text component takes
+on its own (codec, processing, sentiment), in this process.
 
-Run: .venv/bin/python -m bench.foundation
+Run: .venv/bin/python -m bench.foundation   (components only: ... -m bench.foundation components)
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import io
 import os
+import sys
 import threading
 import time
 import wave
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
 import numpy as np
@@ -169,8 +173,69 @@ def main() -> None:
             str(hits[100] <= 5),
         ),
     ]
-    print(table(rows))
+    print(table(rows + component_rows()))
     print(f"load generator for /health: {load_generator()}")
+
+
+async def _timings_ms(call: Callable[[], Awaitable[object]], runs: int) -> list[float]:
+    await call()  # warm up
+    timings = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        await call()
+        timings.append(1000 * (time.perf_counter() - start))
+    return timings
+
+
+def component_rows() -> list[tuple[str, str, str, str]]:
+    """Each component alone, on Piper's speech: no service, no HTTP, no other request."""
+    from adapters.piper_synthesizer import PiperSynthesizer, bundled_voice
+    from adapters.pyav_codec import PyAVAudioCodec
+    from adapters.pydub_processor import PydubAudioProcessor
+    from adapters.textblob_sentiment import TextBlobSentimentAnalyzer
+    from domain.speech import AudioClip, AudioFormat, ProcessingSettings
+
+    async def measure() -> list[tuple[str, str, str, str]]:
+        piper = PiperSynthesizer([bundled_voice()])
+        speech = await piper.synthesize(CLIP_TEXT, piper.default_voice)
+
+        def cut(seconds: int) -> AudioClip:  # the speech, repeated as needed
+            pcm = speech.pcm * (1 + int(seconds * speech.sample_rate * 2 / len(speech.pcm)))
+            return AudioClip(pcm[: seconds * speech.sample_rate * 2], speech.sample_rate)
+
+        codec, rows = PyAVAudioCodec(), []
+        five = cut(5)
+        for audio_format in (AudioFormat.WAV, AudioFormat.MP3, AudioFormat.OPUS, AudioFormat.FLAC):
+            encode = await _timings_ms(functools.partial(codec.encode, five, audio_format), 5)
+            data = await codec.encode(five, audio_format)
+            decode = await _timings_ms(functools.partial(codec.decode, data, 16_000), 5)
+            rows.append(
+                (
+                    f"codec 5 s {audio_format.value}: encode / decode to 16 kHz, min (ms)",
+                    f"{min(encode):.2f} / {min(decode):.2f}",
+                    "measure",
+                    "-",
+                )
+            )
+        processor, six = PydubAudioProcessor(), cut(6)
+        processing = await _timings_ms(lambda: processor.process(six, ProcessingSettings()), 10)
+        rows.append(
+            (
+                f"processing 6 s at {speech.sample_rate} Hz, median (ms)",
+                f"{median(processing):.2f}",
+                "measure",
+                "-",
+            )
+        )
+        sentence = "The weather in Paris is beautiful, and I am so happy to walk by the river. "
+        text = (sentence * (5000 // len(sentence) + 1))[:5000]
+        analyzer = TextBlobSentimentAnalyzer()
+        sentiment = await _timings_ms(lambda: analyzer.analyse(text), 10)
+        figure = "sentiment of 5,000 characters, median (ms)"
+        rows.append((figure, f"{median(sentiment):.1f}", "measure", "-"))
+        return rows
+
+    return asyncio.run(measure())
 
 
 def exactly(data: bytes, seconds: float) -> bytes:
@@ -204,4 +269,7 @@ def resample_wav(data: bytes, rate: int) -> bytes:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["components"]:
+        print(table(component_rows()))
+    else:
+        main()

@@ -55,6 +55,7 @@ class Container:
     projector: StatsProjector
     telemetry: Telemetry
     access: Access
+    clock: Clock
     components: dict[str, Any] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     warnings: list[str] = field(default_factory=list)
@@ -167,6 +168,7 @@ def bootstrap(
             ),
             token_ttl=settings.token_ttl_seconds,
         ),
+        clock=clock,
         components={
             "synthesizers": synthesizers,
             "transcriber": transcriber,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from typing import Any
 
@@ -88,7 +87,8 @@ class VoiceConnection:
         self.streams: dict[str, SpeechStream] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.listening: Listening | None = None
-        now = time.monotonic()
+        self.clock = container.clock
+        now = self.clock.monotonic()
         self._messages = TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST, now)
         self._audio = TokenBucket(32_000 * AUDIO_REALTIME_FACTOR, 32_000 * AUDIO_BURST_SECONDS, now)
         self.closing = False
@@ -217,11 +217,11 @@ class VoiceConnection:
             text = event.get("text")
             if text is None:
                 data = event.get("bytes") or b""
-                if not self._audio.take(len(data), time.monotonic()):
+                if not self._audio.take(len(data), self.clock.monotonic()):
                     raise RateLimited("audio is arriving faster than 10x real time; slow down")
                 await self._audio_frame(data)
                 return
-            if not self._messages.take(1, time.monotonic()):
+            if not self._messages.take(1, self.clock.monotonic()):
                 raise RateLimited("too many messages; at most 50 a second")
             await self.container.access.admit_request(self.principal)
             message = decode_message(text)

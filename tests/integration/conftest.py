@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import msgspec
@@ -21,6 +22,52 @@ from entrypoints.telemetry import build_telemetry
 # What the session's service traced and measured, for the observability tests.
 SPANS = InMemorySpanExporter()
 METRICS = InMemoryMetricReader()
+
+
+class SteppedClock:
+    """The system clock, which a test can move forward or stop (the service's Clock port).
+
+    Passed to `bootstrap`, it lets a test skip past an expiry instead of sleeping through it,
+    or hold time still while it counts what a rate allows. `start` sets the wall time it
+    reads at first (e.g. midday, so that no UTC day ends during a test); its monotonic time
+    is the system's. It never goes back: moving it forward is what a slow machine could do
+    anyway, and the service runs in another thread, so each reading is one attribute read.
+    """
+
+    def __init__(self, start: float | None = None) -> None:
+        self._offset = 0.0 if start is None else start - time.time()
+        self._mono_offset = 0.0
+        self._stopped: tuple[float, float] | None = None
+
+    def now(self) -> float:
+        stopped = self._stopped
+        return stopped[0] if stopped else time.time() + self._offset
+
+    def monotonic(self) -> float:
+        stopped = self._stopped
+        return stopped[1] if stopped else time.monotonic() + self._mono_offset
+
+    def advance(self, seconds: float) -> None:
+        assert seconds >= 0, "time only moves forward"
+        self._offset += seconds
+        self._mono_offset += seconds
+        stopped = self._stopped
+        if stopped:
+            self._stopped = (stopped[0] + seconds, stopped[1] + seconds)
+
+    @contextmanager
+    def stopped(self) -> Iterator[SteppedClock]:
+        """Inside, no time passes but what `advance` adds; after, the clock runs again."""
+        self._stopped = (self.now(), self.monotonic())
+        try:
+            yield self
+        finally:
+            self._stopped = None
+
+
+def midday_utc() -> float:
+    """Noon (UTC) of today: a start far from the day boundaries that daily quotas count by."""
+    return time.time() // 86_400 * 86_400 + 43_200
 
 
 def free_port() -> int:
@@ -54,9 +101,15 @@ class RunningServer:
 
 
 @pytest.fixture(scope="session")
-def container() -> Container:
+def clock() -> SteppedClock:
+    """The session service's clock."""
+    return SteppedClock()
+
+
+@pytest.fixture(scope="session")
+def container(clock: SteppedClock) -> Container:
     telemetry = build_telemetry(span_exporter=SPANS, metric_reader=METRICS)
-    return bootstrap(Settings(), telemetry=telemetry)
+    return bootstrap(Settings(), telemetry=telemetry, clock=clock)
 
 
 @pytest.fixture(scope="session")

@@ -21,13 +21,13 @@ from application.ports import AudioCache, EventLog
 from domain.events import CacheLookedUp, DomainEvent, RequestReceived
 from tests.unit.fakes import FakeClock
 
-TTL = 0.3
+TTL = 0.5
 
 
 @dataclass
 class CacheUnderTest:
     cache: AudioCache
-    expire: Callable[[], Awaitable[None]]
+    expire: Callable[[], Awaitable[None]]  # lets the TTL pass
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -46,6 +46,8 @@ async def cache_case(
         return
     link = RedisLink(redis_url)
     await link.connect()
+    # Redis expires keys by its own clock (SET PX): no clock of ours reaches it, so the TTL
+    # really passes. Sleeping past it is enough: Redis never serves a key after its PX.
     yield CacheUnderTest(
         RedisAudioCache(link, ttl_seconds=TTL, prefix=f"test-{uuid.uuid4().hex}"),
         lambda: asyncio.sleep(TTL + 0.1),
@@ -92,6 +94,7 @@ async def test_cache_overwrites(cache_case: CacheUnderTest) -> None:
 
 async def test_cache_entries_expire(cache_case: CacheUnderTest) -> None:
     await cache_case.cache.put("k", b"soon gone")
+    assert await cache_case.cache.get("k") == b"soon gone"  # there until the TTL has passed
     await cache_case.expire()
     assert await cache_case.cache.get("k") is None
 

@@ -22,7 +22,6 @@ import io
 import json
 import math
 import struct
-import time
 import wave
 from collections import Counter
 from collections.abc import Iterator
@@ -260,7 +259,6 @@ def test_schema_fuzz(
     operation = api_schema[path][method]
     checks = [check for check in CHECKS if check not in SCHEMA_GAPS.get(label, ())]
     statuses: Counter[int] = Counter()
-    started = time.perf_counter()
 
     @fuzz_settings(SCHEMA_EXAMPLES)
     @given(case=operation.as_strategy(mode))
@@ -277,8 +275,7 @@ def test_schema_fuzz(
             )
 
     fuzz()
-    took = time.perf_counter() - started
-    print(f"\n{label} {mode.value}: {statuses.total()} requests in {took:.1f} s: {dict(statuses)}")
+    print(f"\n{label} {mode.value}: {statuses.total()} requests: {dict(statuses)}")
     assert statuses.total() > 0
 
 
@@ -390,7 +387,6 @@ raw_requests = json_bodies() | multipart_bodies() | other_bodies
 @pytest.mark.parametrize("path", POST_PATHS)
 def test_raw_request_fuzz(http: httpx.Client, path: str) -> None:
     statuses: Counter[int] = Counter()
-    started = time.perf_counter()
 
     @fuzz_settings(RAW_EXAMPLES)
     @given(request=raw_requests)
@@ -408,8 +404,7 @@ def test_raw_request_fuzz(http: httpx.Client, path: str) -> None:
             assert_documented_error(path, response.status_code, media_type, answer)
 
     fuzz()
-    took = time.perf_counter() - started
-    print(f"\nPOST {path} raw: {statuses.total()} requests in {took:.1f} s: {dict(statuses)}")
+    print(f"\nPOST {path} raw: {statuses.total()} requests: {dict(statuses)}")
     assert statuses.total() > 0
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 import wave
 from pathlib import Path
 
@@ -110,11 +109,7 @@ def _encode_with_av(
 async def test_round_trip_every_output_format(
     codec: PyAVAudioCodec, speech: AudioClip, audio_format: AudioFormat
 ) -> None:
-    started = time.perf_counter()
     encoded = await codec.encode(speech, audio_format)
-    encode_ms = 1000 * (time.perf_counter() - started)
-    print(f"encode {audio_format.value}: {encode_ms:.1f} ms, {len(encoded)} bytes")
-    assert encoded
 
     if audio_format is AudioFormat.PCM:
         assert encoded == speech.pcm  # raw PCM has no header to decode; nothing else to check
@@ -171,11 +166,7 @@ async def test_decodes_common_containers(
     else:
         pcm = speech.pcm
     data = _encode_with_av(pcm, rate, container_format, codec_name)
-
-    started = time.perf_counter()
     decoded = await codec.decode(data, 16_000)
-    elapsed_ms = 1000 * (time.perf_counter() - started)
-    print(f"decode {container_format}/{codec_name}: {elapsed_ms:.1f} ms")
 
     reference = await codec.decode(await codec.encode(speech, AudioFormat.WAV), 16_000)
     assert abs(decoded.duration_ms - speech.duration_ms) < 100
@@ -302,20 +293,3 @@ async def test_max_seconds(
         await PyAVAudioCodec(max_seconds=seconds / 2).decode(data, 16_000)
     decoded = await PyAVAudioCodec(max_seconds=seconds + 1).decode(data, 16_000)
     assert abs(decoded.duration_ms - speech.duration_ms) < 100
-
-
-@pytest.mark.asyncio
-async def test_decode_speed(codec: PyAVAudioCodec, speech: AudioClip) -> None:
-    """Prints, does not assert: timings on shared CI machines are noise."""
-    five_seconds = AudioClip(
-        pcm=(speech.pcm * 2)[: 5 * speech.sample_rate * 2], sample_rate=speech.sample_rate
-    )
-    for audio_format in (AudioFormat.WAV, AudioFormat.MP3, AudioFormat.OPUS, AudioFormat.FLAC):
-        data = await codec.encode(five_seconds, audio_format)
-        await codec.decode(data, 16_000)
-        runs = []
-        for _ in range(5):
-            started = time.perf_counter()
-            await codec.decode(data, 16_000)
-            runs.append(1000 * (time.perf_counter() - started))
-        print(f"decode 5 s {audio_format.value} -> 16 kHz: {min(runs):.2f} ms")

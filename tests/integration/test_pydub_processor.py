@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -167,18 +166,3 @@ async def test_very_short_speech_does_not_crash(
 
     assert 0 < result.clip.samples <= 50
     assert _clipped(result.clip) <= 5
-
-
-@pytest.mark.asyncio
-async def test_processing_time(processor: PydubAudioProcessor, speech: AudioClip) -> None:
-    """Prints, does not assert: timings on shared CI machines are noise."""
-    six_seconds = AudioClip(
-        pcm=(speech.pcm * 2)[: 6 * speech.sample_rate * 2], sample_rate=speech.sample_rate
-    )
-    await processor.process(six_seconds, ProcessingSettings())
-    runs = []
-    for _ in range(10):
-        started = time.perf_counter()
-        await processor.process(six_seconds, ProcessingSettings())
-        runs.append(1000 * (time.perf_counter() - started))
-    print(f"process 6 s at {speech.sample_rate} Hz: median {np.median(runs):.2f} ms")
