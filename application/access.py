@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 from collections.abc import Sequence
 
@@ -192,20 +193,27 @@ class Access:
             message = f"the limit of {limit} STT audio seconds a day is reached for this key"
             raise RateLimited(message, DAY - now % DAY)
 
-    async def charge_audio(self, principal: Principal, seconds: float) -> None:
-        if principal is not ANONYMOUS and self.limits.stt_seconds_per_day and seconds > 0:
-            await self.store.add(f"{principal.key_id}:stt_seconds", seconds, DAY, self.clock.now())
+    def audio_allowance(self, principal: Principal) -> AudioAllowance:
+        """The STT seconds one upload or stream may use: reserved before the model runs."""
+        return AudioAllowance(self, principal)
 
-    async def take_audio(self, principal: Principal, seconds: float) -> None:
-        """Streaming STT: charge each frame before it is transcribed."""
-        await self._take(
-            principal,
-            "stt_seconds",
-            seconds,
-            self.limits.stt_seconds_per_day,
-            DAY,
-            "STT audio seconds a day",
-        )
+    async def reserve_audio(self, principal: Principal, seconds: float) -> float:
+        """Atomically take `seconds` of today's STT quota; the time it counts against."""
+        now = self.clock.now()
+        limit = self.limits.stt_seconds_per_day
+        if principal is ANONYMOUS or not limit or seconds <= 0:
+            return now
+        label = "STT audio seconds a day"
+        if seconds > limit:
+            raise RateLimited(f"this audio alone is over the limit of {limit} {label}", DAY)
+        wait = await self.store.take(f"{principal.key_id}:stt_seconds", seconds, limit, DAY, now)
+        if wait:
+            raise RateLimited(f"the limit of {limit} {label} is reached for this key", wait)
+        return now
+
+    async def refund_audio(self, principal: Principal, seconds: float, at: float) -> None:
+        if principal is not ANONYMOUS and self.limits.stt_seconds_per_day and seconds > 0:
+            await self.store.add(f"{principal.key_id}:stt_seconds", -seconds, DAY, at)
 
     async def connect(self, principal: Principal, connection_id: str) -> None:
         limit = self.limits.connections_per_key
@@ -236,3 +244,55 @@ class Access:
         wait = await self.store.take(bucket, amount, limit, window, self.clock.now())
         if wait:
             raise RateLimited(f"the limit of {limit} {label} is reached for this key", wait)
+
+
+class AudioAllowance:
+    """STT seconds for one upload or stream, charged exactly.
+
+    Rules:
+    - Seconds are reserved atomically before the model gets the audio (concurrent requests
+      cannot all pass a nearly spent quota); a stream reserves whole seconds ahead, so a
+      shared store is asked about once a second of audio, not once a frame.
+    - `settle` gives back what was reserved but not used: the key pays what it used.
+    """
+
+    def __init__(self, access: Access, principal: Principal) -> None:
+        self.access = access
+        self.principal = principal
+        self.used = 0.0
+        self._reserved: list[tuple[float, float]] = []  # (seconds, when) per reservation
+
+    @property
+    def reserved(self) -> float:
+        return sum(seconds for seconds, _ in self._reserved)
+
+    async def reserve(self, seconds: float) -> None:
+        """Reserve exactly `seconds` (a whole upload, its duration known after decoding)."""
+        at = await self.access.reserve_audio(self.principal, seconds)
+        self._reserved.append((seconds, at))
+        self.used += seconds
+
+    async def use(self, seconds: float) -> None:
+        """Count streamed audio, reserving whole seconds ahead when it runs past the reserve."""
+        missing = self.used + seconds - self.reserved
+        if missing > 0:
+            ahead = float(math.ceil(missing))
+            at = await self.access.reserve_audio(self.principal, ahead)
+            self._reserved.append((ahead, at))
+        self.used += seconds
+
+    def unuse(self, seconds: float) -> None:
+        """Audio counted but never heard (its utterance was refused): not charged."""
+        self.used = max(0.0, self.used - seconds)
+
+    async def settle(self) -> None:
+        """Give back what was reserved and not used; idempotent."""
+        spare = self.reserved - self.used
+        while spare > 1e-9 and self._reserved:
+            seconds, at = self._reserved.pop()
+            back = min(seconds, spare)
+            await self.access.refund_audio(self.principal, back, at)
+            spare -= back
+            if back < seconds:
+                self._reserved.append((seconds - back, at))
+        self.used = self.reserved

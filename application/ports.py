@@ -104,6 +104,35 @@ class AudioCodec(Protocol):
     async def encode(self, clip: AudioClip, audio_format: AudioFormat) -> bytes: ...
 
 
+class AudioStream(Protocol):
+    """One client's streamed audio on its way to 16 kHz mono s16le PCM, converted as it arrives."""
+
+    async def feed(self, data: bytes) -> bytes:
+        """16 kHz PCM for what can be decoded so far (often empty for containers); raises
+        domain.errors.InvalidAudio when the bytes cannot be this encoding."""
+        ...
+
+    async def finish(self) -> bytes:
+        """The rest, once the client says the audio is complete (flushes decoder and resampler)."""
+        ...
+
+    def close(self) -> None:
+        """Drop the stream (the client left): frees its resources, stops any work queued for it."""
+        ...
+
+
+class AudioConverter(Protocol):
+    """Audio conversion for streams and clips (resampling, incremental container decoding)."""
+
+    def open_stream(self, encoding: str, sample_rate: int) -> AudioStream:
+        """`pcm_s16le` at `sample_rate` Hz (8000–48000), or a container: `ogg` or `webm`."""
+        ...
+
+    def resample(self, pcm: bytes, from_rate: int, to_rate: int) -> bytes:
+        """Mono s16le PCM at another rate (whole clips, e.g. 16 kHz model audio to 24 kHz)."""
+        ...
+
+
 class SentimentAnalyzer(Protocol):
     async def analyse(self, text: str) -> Sentiment: ...
 

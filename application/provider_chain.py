@@ -93,13 +93,13 @@ class ProviderChain:
         return clip
 
     async def first_available(
-        self, candidates: list[Candidate], text: str, run: PipelineRun
+        self, candidates: list[Candidate], text: str, run: PipelineRun, speed: float = 1.0
     ) -> tuple[Candidate, AudioClip] | None:
         """The first candidate whose breaker allows it and that speaks; None if none did."""
         for candidate in candidates:
             if not self.allow(candidate.voice.provider, run):
                 continue
-            clip = await self.try_one(candidate, text, run)
+            clip = await self.try_one(candidate, text, run, speed)
             if clip is not None:
                 return candidate, clip
         return None

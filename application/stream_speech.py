@@ -8,16 +8,17 @@ from collections.abc import AsyncIterator
 import msgspec
 
 from application.pipeline_run import PipelineRun
-from application.synthesize_speech import SynthesizeSpeech
-from domain.errors import StepFailed, VoicePipeError
-from domain.events import AudioProcessed, AudioStreamed, RequestReceived
+from application.speech_pipeline import SpeechPipeline, check_speed
+from domain.errors import EmptyText, TextTooLong, VoicePipeError
+from domain.events import AudioStreamed, RequestReceived
 from domain.speech import (
-    AudioClip,
     AudioFormat,
     ProcessingSettings,
     Sentiment,
     SpeechRequest,
     SpokenAudio,
+    Voice,
+    check_length_for_speed,
     normalize_text,
 )
 from domain.text_pieces import complete_sentences, first_pieces, pieces_of, split_long
@@ -65,23 +66,44 @@ class SpeechStream:
     - Chunks are raw mono s16le PCM at the start message's rate, each cleaned up (compression,
       loudness, silence trim) on its own and joined by a fixed pause: no clicks, no level jumps.
     - `cancel` stops after the piece being synthesized; nothing more is sent or cached.
-    - A whole text given at once is looked up in the cache first and, once fully spoken, stored.
+    - A whole text given at once is looked up in the cache first and, once fully spoken, stored
+      under a key of its own (never a one-shot format's), for the voice that actually spoke it.
+    - Text sent in pieces is cleaned like a whole text (`normalize_text`), and all pieces
+      together are bounded by `max_text_chars`.
     """
 
     def __init__(
-        self, speech: SynthesizeSpeech, run: PipelineRun, voice: str | None, use_cache: bool
+        self,
+        pipeline: SpeechPipeline,
+        run: PipelineRun,
+        voice: str | None,
+        use_cache: bool,
+        speed: float = 1.0,
     ) -> None:
-        self.speech = speech
+        self.pipeline = pipeline
         self.run = run
-        self.candidates = speech.providers.candidates(voice)
+        self.candidates = pipeline.candidates(voice)
         self.use_cache = use_cache
+        self.speed = speed
         self._buffer = ""
         self._spoken: list[str] = []
         self._pieces: asyncio.Queue[str | None] = asyncio.Queue()
         self._whole_text: str | None = None
+        self._received = 0  # characters of text sent in pieces
         self.cancelled = False
 
+    def check_text(self, text: str) -> None:
+        """Raises TextTooLong if `text` would take the stream past `max_text_chars`."""
+        limit = int(self.pipeline.max_text_chars * min(self.speed, 1.0))  # as for whole texts
+        if self._received + len(text) > limit:
+            raise TextTooLong(
+                f"this stream's text would have {self._received + len(text)} characters; "
+                f"the limit is {limit}"
+            )
+
     def add_text(self, text: str) -> None:
+        self.check_text(text)
+        self._received += len(text)
         sentences, self._buffer = complete_sentences(self._buffer + text)
         for sentence in sentences:
             self._queue(sentence)
@@ -105,15 +127,21 @@ class SpeechStream:
     def _queue(self, sentence: str) -> None:
         first = not self._spoken and self._pieces.empty()
         for piece in first_pieces(sentence) if first else split_long(sentence):
-            self._pieces.put_nowait(piece)
+            try:
+                self._pieces.put_nowait(normalize_text(piece, self.pipeline.max_text_chars))
+            except EmptyText:
+                continue  # only unspeakable characters
 
-    def _request(self, text: str) -> SpeechRequest:
-        return SpeechRequest(
+    def _key(self, text: str, voice: Voice) -> str:
+        """Streamed audio (pieces joined by pauses) is never a one-shot `pcm` entry."""
+        request = SpeechRequest(
             text=text,
-            voice=self.candidates[0].voice,
+            voice=voice,
             audio_format=AudioFormat.PCM,
             processing=STREAM_PROCESSING,
+            speed=self.speed,
         )
+        return "tts:stream:" + request.cache_key().removeprefix("tts:")
 
     async def items(self) -> AsyncIterator[StreamItem]:
         """Start, then chunks, then a finish with totals (also after a cancel)."""
@@ -129,12 +157,10 @@ class SpeechStream:
             if piece is None or self.cancelled:
                 break
             self._spoken.append(piece)
-            spoken = await self.speech.providers.first_available(self.candidates, piece, self.run)
-            if spoken is None:
-                self.run.failed("synthesis", "synthesis_failed")
-                raise StepFailed("synthesis", "no speech provider could speak this text")
-            candidate, clip = spoken
-            clip = await self._process(clip)
+            candidate, clip = await self.pipeline.speak(
+                self.candidates, piece, self.run, self.speed
+            )
+            clip = await self.pipeline.process(clip, STREAM_PROCESSING, self.run)
             if served is None:
                 served, rate = candidate, clip.sample_rate
                 first_ms = self.run.elapsed_ms()
@@ -154,8 +180,11 @@ class SpeechStream:
             cancelled=self.cancelled,
         )
         if served is not None and not self.cancelled and self.use_cache and text:
-            audio = SpokenAudio(bytes(pcm), AudioFormat.PCM, rate, 0.0, served.voice, sentiment)
-            await self.speech.store(self._request(text).cache_key(), audio, self.run)
+            duration_ms = round(1000 * len(pcm) / 2 / rate, 3)
+            audio = SpokenAudio(
+                bytes(pcm), AudioFormat.PCM, rate, duration_ms, served.voice, sentiment
+            )
+            await self.pipeline.store(self._key(text, served.voice), audio, self.run)
         yield StreamFinished(
             duration=round(len(pcm) / 2 / rate, 3) if rate else 0.0,
             latency_ms=self.run.completed(),
@@ -168,13 +197,19 @@ class SpeechStream:
         )
 
     async def _cached(self) -> SpokenAudio | None:
+        """The first candidate voice that has this text, in the order they would be tried."""
         if self._whole_text is None or not self.use_cache:
             return None
-        return await self.speech.lookup(self._request(self._whole_text).cache_key(), self.run)
+        for candidate in self.candidates:
+            hit = await self.pipeline.lookup(self._key(self._whole_text, candidate.voice), self.run)
+            if hit is not None:
+                return hit
+        return None
 
     async def _replay(self, audio: SpokenAudio) -> AsyncIterator[StreamItem]:
         voice = audio.voice
-        yield StreamStarted(audio.sample_rate, voice.provider, voice.name, True, False)
+        fallback = voice.provider != self.candidates[0].voice.provider
+        yield StreamStarted(audio.sample_rate, voice.provider, voice.name, True, fallback)
         first_ms = self.run.elapsed_ms()
         step = int(audio.sample_rate * CACHED_CHUNK_SECONDS) * 2
         chunks = [audio.data[i : i + step] for i in range(0, len(audio.data), step)]
@@ -200,25 +235,11 @@ class SpeechStream:
             text=self._whole_text or "",
         )
 
-    async def _process(self, clip: AudioClip) -> AudioClip:
-        start = self.speech.clock.monotonic()
-        try:
-            processed = await self.speech.processor.process(clip, STREAM_PROCESSING)
-        except Exception as error:
-            self.run.failed("processing", "processing_failed")
-            raise StepFailed("processing", "processing failed; try again later") from error
-        self.run.record(
-            AudioProcessed,
-            gain_db=round(processed.gain_db, 3),
-            trimmed_ms=round(processed.trimmed_ms, 3),
-            latency_ms=self.run.since_ms(start),
-        )
-        return processed.clip
-
     async def _sentiment(self, text: str) -> Sentiment | None:
         if not text:
             return None
-        sentiment, _ = await self.speech.analyse(text)
+        sentiment, latency_ms = await self.pipeline.analyse(text)
+        self.pipeline.analysed(sentiment, latency_ms, self.run)
         return sentiment
 
 
@@ -227,10 +248,10 @@ def _silence(rate: int) -> bytes:
 
 
 class StreamSpeech:
-    """Opens speech streams, sharing providers, processing, cache and events with one-shot TTS."""
+    """Opens speech streams, sharing the speech pipeline with one-shot synthesis."""
 
-    def __init__(self, speech: SynthesizeSpeech) -> None:
-        self.speech = speech
+    def __init__(self, pipeline: SpeechPipeline) -> None:
+        self.pipeline = pipeline
 
     def open(
         self,
@@ -240,18 +261,22 @@ class StreamSpeech:
         voice: str | None = None,
         use_cache: bool = True,
         text: str | None = None,
+        speed: float = 1.0,
     ) -> SpeechStream:
         """A stream for `text` (whole, validated now) or for text sent later in pieces."""
-        run = PipelineRun("tts", pipeline_id, self.speech.clock)
+        run = self.pipeline.run(pipeline_id)
         run.record(RequestReceived, pipeline="tts", transport=transport, input_size=len(text or ""))
         try:
-            stream = SpeechStream(self.speech, run, voice, use_cache)
+            check_speed(speed)
+            stream = SpeechStream(self.pipeline, run, voice, use_cache, speed)
             if text is not None:
-                stream.speak_whole(normalize_text(text, self.speech.max_text_chars))
+                whole = normalize_text(text, self.pipeline.max_text_chars)
+                check_length_for_speed(whole, speed, self.pipeline.max_text_chars)
+                stream.speak_whole(whole)
         except VoicePipeError as error:
             run.failed("validation", error.code)
             raise
         return stream
 
     async def close(self, stream: SpeechStream) -> None:
-        await stream.run.flush(self.speech.events)
+        await stream.run.flush(self.pipeline.events)

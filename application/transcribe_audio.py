@@ -6,6 +6,7 @@ import logging
 
 import msgspec
 
+from application.access import AudioAllowance
 from application.pipeline_run import PipelineRun
 from application.ports import (
     AudioCodec,
@@ -43,6 +44,8 @@ class TranscribeAudio:
     - Audio over `max_audio_bytes`, or longer than `max_audio_seconds` once decoded, is refused.
     - Bytes that do not decode as audio (or are truncated) are refused as invalid audio.
     - Audio is decoded in memory and resampled to 16 kHz mono for the model.
+    - Its seconds are reserved from the caller's allowance once decoded, before the model
+      runs, and given back if transcription fails: the key pays for what was transcribed.
     - Silence gives an empty transcript (voice activity detection drops it), never invented words.
     - Sentiment of the transcript is optional: if it fails, the transcript is still returned.
     """
@@ -77,11 +80,12 @@ class TranscribeAudio:
         model: str | None = None,
         task: str = "transcribe",
         hints: TranscriptionHints | None = None,
+        allowance: AudioAllowance | None = None,
     ) -> TranscriptionResult:
         run = PipelineRun("stt", pipeline_id, self.clock)
         run.record(RequestReceived, pipeline="stt", transport=transport, input_size=len(audio))
         try:
-            return await self._run(audio, language, run, progress, model, task, hints)
+            return await self._run(audio, language, run, progress, model, task, hints, allowance)
         finally:
             await run.flush(self.events)
 
@@ -94,6 +98,7 @@ class TranscribeAudio:
         model: str | None = None,
         task: str = "transcribe",
         hints: TranscriptionHints | None = None,
+        allowance: AudioAllowance | None = None,
     ) -> TranscriptionResult:
         step = "validation"
         try:
@@ -112,11 +117,20 @@ class TranscribeAudio:
                 audio_ms=round(clip.duration_ms, 3),
                 latency_ms=run.since_ms(start),
             )
+            step = "quota"
+            if allowance is not None:
+                await allowance.reserve(clip.duration_ms / 1000)
             step = "transcription"
             start = self.clock.monotonic()
-            transcript = await self.transcriber.transcribe(
-                clip, language, progress=progress, model=model, task=task, hints=hints
-            )
+            try:
+                transcript = await self.transcriber.transcribe(
+                    clip, language, progress=progress, model=model, task=task, hints=hints
+                )
+            except BaseException:
+                if allowance is not None:
+                    allowance.unuse(allowance.used)
+                    await allowance.settle()
+                raise
             self._transcribed(run, clip, transcript, run.since_ms(start), model)
         except VoicePipeError as error:
             run.failed(step, error.code)

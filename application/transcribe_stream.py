@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from application.ports import Transcriber, VadSession
+from application.ports import Clock, Transcriber, VadSession
 from application.transcribe_audio import TranscribeAudio, TranscriptionResult
 from domain.errors import Busy, VoicePipeError
 from domain.speech import AudioClip, Transcript
@@ -79,6 +79,8 @@ class UtteranceStream:
         language: str | None,
         partial_ms: int = 500,
         policy: Endpointing | None = None,
+        transport: str = "ws-stream",
+        clock: Clock | None = None,
     ) -> None:
         self.transcriber = transcriber
         self.transcribe = transcribe
@@ -87,6 +89,8 @@ class UtteranceStream:
         self.stream_id = stream_id
         self.language = language
         self.partial_ms = partial_ms
+        self.transport = transport
+        self._monotonic = clock.monotonic if clock is not None else time.monotonic
         self.detector = UtteranceDetector(policy)
         self.policy = self.detector.policy
         self._audio = bytearray()  # since `_offset` bytes into the stream
@@ -111,7 +115,7 @@ class UtteranceStream:
         for probability in self.vad.probabilities(pcm):
             self._windows += 1
             if probability >= self.policy.end_threshold:
-                self._last_speech_at = time.monotonic()
+                self._last_speech_at = self._monotonic()
             self._on(self.detector.push(probability))
         if (
             self._start is not None
@@ -182,11 +186,11 @@ class UtteranceStream:
             self._offset += cut
 
     async def _model(self, start: int, end: int) -> tuple[Transcript, float]:
-        started = time.monotonic()
+        started = self._monotonic()
         transcript = await self.transcriber.transcribe(
             self._clip(start, end), self.language, cut=True
         )
-        return transcript, 1000 * (time.monotonic() - started)
+        return transcript, 1000 * (self._monotonic() - started)
 
     def _draft(self) -> None:
         if self._partial is not None and not self._partial.done():
@@ -217,8 +221,8 @@ class UtteranceStream:
                     _shifted(transcript, start),
                     model_ms,
                     pipeline_id=f"{self.stream_id}-{item.index}",
-                    transport="ws-stream",
-                    end_of_speech_ms=round(1000 * (time.monotonic() - item.last_speech_at), 1),
+                    transport=self.transport,
+                    end_of_speech_ms=round(1000 * (self._monotonic() - item.last_speech_at), 1),
                 )
             except VoicePipeError as error:
                 await self.emit(Failed(item.index, error.code, error.message))
@@ -229,7 +233,7 @@ class UtteranceStream:
                 continue
             finally:
                 self._pending_starts.remove(item.start)
-            lag = round(1000 * (time.monotonic() - item.last_speech_at), 1)
+            lag = round(1000 * (self._monotonic() - item.last_speech_at), 1)
             await self.emit(Final(item.index, round(start, 3), round(end, 3), result, lag))
 
 

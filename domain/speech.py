@@ -8,7 +8,7 @@ import unicodedata
 
 import msgspec
 
-from domain.errors import EmptyText, TextTooLong, UnsupportedFormat
+from domain.errors import EmptyText, InvalidRequest, TextTooLong, UnsupportedFormat
 
 
 class AudioFormat(enum.Enum):
@@ -130,6 +130,22 @@ def normalize_text(text: str, max_chars: int) -> str:
     if len(normalized) > max_chars:
         raise TextTooLong(f"text has {len(normalized)} characters; the limit is {max_chars}")
     return normalized
+
+
+def check_length_for_speed(text: str, speed: float, max_chars: int) -> None:
+    """Bound the audio a text can make, not only its characters: at speed 0.25 a text makes
+    four times the audio of speed 1, so it may be at most `max_chars * speed` characters.
+
+    Faster speech does not raise the limit past `max_chars`. Raises TextTooLong naming both.
+    """
+    if not speed > 0:  # also NaN
+        raise InvalidRequest(f"speed must be positive, not {speed}")
+    limit = int(round(max_chars * min(speed, 1.0), 6))  # 5000 * 0.29 is 1449.99…: 1450
+    if len(text) > limit:
+        raise TextTooLong(
+            f"text has {len(text)} characters; at speed {speed:g} the limit is {limit} "
+            f"({max_chars} at speed 1, in proportion below it)"
+        )
 
 
 class SpeechRequest(msgspec.Struct, frozen=True):

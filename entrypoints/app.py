@@ -18,14 +18,15 @@ from litestar.response import File
 from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from entrypoints import ops
 from entrypoints.bootstrap import Container
-from entrypoints.http_api import ROUTES
-from entrypoints.http_errors import EXCEPTION_HANDLERS
-from entrypoints.openai_api import openai_router
+from entrypoints.errors import EXCEPTION_HANDLERS
+from entrypoints.openai import openai_router
 from entrypoints.security import guarded
 from entrypoints.settings import Settings
 from entrypoints.tracing import traced
-from entrypoints.ws_api import voice_socket
+from entrypoints.v1 import rest
+from entrypoints.v1.socket import voice_socket
 
 STATIC = Path(__file__).parent / "static"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -129,7 +130,14 @@ def create_app(container: Container) -> Litestar:
     telemetry.connections = connections.__len__
     tracing = [traced(telemetry.tracer, telemetry.recording)] if telemetry.enabled else []
     return Litestar(
-        route_handlers=[*ROUTES, voice_socket, playground, static_files, openai_router],
+        route_handlers=[
+            *rest.ROUTES,
+            *ops.ROUTES,
+            voice_socket,
+            playground,
+            static_files,
+            openai_router,
+        ],
         state=State({"container": container, "connections": connections}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[*tracing, request_context, guarded(container.access, settings)],

@@ -10,14 +10,15 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 
 from application.access import Access, KeyRing, Limits
+from application.listening_session import ListeningLimits, StartListening
 from application.ports import (
     AudioCache,
     AudioCodec,
+    AudioConverter,
     AudioProcessor,
     Clock,
     EventLog,
@@ -28,10 +29,14 @@ from application.ports import (
     VoiceActivityDetector,
 )
 from application.provider_chain import ProviderChain
+from application.retention import Retention
+from application.speaking import Speaking
+from application.speech_pipeline import SpeechPipeline
 from application.stats import StatsProjector
 from application.stream_speech import StreamSpeech
 from application.synthesize_speech import SynthesizeSpeech
 from application.transcribe_audio import TranscribeAudio
+from application.transcribing import Transcribing
 from domain.circuit import CircuitPolicy
 from entrypoints import wiring
 from entrypoints.settings import Settings
@@ -48,15 +53,21 @@ class Container:
     """What the entrypoints need, built once at start-up."""
 
     settings: Settings
+    speech: SpeechPipeline
     synthesize: SynthesizeSpeech
     transcribe: TranscribeAudio
     stream_speech: StreamSpeech
+    speaking: Speaking
+    transcribing: Transcribing
+    listen: StartListening
     voice_activity: VoiceActivityDetector
     projector: StatsProjector
     telemetry: Telemetry
     access: Access
     clock: Clock
-    components: dict[str, Any] = field(default_factory=dict)
+    transcriber: Transcriber
+    cache: AudioCache
+    event_log: EventLog  # as stored, without the telemetry observers
     started_at: float = field(default_factory=time.monotonic)
     warnings: list[str] = field(default_factory=list)
     on_start: list[Hook] = field(default_factory=list)
@@ -93,6 +104,7 @@ def bootstrap(
     voice_activity: VoiceActivityDetector | None = None,
     telemetry: Telemetry | None = None,
     limits: LimitStore | None = None,
+    converter: AudioConverter | None = None,
 ) -> Container:
     """Build the service; loads the models (seconds), so call it once at start-up."""
     started = time.monotonic()
@@ -122,7 +134,7 @@ def bootstrap(
         telemetry.metrics.circuits.setdefault(synthesizer.provider, 0)
         _watch_queue(telemetry, "tts", synthesizer.provider, synthesizer)
     _watch_queue(telemetry, "stt", transcriber.model_name, transcriber)
-    synthesize = SynthesizeSpeech(
+    speech = SpeechPipeline(
         providers=ProviderChain(
             synthesizers,
             clock,
@@ -140,41 +152,64 @@ def bootstrap(
         clock=clock,
         max_text_chars=settings.max_text_chars,
     )
+    if converter is None:
+        from adapters.pyav_audio_streams import PyAVAudioConverter
+
+        converter = PyAVAudioConverter()
+    voice_activity = voice_activity or wiring.voice_activity()
+    transcribe = TranscribeAudio(
+        transcriber=transcriber,
+        codec=codec,
+        sentiment=sentiment,
+        events=events,
+        clock=clock,
+        max_audio_bytes=settings.max_audio_bytes,
+        max_audio_seconds=settings.max_audio_seconds,
+    )
+    access = Access(
+        KeyRing(settings.api_keys),
+        limits,
+        clock,
+        limits=Limits(
+            requests_per_minute=settings.rate_limit_per_minute,
+            tts_chars_per_day=settings.tts_chars_per_day,
+            stt_seconds_per_day=settings.stt_seconds_per_day,
+            connections_per_key=settings.connections_per_key,
+        ),
+        token_ttl=settings.token_ttl_seconds,
+    )
+    retention = Retention(settings.retain_content)
+    synthesize, streams = SynthesizeSpeech(speech), StreamSpeech(speech)
     container = Container(
         settings=settings,
+        speech=speech,
         synthesize=synthesize,
-        stream_speech=StreamSpeech(synthesize),
-        voice_activity=voice_activity or wiring.voice_activity(),
-        transcribe=TranscribeAudio(
+        stream_speech=streams,
+        speaking=Speaking(
+            synthesize=synthesize, streams=streams, access=access, retention=retention
+        ),
+        transcribing=Transcribing(transcribe=transcribe, access=access, retention=retention),
+        voice_activity=voice_activity,
+        transcribe=transcribe,
+        listen=StartListening(
             transcriber=transcriber,
-            codec=codec,
-            sentiment=sentiment,
-            events=events,
+            transcribe=transcribe,
+            voice_activity=voice_activity,
+            converter=converter,
             clock=clock,
-            max_audio_bytes=settings.max_audio_bytes,
-            max_audio_seconds=settings.max_audio_seconds,
+            limits=ListeningLimits(
+                max_container_bytes=settings.max_audio_bytes,
+                partial_ms=settings.stt_partial_ms,
+                endpoint_ms=settings.stt_endpoint_ms,
+            ),
         ),
         projector=StatsProjector(events),
         telemetry=telemetry,
-        access=Access(
-            KeyRing(settings.api_keys),
-            limits,
-            clock,
-            limits=Limits(
-                requests_per_minute=settings.rate_limit_per_minute,
-                tts_chars_per_day=settings.tts_chars_per_day,
-                stt_seconds_per_day=settings.stt_seconds_per_day,
-                connections_per_key=settings.connections_per_key,
-            ),
-            token_ttl=settings.token_ttl_seconds,
-        ),
+        access=access,
         clock=clock,
-        components={
-            "synthesizers": synthesizers,
-            "transcriber": transcriber,
-            "cache": cache,
-            "event_log": stored_events,
-        },
+        transcriber=transcriber,
+        cache=cache,
+        event_log=stored_events,
         warnings=warnings,
         on_start=on_start,
         on_stop=on_stop,

@@ -8,12 +8,22 @@ from __future__ import annotations
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+import msgspec
 import structlog
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Receive,
+    Scope,
+    Send,
+)
 
 from application.access import ANONYMOUS, Access, Principal
+from domain.errors import VoicePipeError
+from entrypoints.errors import headers_of, http_body, openai_body, problem_of
 from entrypoints.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -59,15 +69,40 @@ def guarded(access: Access, settings: Settings) -> Any:
             if scope["type"] == ScopeType.HTTP and not access.open:
                 principal = ANONYMOUS
                 if not _is_open(scope["path"], settings):
-                    principal = access.authenticate(presented_key(scope))
-                    structlog.contextvars.bind_contextvars(key_id=principal.key_id)
-                    await access.admit_request(principal)
+                    try:
+                        principal = access.authenticate(presented_key(scope))
+                        structlog.contextvars.bind_contextvars(key_id=principal.key_id)
+                        await access.admit_request(principal)
+                    except VoicePipeError as error:
+                        await refuse(scope, send, error)  # inside the request's id and log
+                        return
                 scope.setdefault("state", {})["principal"] = principal
             await app(scope, receive, send)
 
         return middleware
 
     return middleware_for
+
+
+async def refuse(scope: Scope, send: Send, error: VoicePipeError) -> None:
+    """A 401/429 from the key check, in the shape of the route's API (OpenAI's under /v1)."""
+    problem = problem_of(error)
+    v1 = not scope["path"].startswith("/v1/")
+    body = http_body(problem) if v1 else openai_body(problem)
+    headers = [(b"content-type", b"application/json")]
+    headers += [(k.encode(), v.encode()) for k, v in headers_of(problem).items()]
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": problem.status,
+        "headers": headers,
+    }
+    await send(start)
+    end: HTTPResponseBodyEvent = {
+        "type": "http.response.body",
+        "body": msgspec.json.encode(body),
+        "more_body": False,
+    }
+    await send(end)
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
@@ -79,7 +114,9 @@ def origin_allowed(scope: Scope, settings: Settings) -> bool:
     """Browsers send Origin on WebSockets and CORS does not apply: check it ourselves.
 
     No Origin (a non-browser client) is allowed; with no WS_ALLOWED_ORIGINS, only the page's
-    own origin is (the playground served by this service); `*` allows any.
+    own origin is (the playground served by this service: same scheme, host and port); `*`
+    allows any. A same-origin check cannot tell a DNS-rebound name from ours: exposed beyond
+    loopback, set WS_ALLOWED_ORIGINS (docs/security.md).
     """
     headers = _headers(scope)
     origin = headers.get(b"origin", b"").decode("latin-1").strip()
@@ -91,7 +128,9 @@ def origin_allowed(scope: Scope, settings: Settings) -> bool:
     if allowed:
         return False
     host = headers.get(b"host", b"").decode("latin-1").strip().lower()
-    return urlsplit(origin).netloc.lower() == host
+    page = urlsplit(origin)
+    scheme = {"ws": "http", "wss": "https"}.get(str(scope.get("scheme", "ws")), "http")
+    return page.scheme.lower() == scheme and page.netloc.lower() == host
 
 
 def offered_subprotocols(scope: Scope) -> list[str]:
@@ -118,9 +157,3 @@ async def socket_principal(access: Access, scope: Scope) -> Principal:
         if protocol.startswith(TOKEN_PREFIX):
             return await access.redeem(protocol.removeprefix(TOKEN_PREFIX))
     return access.authenticate(None)
-
-
-def retain(settings: Settings, kind: str, text: str) -> None:
-    """RETAIN_CONTENT=true (debugging only): log what was said or heard; off by default."""
-    if settings.retain_content:
-        log.info("content", kind=kind, text=text[:500])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
@@ -12,6 +14,7 @@ import msgspec
 T = TypeVar("T")
 
 MB = 1024 * 1024
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class SettingsError(ValueError):
@@ -47,6 +50,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     whisper_compute_type: str = "int8"
     whisper_threads: int = 0
     whisper_beam_size: int = 5
+    whisper_models: tuple[str, ...] = ()
+    whisper_max_loaded: int = 2
     stt_queue_max: int = 16
     model_cache_dir: str = "~/.cache/voicepipe"
     model_idle_seconds: float = 300.0
@@ -99,6 +104,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         others += ("stt_endpoint_ms", "stt_stream_beam_size", "tts_queue_max")
         others += ("token_ttl_seconds", "ws_max_connections", "ws_idle_seconds")
         others += ("ws_ping_seconds", "max_audio_channels", "max_sample_rate")
+        others += ("whisper_max_loaded",)
         for name in (
             "rate_limit_per_minute",
             "tts_chars_per_day",
@@ -121,6 +127,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         for pair in self.elevenlabs_voices:
             if "=" not in pair:
                 raise SettingsError("ELEVENLABS_VOICES is a list of name=voice_id pairs")
+        self.whisper_directories()
         if self.event_log not in ("auto", "memory", "redis"):
             raise SettingsError("EVENT_LOG must be auto, memory or redis")
         if self.event_log == "redis" and not self.redis_url:
@@ -130,6 +137,29 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         unknown = set(self.tts_providers) - {"piper", "elevenlabs"}
         if unknown or not self.tts_providers:
             raise SettingsError("TTS_PROVIDERS lists providers among: piper, elevenlabs")
+
+    def whisper_directories(self) -> dict[str, str]:
+        """WHISPER_MODELS as name -> model directory; each directory must hold a model."""
+        found: dict[str, str] = {}
+        for pair in self.whisper_models:
+            name, _, directory = (part.strip() for part in pair.partition("="))
+            if not _MODEL_NAME.fullmatch(name) or not directory:
+                raise SettingsError(
+                    f"WHISPER_MODELS: {pair!r} is not name=/model/directory (a name is letters, "
+                    "digits, '.', '_' or '-')"
+                )
+            if name in found or name == "whisper-1":
+                raise SettingsError(f"WHISPER_MODELS: the name {name!r} is already taken")
+            path = Path(directory).expanduser()
+            if not path.is_dir():
+                raise SettingsError(f"WHISPER_MODELS: {name}={directory}: no such directory")
+            if not (path / "model.bin").is_file():
+                raise SettingsError(
+                    f"WHISPER_MODELS: {name}={directory} is not a faster-whisper model "
+                    "directory (no model.bin there)"
+                )
+            found[name] = str(path)
+        return found
 
     @property
     def json_logs(self) -> bool:

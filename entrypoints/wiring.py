@@ -89,8 +89,14 @@ def elevenlabs(settings: Settings, codec: AudioCodec) -> Any:
 
 
 def transcriber(settings: Settings) -> Transcriber:
-    from adapters.faster_whisper_transcriber import FasterWhisperTranscriber, bundled_model
+    from adapters.faster_whisper_transcriber import (
+        FasterWhisperTranscriber,
+        ModelQueue,
+        bundled_model,
+    )
     from adapters.whisper_models import MULTILINGUAL, WhisperModels, multilingual_base
+
+    queue = ModelQueue(settings.stt_queue_max)  # one bound for every model, loaded or not yet
 
     def load(model: str, name: str | None = None) -> FasterWhisperTranscriber:
         return FasterWhisperTranscriber(
@@ -100,8 +106,8 @@ def transcriber(settings: Settings) -> Transcriber:
             threads=settings.whisper_threads or None,
             beam_size=settings.whisper_beam_size,
             name=name,
-            max_queue=settings.stt_queue_max,
             stream_beam_size=settings.stt_stream_beam_size,
+            queue=queue,
         )
 
     cache_dir = Path(settings.model_cache_dir).expanduser()
@@ -120,10 +126,18 @@ def transcriber(settings: Settings) -> Transcriber:
             f"({settings.whisper_compute_type}): {type(error).__name__}. Use a faster-whisper "
             "model directory, or a model name already in the Hugging Face cache."
         ) from error
+    extras = settings.whisper_directories()
+    if default.model_name in extras:
+        raise SettingsError(
+            f"WHISPER_MODELS: the name {default.model_name!r} is the default model's "
+            "(WHISPER_MODEL); give the other model another name"
+        )
     return WhisperModels(
         default,
-        lambda path: load(path, "base" if path.endswith("whisper-base") else None),
+        load,
         cache_dir=cache_dir,
+        models=extras,
+        max_loaded=settings.whisper_max_loaded,
         idle_seconds=settings.model_idle_seconds,
     )
 

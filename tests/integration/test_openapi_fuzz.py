@@ -44,8 +44,9 @@ from schemathesis.checks import (
 from schemathesis.core.transport import response_content_type
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from entrypoints.openai_api import OPENAI_VOICES, SPEECH_FORMATS, TRANSCRIPT_FORMATS
-from entrypoints.wire import SttBody, TtsBody
+from entrypoints.openai.shapes import TRANSCRIPT_FORMATS
+from entrypoints.openai.speech import OPENAI_VOICES, SPEECH_FORMATS
+from entrypoints.v1.wire import SttBody, TtsBody
 from tests.integration.conftest import RunningServer
 
 # Every operation the served schema lists. A new one fails test_every_operation_is_fuzzed

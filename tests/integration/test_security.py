@@ -298,10 +298,14 @@ def test_characters_per_day_are_a_quota(secured: RunningServer) -> None:
 def test_audio_seconds_per_day_are_a_quota(secured: RunningServer) -> None:
     clip = wav_of_silence(15)
     with client(secured, "listener") as listener:
-        for expected in (200, 200, 429):  # 15 s, then 30 s (charged after), then refused
+        # The limit is 20 s: 15 s pass; the next 15 s would pass it, so they are refused before
+        # the model runs (reserved once decoded), where they used to be charged after.
+        for expected in (200, 429, 429):
             response = listener.post("/api/stt", files={"file": ("a.wav", clip)})
             assert response.status_code == expected, response.text
         assert "audio seconds" in response.json()["message"]
+        short = listener.post("/api/stt", files={"file": ("b.wav", wav_of_silence(5))})
+        assert short.status_code == 200  # exactly the 5 s that are left
 
 
 def test_audio_that_decodes_to_too_much_is_refused_early(secured: RunningServer) -> None:

@@ -13,6 +13,7 @@ from entrypoints.settings import Settings
 from tests.unit.fakes import (
     FakeClock,
     FakeCodec,
+    FakeConverter,
     FakeProcessor,
     FakeSentiment,
     FakeSynthesizer,
@@ -69,6 +70,7 @@ def build_world(
         events=world.events,
         clock=clock,
         voice_activity=FakeVoiceActivity(),
+        converter=FakeConverter(),
     )
     return world
 

@@ -141,3 +141,49 @@ class FakeVadSession:
 class FakeVoiceActivity:
     def session(self) -> FakeVadSession:
         return FakeVadSession()
+
+
+class FakeAudioStream:
+    """PCM at any rate to 16 kHz by picking samples; a "container" is 16 kHz PCM inside."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self.odd = b""
+        self.closed = False
+        self.finished = False
+
+    async def feed(self, data: bytes) -> bytes:
+        data, self.odd = self.odd + data, b""
+        if len(data) % 2:
+            data, self.odd = data[:-1], data[-1:]
+        samples = len(data) // 2
+        count = samples * 16_000 // self.sample_rate
+        step = self.sample_rate / 16_000
+        return b"".join(data[2 * int(i * step) : 2 * int(i * step) + 2] for i in range(count))
+
+    async def finish(self) -> bytes:
+        self.finished = True
+        return b""
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeConverter:
+    def __init__(self) -> None:
+        self.streams: list[FakeAudioStream] = []
+
+    def open_stream(self, encoding: str, sample_rate: int) -> FakeAudioStream:
+        stream = FakeAudioStream(sample_rate if encoding == "pcm_s16le" else 16_000)
+        self.streams.append(stream)
+        return stream
+
+    def resample(self, pcm: bytes, from_rate: int, to_rate: int) -> bytes:
+        return pcm
+
+
+class StillClock(FakeClock):
+    """A clock that moves only when told: `t += seconds`."""
+
+    def monotonic(self) -> float:
+        return self.t

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import pytest
@@ -74,15 +75,55 @@ async def test_per_key_limits_are_separate() -> None:
     await guard.charge_text(alice, 10)  # a new day
 
 
-async def test_audio_is_checked_before_and_charged_after() -> None:
-    guard, _ = access(Limits(stt_seconds_per_day=20))
+async def used_today(guard: Access, who: str) -> float:
+    return await guard.store.add(
+        f"{guard.authenticate(who).key_id}:stt_seconds", 0, 86_400, guard.clock.now()
+    )
+
+
+async def test_uploads_reserve_their_seconds_so_concurrent_ones_cannot_overspend() -> None:
+    """12 concurrent 30 s uploads against a 120 s quota: 4 pass, and 120 s are charged."""
+    guard, _ = access(Limits(stt_seconds_per_day=120))
     alice = guard.authenticate("alice-secret")
-    await guard.check_audio(alice)
-    await guard.charge_audio(alice, 15)
-    await guard.check_audio(alice)  # 15 < 20: one more may run
-    await guard.charge_audio(alice, 15)
+
+    async def upload() -> bool:
+        allowance = guard.audio_allowance(alice)
+        try:
+            await allowance.reserve(30.0)
+        except RateLimited:
+            return False
+        await asyncio.sleep(0)  # the model runs while others reserve
+        await allowance.settle()
+        return True
+
+    results = await asyncio.gather(*(upload() for _ in range(12)))
+    assert results.count(True) == 4
+    assert await used_today(guard, "alice-secret") == pytest.approx(120.0)
     with pytest.raises(RateLimited, match="audio seconds"):
         await guard.check_audio(alice)
+
+
+async def test_a_stream_pays_exactly_what_it_used() -> None:
+    """Frames of any size: reserved a whole second ahead, settled to the exact seconds used."""
+    guard, _ = access(Limits(stt_seconds_per_day=100))
+    alice = guard.authenticate("alice-secret")
+    allowance = guard.audio_allowance(alice)
+    for seconds in (0.02, 8.192, 0.5, 3.3):  # a 20 ms frame, a 256 KiB frame, ...
+        await allowance.use(seconds)
+        assert allowance.reserved >= allowance.used
+        assert allowance.reserved - allowance.used < 1.0
+    await allowance.settle()
+    assert await used_today(guard, "alice-secret") == pytest.approx(12.012)
+    failed = guard.audio_allowance(alice)
+    await failed.use(5.0)
+    failed.unuse(5.0)  # refused before the model heard it
+    await failed.settle()
+    assert await used_today(guard, "alice-secret") == pytest.approx(12.012)
+    big = guard.audio_allowance(alice)
+    with pytest.raises(RateLimited):
+        await big.use(90.0)  # only 87.988 s are left
+    await big.settle()
+    assert await used_today(guard, "alice-secret") == pytest.approx(12.012)
 
 
 async def test_zero_means_unlimited_and_anonymous_is_never_limited() -> None:

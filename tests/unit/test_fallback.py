@@ -97,7 +97,7 @@ async def test_breaker_opens_skips_the_provider_then_recovers() -> None:
     assert any(isinstance(e, CircuitHalfOpened) for e in await events_of(world, "d"))
     await speak(world, "e")
     assert any(isinstance(e, CircuitClosed) for e in await events_of(world, "e"))
-    assert world.container.synthesize.providers.states() == {"cloud": "closed", "fake": "closed"}
+    assert world.container.speech.providers.states() == {"cloud": "closed", "fake": "closed"}
 
 
 async def test_cache_entries_never_mix_providers() -> None:
@@ -147,4 +147,4 @@ async def test_busy_is_reported_not_counted_against_the_provider() -> None:
         assert error.status == 503
     else:
         raise AssertionError("expected busy")
-    assert world.container.synthesize.providers.breakers["cloud"].failures == 0
+    assert world.container.speech.providers.breakers["cloud"].failures == 0

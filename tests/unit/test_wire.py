@@ -8,7 +8,7 @@ import pytest
 
 from domain.errors import AudioTooLarge, InvalidRequest, VoicePipeError
 from entrypoints.settings import Settings, SettingsError
-from entrypoints.wire import (
+from entrypoints.v1.wire import (
     AudioMessage,
     InvalidBase64,
     InvalidJson,

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from domain.errors import AudioTooLarge, VoicePipeError
-from entrypoints.wire import (
+from entrypoints.v1.wire import (
     MESSAGE_TYPES,
     ClientMessage,
     InvalidBase64,

@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 
 from litestar.response import Stream
 
-from application.stream_speech import SpeechStream, StreamChunk, StreamStarted
+from application.access import Principal
+from application.speaking import SpeakingSession
+from application.stream_speech import StreamChunk, StreamItem, StreamStarted
 from domain.errors import UnsupportedFormat
 from entrypoints.bootstrap import Container
-from entrypoints.wire import TtsBody
+from entrypoints.v1.wire import TtsBody
 
 STREAM_FORMATS = {"pcm": "audio/L16", "wav": "audio/wav"}
 
@@ -29,21 +31,25 @@ def streaming_wav_header(sample_rate: int) -> bytes:
     )
 
 
-async def stream_speech(container: Container, body: TtsBody, request_id: str) -> Stream:
+async def stream_speech(
+    container: Container, principal: Principal, body: TtsBody, request_id: str
+) -> Stream:
     if body.format not in STREAM_FORMATS:
         raise UnsupportedFormat("streamed audio is pcm (raw s16le) or wav; use one of: pcm, wav")
-    stream = container.stream_speech.open(
+    session = await container.speaking.open(
+        principal,
         pipeline_id=request_id,
         transport="rest",
         voice=body.voice,
         use_cache=body.use_cache,
+        speed=body.speed,
         text=body.text,
     )
-    items = stream.items()
+    items = session.items()
     try:
         started = await anext(items)  # errors before the first byte still get a JSON 4xx/5xx
     except BaseException:
-        await container.stream_speech.close(stream)
+        await session.close()
         raise
     assert isinstance(started, StreamStarted)
     headers = {
@@ -57,14 +63,12 @@ async def stream_speech(container: Container, body: TtsBody, request_id: str) ->
     }
     header = streaming_wav_header(started.sample_rate) if body.format == "wav" else b""
     return Stream(
-        _body(container, stream, items, header),
-        media_type=STREAM_FORMATS[body.format],
-        headers=headers,
+        _body(session, items, header), media_type=STREAM_FORMATS[body.format], headers=headers
     )
 
 
 async def _body(
-    container: Container, stream: SpeechStream, items: AsyncIterator[object], header: bytes
+    session: SpeakingSession, items: AsyncIterator[StreamItem], header: bytes
 ) -> AsyncIterator[bytes]:
     try:
         if header:
@@ -73,5 +77,5 @@ async def _body(
             if isinstance(item, StreamChunk):
                 yield item.pcm
     finally:
-        stream.cancel()  # the client went away: stop synthesizing
-        await container.stream_speech.close(stream)
+        session.cancel()  # the client went away: stop synthesizing
+        await session.close()

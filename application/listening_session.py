@@ -1,0 +1,182 @@
+"""Use case: a listening session. Audio in at any rate or container, transcripts out.
+
+Every transport that listens (the v1 WebSocket, and the realtime protocols after it) opens one
+of these and renders its Partial, Final and Failed events in its own wire format.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from application.access import AudioAllowance
+from application.ports import AudioConverter, AudioStream, Clock, Transcriber, VoiceActivityDetector
+from application.transcribe_audio import TranscribeAudio
+from application.transcribe_stream import Emit, UtteranceStream
+from domain.errors import AudioTooLarge, InvalidRequest, VoicePipeError
+from domain.token_bucket import TokenBucket
+from domain.utterances import Endpointing
+
+RATE = 16_000
+BYTES_PER_SECOND = RATE * 2
+ENCODINGS = ("pcm_s16le", "webm", "ogg")
+
+
+class FrameTooLarge(VoicePipeError):
+    code = "frame_too_large"
+    status = 413
+
+
+class AudioTooFast(VoicePipeError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.retry_after = 1
+
+
+class ListeningLimits(msgspec.Struct, frozen=True):
+    """Work one stream may cause, bounded before it is done."""
+
+    max_frame_bytes: int = 256 * 1024  # 20 ms frames are ~640 bytes; this is seconds of audio
+    max_container_bytes: int = 25 * 1024 * 1024  # compressed bytes in one stream
+    realtime_factor: float = 10.0  # audio may arrive this much faster than real time...
+    burst_seconds: float = 60.0  # ...after a first burst of this many seconds
+    partial_ms: int = 500
+    endpoint_ms: int = 500
+
+
+class ListeningSession:
+    """One stream of audio from one client.
+
+    Rules:
+    - Frames over `max_frame_bytes`, and containers over `max_container_bytes`, are refused.
+    - Audio is converted to 16 kHz PCM as it arrives; a container is decoded incrementally,
+      each byte once.
+    - Audio is limited in seconds, not bytes: at most `realtime_factor` times real time after
+      a burst, whatever the rate or encoding. Over it, the frame is refused (`rate_limited`).
+    - Every second the model hears is charged to the key (reserved ahead, whole seconds);
+      `stop` settles the charge to the exact seconds received.
+    """
+
+    def __init__(
+        self,
+        *,
+        stream_id: str,
+        audio: AudioStream,
+        utterances: UtteranceStream,
+        allowance: AudioAllowance,
+        clock: Clock,
+        limits: ListeningLimits,
+        compressed: bool,
+    ) -> None:
+        self.stream_id = stream_id
+        self.audio = audio
+        self.utterances = utterances
+        self.allowance = allowance
+        self.clock = clock
+        self.limits = limits
+        self.compressed = compressed
+        self._received = 0  # bytes of the container so far
+        self._pace = TokenBucket(limits.realtime_factor, limits.burst_seconds, clock.monotonic())
+        self.stopped = False
+
+    @property
+    def heard_seconds(self) -> float:
+        return self.allowance.used
+
+    async def feed(self, data: bytes) -> None:
+        if len(data) > self.limits.max_frame_bytes:
+            raise FrameTooLarge(f"audio frames are limited to {self.limits.max_frame_bytes} bytes")
+        if self.compressed:
+            if self._received + len(data) > self.limits.max_container_bytes:
+                raise AudioTooLarge(
+                    "the compressed stream is over MAX_AUDIO_BYTES; stop and restart it"
+                )
+            self._received += len(data)
+        await self._hear(await self.audio.feed(data))
+
+    async def end_utterance(self) -> None:
+        await self._hear(await self.audio.feed(b""))
+        await self.utterances.end_utterance()
+
+    async def stop(self, *, finish: bool) -> None:
+        """`finish`: the rest of the audio is transcribed; else it is dropped (client left)."""
+        if self.stopped:
+            return
+        self.stopped = True
+        try:
+            if finish:
+                await self._hear(await self.audio.finish())
+            await self.utterances.close(finish)
+        finally:
+            self.audio.close()
+            await self.allowance.settle()
+
+    async def _hear(self, pcm: bytes) -> None:
+        if not pcm:
+            return
+        seconds = len(pcm) / BYTES_PER_SECOND
+        if not self._pace.take(seconds, self.clock.monotonic()):
+            factor = self.limits.realtime_factor
+            raise AudioTooFast(f"audio is arriving faster than {factor:g}x real time; slow down")
+        await self.allowance.use(seconds)
+        await self.utterances.feed(pcm)
+
+
+class StartListening:
+    """Opens listening sessions with the shared model, detector, converter and access."""
+
+    def __init__(
+        self,
+        *,
+        transcriber: Transcriber,
+        transcribe: TranscribeAudio,
+        voice_activity: VoiceActivityDetector,
+        converter: AudioConverter,
+        clock: Clock,
+        limits: ListeningLimits,
+    ) -> None:
+        self.transcriber = transcriber
+        self.transcribe = transcribe
+        self.voice_activity = voice_activity
+        self.converter = converter
+        self.clock = clock
+        self.limits = limits
+
+    def open(
+        self,
+        *,
+        stream_id: str,
+        encoding: str,
+        sample_rate: int,
+        language: str | None,
+        allowance: AudioAllowance,
+        emit: Emit,
+        transport: str = "ws-stream",
+    ) -> ListeningSession:
+        if encoding not in ENCODINGS:
+            raise InvalidRequest(f"encoding must be one of: {', '.join(ENCODINGS)}")
+        if encoding == "pcm_s16le" and not 8_000 <= sample_rate <= 48_000:
+            raise InvalidRequest("sample_rate must be between 8000 and 48000")
+        utterances = UtteranceStream(
+            transcriber=self.transcriber,
+            transcribe=self.transcribe,
+            vad=self.voice_activity.session(),
+            emit=emit,
+            stream_id=stream_id,
+            language=language,
+            partial_ms=self.limits.partial_ms,
+            policy=Endpointing(endpoint_ms=self.limits.endpoint_ms),
+            transport=transport,
+            clock=self.clock,
+        )
+        return ListeningSession(
+            stream_id=stream_id,
+            audio=self.converter.open_stream(encoding, sample_rate),
+            utterances=utterances,
+            allowance=allowance,
+            clock=self.clock,
+            limits=self.limits,
+            compressed=encoding != "pcm_s16le",
+        )

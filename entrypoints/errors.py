@@ -1,0 +1,120 @@
+"""One table from errors to what every transport says: HTTP status and JSON body, the
+WebSocket error frame, OpenAI's error shape. Never a stack trace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from opentelemetry import trace
+
+from domain.errors import InvalidRequest, UnknownVoice, VoicePipeError
+from entrypoints.tracing import current_trace_id
+
+log = structlog.get_logger(__name__)
+
+# Litestar's own refusals (routing, body size, methods), by status.
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """An error as every transport sees it."""
+
+    status: int
+    code: str
+    message: str
+    retry_after: int | None = None  # 429 and 503: worth another try later
+    param: str | None = None  # OpenAI's name of the field at fault
+
+
+def problem_of(error: BaseException) -> Problem:
+    if isinstance(error, VoicePipeError):
+        retry = int(getattr(error, "retry_after", 1)) if error.status in (429, 503) else None
+        param = getattr(error, "param", None)
+        if param is None and isinstance(error, UnknownVoice):
+            param = "voice"
+        return Problem(error.status, error.code, error.message, retry, param)
+    if isinstance(error, HTTPException):
+        status = error.status_code
+        message = str(error.detail) if status != 413 else "the request body is too large"
+        return Problem(status, _HTTP_CODES.get(status, "http_error"), message)
+    return Problem(500, "internal_error", "internal error; the request id is in the logs")
+
+
+def request_id() -> str:
+    return str(structlog.contextvars.get_contextvars().get("request_id", ""))
+
+
+def http_body(problem: Problem) -> dict[str, str]:
+    """The v1 body; its code also marks the request's span."""
+    trace.get_current_span().set_attribute("error.type", problem.code)
+    return {
+        "code": problem.code,
+        "message": problem.message,
+        "request_id": request_id(),
+        "trace_id": current_trace_id(),
+    }
+
+
+def openai_body(problem: Problem, openai_code: str | None = None) -> dict[str, Any]:
+    """OpenAI's shape, so its clients raise their usual exceptions."""
+    kind = "invalid_request_error" if problem.status < 500 else "server_error"
+    code = openai_code or problem.code
+    error = {"message": problem.message, "type": kind, "param": problem.param, "code": code}
+    return {"error": error}
+
+
+def headers_of(problem: Problem) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if problem.retry_after is not None:
+        headers["retry-after"] = str(problem.retry_after)
+    if problem.status == 401:
+        headers["www-authenticate"] = 'Bearer realm="voicepipe"'
+    return headers
+
+
+def _logged(error: Exception) -> Problem:
+    problem = problem_of(error)
+    if problem.status == 500:
+        log.error("unhandled error", exc_info=error)
+        trace.get_current_span().record_exception(error)
+    return problem
+
+
+def v1_error(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, str]]:
+    problem = _logged(error)
+    headers = headers_of(problem) | dict(getattr(error, "headers", None) or {})
+    return Response(http_body(problem), status_code=problem.status, headers=headers or None)
+
+
+def openai_error(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
+    problem = _logged(error)
+    code = "invalid_request" if isinstance(error, InvalidRequest) else None
+    if isinstance(error, HTTPException):
+        code = "http_error"
+    body = openai_body(problem, code)
+    return Response(body, status_code=problem.status, headers=headers_of(problem) or None)
+
+
+EXCEPTION_HANDLERS = {
+    VoicePipeError: v1_error,
+    HTTPException: v1_error,
+    Exception: v1_error,
+}
+OPENAI_EXCEPTION_HANDLERS = {
+    VoicePipeError: openai_error,
+    HTTPException: openai_error,
+    Exception: openai_error,
+}
