@@ -67,7 +67,7 @@ def _decode(
     return _decode_av(data, sample_rate, max_seconds, shape) if pcm is None else pcm
 
 
-def _check_shape(channels: int, rate: int, shape: tuple[int, int]) -> None:
+def check_shape(channels: int, rate: int, shape: tuple[int, int]) -> None:
     """Refuse layouts no voice needs before decoding: they multiply memory and CPU."""
     max_channels, max_rate = shape
     if not 0 < channels <= max_channels:
@@ -87,7 +87,7 @@ def _decode_wav(
             if reader.getsampwidth() != 2 or reader.getcomptype() != "NONE":
                 return None
             channels, rate = reader.getnchannels(), reader.getframerate()
-            _check_shape(channels, rate, shape)
+            check_shape(channels, rate, shape)
             declared = reader.getnframes()
             if declared == 0 or declared * 2 * channels >= _STREAMING_SIZE:
                 return None  # written while recording, size never filled in: FFmpeg copes
@@ -133,7 +133,7 @@ def _decode_av(
         if not container.streams.audio:
             raise InvalidAudio("file has no audio stream")
         stream = container.streams.audio[0]
-        _check_shape(stream.channels, stream.sample_rate, shape)
+        check_shape(stream.channels, stream.sample_rate, shape)
         resampler = AudioResampler(format="s16", layout="mono", rate=sample_rate)
         try:
             for frame in container.decode(stream):

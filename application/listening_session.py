@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
-from application.access import AudioAllowance
+from application.audio_allowance import AudioAllowance
 from application.ports import AudioConverter, AudioStream, Clock, Transcriber, VoiceActivityDetector
 from application.transcribe_audio import TranscribeAudio
 from application.transcribe_stream import Emit, UtteranceStream

@@ -82,7 +82,7 @@ class Speaking:
         text: str | None = None,
     ) -> SpeakingSession:
         """A stream for `text` (whole: validated and charged now) or for pieces sent later."""
-        stream = self.streams.open(
+        stream = await self.streams.open(
             pipeline_id=pipeline_id,
             transport=transport,
             voice=voice,

@@ -18,6 +18,7 @@ from domain.speech import (
     SpeechRequest,
     SpokenAudio,
     Voice,
+    chars_allowed,
     check_length_for_speed,
     normalize_text,
 )
@@ -94,7 +95,7 @@ class SpeechStream:
 
     def check_text(self, text: str) -> None:
         """Raises TextTooLong if `text` would take the stream past `max_text_chars`."""
-        limit = int(self.pipeline.max_text_chars * min(self.speed, 1.0))  # as for whole texts
+        limit = chars_allowed(self.pipeline.max_text_chars, self.speed)  # as for whole texts
         if self._received + len(text) > limit:
             raise TextTooLong(
                 f"this stream's text would have {self._received + len(text)} characters; "
@@ -128,7 +129,8 @@ class SpeechStream:
         first = not self._spoken and self._pieces.empty()
         for piece in first_pieces(sentence) if first else split_long(sentence):
             try:
-                self._pieces.put_nowait(normalize_text(piece, self.pipeline.max_text_chars))
+                # Already counted against the limit; NFC may lengthen it (at most 3x).
+                self._pieces.put_nowait(normalize_text(piece, 3 * self.pipeline.max_text_chars))
             except EmptyText:
                 continue  # only unspeakable characters
 
@@ -151,26 +153,31 @@ class SpeechStream:
                 yield item
             return
         seq, first_ms, pcm = 0, 0.0, bytearray()
-        rate, served = 0, None
+        rate, served, mixed = 0, None, False
+        candidates = self.candidates
         while not self.cancelled:
             piece = await self._pieces.get()
             if piece is None or self.cancelled:
                 break
             self._spoken.append(piece)
-            candidate, clip = await self.pipeline.speak(
-                self.candidates, piece, self.run, self.speed
-            )
+            candidate, clip = await self.pipeline.speak(candidates, piece, self.run, self.speed)
             clip = await self.pipeline.process(clip, STREAM_PROCESSING, self.run)
             if served is None:
                 served, rate = candidate, clip.sample_rate
                 first_ms = self.run.elapsed_ms()
                 fallback = candidate.voice.provider != self.candidates[0].voice.provider
                 yield StreamStarted(rate, served.voice.provider, served.voice.name, False, fallback)
+                # The voice that started keeps the stream while it can: one voice throughout.
+                candidates = [served, *(c for c in candidates if c is not served)]
+            elif candidate is not served or clip.sample_rate != rate:
+                mixed = True  # another voice took over mid-stream: not one voice's audio
             chunk = clip.pcm if seq == 0 else _silence(rate) + clip.pcm
             pcm += chunk
             yield StreamChunk(seq, chunk)
             seq += 1
-        text = " ".join(self._spoken)
+        # A whole text is cached under the text as asked; a cancelled one says what was spoken.
+        whole = self._whole_text is not None and not self.cancelled
+        text = self._whole_text if whole and self._whole_text else " ".join(self._spoken)
         sentiment = await self._sentiment(text)
         self.run.record(
             AudioStreamed,
@@ -179,7 +186,7 @@ class SpeechStream:
             audio_ms=round(1000 * len(pcm) / 2 / rate, 3) if rate else 0.0,
             cancelled=self.cancelled,
         )
-        if served is not None and not self.cancelled and self.use_cache and text:
+        if served is not None and not (self.cancelled or mixed) and self.use_cache and text:
             duration_ms = round(1000 * len(pcm) / 2 / rate, 3)
             audio = SpokenAudio(
                 bytes(pcm), AudioFormat.PCM, rate, duration_ms, served.voice, sentiment
@@ -253,7 +260,7 @@ class StreamSpeech:
     def __init__(self, pipeline: SpeechPipeline) -> None:
         self.pipeline = pipeline
 
-    def open(
+    async def open(
         self,
         *,
         pipeline_id: str,
@@ -263,7 +270,8 @@ class StreamSpeech:
         text: str | None = None,
         speed: float = 1.0,
     ) -> SpeechStream:
-        """A stream for `text` (whole, validated now) or for text sent later in pieces."""
+        """A stream for `text` (whole, validated now) or for text sent later in pieces; a
+        refused one is recorded as failed."""
         run = self.pipeline.run(pipeline_id)
         run.record(RequestReceived, pipeline="tts", transport=transport, input_size=len(text or ""))
         try:
@@ -275,6 +283,7 @@ class StreamSpeech:
                 stream.speak_whole(whole)
         except VoicePipeError as error:
             run.failed("validation", error.code)
+            await run.flush(self.pipeline.events)
             raise
         return stream
 

@@ -6,7 +6,7 @@ import logging
 
 import msgspec
 
-from application.access import AudioAllowance
+from application.audio_allowance import AudioAllowance
 from application.pipeline_run import PipelineRun
 from application.ports import (
     AudioCodec,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ log = logging.getLogger(__name__)
 RATE = 16_000
 BYTES_PER_MS = RATE * 2 // 1000
 WINDOW_BYTES = WINDOW_MS * BYTES_PER_MS
+FEED_BYTES = 8 * WINDOW_BYTES  # 256 ms: the most audio taken in before cuts are checked
 
 
 class Partial(msgspec.Struct, frozen=True):
@@ -97,6 +97,7 @@ class UtteranceStream:
         self._offset = 0
         self._windows = 0  # VAD windows seen: the stream position in audio time
         self._start: int | None = None  # byte position where the current utterance starts
+        self._last_end = 0  # byte position where the last utterance ended
         self._last_speech_at = 0.0  # wall time of the last window with speech
         self._last_partial = 0
         self._partial: asyncio.Task[None] | None = None
@@ -111,6 +112,12 @@ class UtteranceStream:
         return self._windows * WINDOW_BYTES
 
     async def feed(self, pcm: bytes) -> None:
+        """Audio in; a big frame is taken a window batch at a time, so the utterance cut and
+        the drafts happen where they would for small frames."""
+        for at in range(0, len(pcm), FEED_BYTES):
+            await self._feed(pcm[at : at + FEED_BYTES])
+
+    async def _feed(self, pcm: bytes) -> None:
         self._audio += pcm
         for probability in self.vad.probabilities(pcm):
             self._windows += 1
@@ -122,8 +129,9 @@ class UtteranceStream:
             and self.position - self._start >= self.policy.max_utterance_ms * BYTES_PER_MS
         ):
             await self.end_utterance()  # never-ending speech or noise: cut, keep listening
-        if self._start is None:
-            self._forget_before(self.position - self.policy.preroll_ms * BYTES_PER_MS)
+        if self._start is None:  # keep what a start reaches back to: the speech run + preroll
+            keep = self.policy.min_speech_ms + self.policy.preroll_ms
+            self._forget_before(self.position - keep * BYTES_PER_MS)
         elif (
             self.detector.silence_ms == 0  # drafts while speech goes on, not in the pause
             and self._early is None
@@ -149,7 +157,8 @@ class UtteranceStream:
     def _on(self, change: str | None) -> None:
         if change == "start":
             preroll = (self.policy.min_speech_ms + self.policy.preroll_ms) * BYTES_PER_MS
-            self._start = max(self._offset, self.position - preroll)
+            # Never reach back into the last utterance (a cut mid-speech): no word twice.
+            self._start = max(self._offset, self._last_end, self.position - preroll)
             self._last_partial = self.position
         elif change == "pause" and self._start is not None:
             end = self.position
@@ -173,6 +182,7 @@ class UtteranceStream:
             _Pending(self._count, self._start, max(end, self._start), self._last_speech_at, task)
         )
         self._pending_starts.append(self._start)
+        self._last_end = max(end, self._start)
         self._count += 1
         self._start = None
 
@@ -201,10 +211,15 @@ class UtteranceStream:
         self._partial = asyncio.get_running_loop().create_task(self._send_partial(clip, index))
 
     async def _send_partial(self, clip: AudioClip, index: int) -> None:
-        with contextlib.suppress(Busy):
+        try:
             transcript = await self.transcriber.transcribe(clip, self.language, draft=True)
-            if index == self._count and transcript.text:  # its utterance is still going
-                await self.emit(Partial(index, transcript.text, round(clip.duration_ms, 1)))
+        except Busy:
+            return  # drafts give way to finals
+        except Exception:
+            log.warning("a partial transcription failed", exc_info=True)
+            return  # a draft is optional: the final will say what was heard
+        if index == self._count and transcript.text:  # its utterance is still going
+            await self.emit(Partial(index, transcript.text, round(clip.duration_ms, 1)))
 
     async def _emit_finals(self) -> None:
         while (item := await self._finals.get()) is not None:

@@ -132,15 +132,20 @@ def normalize_text(text: str, max_chars: int) -> str:
     return normalized
 
 
+def chars_allowed(max_chars: int, speed: float) -> int:
+    """The most characters a text may have at `speed`: `max_chars` in proportion below 1."""
+    if not speed > 0:  # also NaN
+        raise InvalidRequest(f"speed must be positive, not {speed}")
+    return int(round(max_chars * min(speed, 1.0), 6))  # 5000 * 0.29 is 1449.99…: 1450
+
+
 def check_length_for_speed(text: str, speed: float, max_chars: int) -> None:
     """Bound the audio a text can make, not only its characters: at speed 0.25 a text makes
     four times the audio of speed 1, so it may be at most `max_chars * speed` characters.
 
     Faster speech does not raise the limit past `max_chars`. Raises TextTooLong naming both.
     """
-    if not speed > 0:  # also NaN
-        raise InvalidRequest(f"speed must be positive, not {speed}")
-    limit = int(round(max_chars * min(speed, 1.0), 6))  # 5000 * 0.29 is 1449.99…: 1450
+    limit = chars_allowed(max_chars, speed)
     if len(text) > limit:
         raise TextTooLong(
             f"text has {len(text)} characters; at speed {speed:g} the limit is {limit} "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])([\"')\]]*)\s+")  # closers belong to the sentence
 _CLAUSE_END = re.compile(r"(?<=[,;:—–])\s+")
 
 MAX_PIECE_CHARS = 120
@@ -23,7 +23,7 @@ def complete_sentences(buffer: str) -> tuple[list[str], str]:
     pieces: list[str] = []
     start = 0
     for match in _SENTENCE_END.finditer(buffer):
-        pieces.append(buffer[start : match.start()].strip())
+        pieces.append(buffer[start : match.end(1)].strip())
         start = match.end()
     return [p for p in pieces if p], buffer[start:]
 

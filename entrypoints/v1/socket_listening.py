@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from application.access import AudioAllowance
+from application.audio_allowance import AudioAllowance
 from application.listening_session import ListeningSession, StartListening
 from application.transcribe_stream import Emit, Failed, Final, Partial
 from domain.errors import InvalidRequest, VoicePipeError

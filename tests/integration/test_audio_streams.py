@@ -17,8 +17,9 @@ import pytest
 from av.audio.frame import AudioFrame
 from av.audio.stream import AudioStream
 
-from adapters.pyav_audio_streams import ContainerStream, PyAVAudioConverter
+from adapters.pyav_audio_streams import PyAVAudioConverter
 from adapters.pyav_codec import PyAVAudioCodec
+from adapters.pyav_container_stream import ContainerStream
 from domain.errors import AudioTooLarge, InvalidAudio, InvalidRequest, UnsupportedFormat
 from domain.speech import AudioClip
 from tests.integration.speech import piper_clip

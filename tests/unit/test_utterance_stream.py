@@ -1,0 +1,322 @@
+"""UtteranceStream: partials while speaking, finals in order and in stream time, failures.
+
+The fake VAD hears speech in a 32 ms window whose first sample is non-zero, so `speech(ms)`
+and `silence(ms)` in multiples of 32 ms line up with its windows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+import pytest
+
+from application.ports import Clock
+from application.transcribe_stream import Failed, Final, Partial, UtteranceStream
+from domain.errors import Busy
+from domain.events import SpeechTranscribed
+from domain.speech import AudioClip, Transcript
+from domain.utterances import Endpointing
+from tests.unit.conftest import FakeWorld, build_world
+from tests.unit.fakes import Broken, FakeTranscriber, FakeVadSession, StillClock
+
+BYTES_PER_MS = 32
+WINDOW = 32 * BYTES_PER_MS
+PREROLL_BYTES = Endpointing().preroll_ms * BYTES_PER_MS
+
+Heard = list[Partial | Final | Failed]
+
+
+def speech(ms: int) -> bytes:
+    return b"\x01\x00" * (16 * ms)
+
+
+def silence(ms: int) -> bytes:
+    return b"\x00\x00" * (16 * ms)
+
+
+class ClipLengths(FakeTranscriber):
+    """Answers with the length of the clip it heard; with `hold`, the first final waits for
+    `release` (a slow model on the first utterance)."""
+
+    def __init__(self, hold: bool = False) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.hold = hold
+
+    async def transcribe(
+        self,
+        clip: AudioClip,
+        language: str | None,
+        *,
+        draft: bool = False,
+        cut: bool = False,
+        progress: Any = None,
+        model: str | None = None,
+        task: str = "transcribe",
+        hints: Any = None,
+    ) -> Transcript:
+        if self.hold and not draft:
+            self.hold = False
+            await self.release.wait()
+        self.text = f"{clip.duration_ms:.0f} ms"
+        return await super().transcribe(clip, language, draft=draft, cut=cut)
+
+
+class FailingFinals(FakeTranscriber):
+    """Raises `error` for final transcriptions while it is set; drafts still work."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.error: Exception | None = None
+
+    async def transcribe(
+        self,
+        clip: AudioClip,
+        language: str | None,
+        *,
+        draft: bool = False,
+        cut: bool = False,
+        progress: Any = None,
+        model: str | None = None,
+        task: str = "transcribe",
+        hints: Any = None,
+    ) -> Transcript:
+        if self.error is not None and not draft:
+            raise self.error
+        return await super().transcribe(clip, language, draft=draft, cut=cut)
+
+
+def open_stream(
+    world: FakeWorld,
+    *,
+    transcriber: FakeTranscriber | None = None,
+    clock: Clock | None = None,
+    policy: Endpointing | None = None,
+    partial_ms: int = 500,
+) -> tuple[UtteranceStream, Heard]:
+    heard: Heard = []
+
+    async def emit(item: Partial | Final | Failed) -> None:
+        heard.append(item)
+
+    stream = UtteranceStream(
+        transcriber=transcriber or world.transcriber,
+        transcribe=world.container.transcribe,
+        vad=FakeVadSession(),
+        emit=emit,
+        stream_id="s1",
+        language=None,
+        partial_ms=partial_ms,
+        policy=policy,
+        clock=clock or world.clock,
+    )
+    return stream, heard
+
+
+async def settle() -> None:
+    """Let the stream's tasks (drafts, early finals, the finisher) run."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def feed(stream: UtteranceStream, pcm: bytes, frame: int | None = None) -> None:
+    """`pcm` in frames of `frame` bytes (all at once by default), the tasks running between."""
+    step = frame or len(pcm)
+    for i in range(0, len(pcm), step):
+        await stream.feed(pcm[i : i + step])
+        await settle()
+
+
+def finals(heard: Heard) -> list[Final]:
+    return [item for item in heard if isinstance(item, Final)]
+
+
+def partials(heard: Heard) -> list[Partial]:
+    return [item for item in heard if isinstance(item, Partial)]
+
+
+async def test_partials_come_while_speech_goes_on_not_in_the_pause() -> None:
+    world = build_world()
+    stream, heard = open_stream(world, partial_ms=100)
+    await feed(stream, silence(320) + speech(640), frame=WINDOW)
+    during_speech = partials(heard)
+    assert len(during_speech) >= 3
+    assert {p.utterance for p in during_speech} == {0}
+    assert all(p.text == "hello world" for p in during_speech)
+    lengths = [p.audio_ms for p in during_speech]
+    assert lengths == sorted(lengths) and len(set(lengths)) == len(lengths)
+    await feed(stream, silence(480), frame=WINDOW)  # a pause, short of the 500 ms endpoint
+    assert partials(heard) == during_speech
+    assert finals(heard) == []
+    await feed(stream, speech(320), frame=WINDOW)  # speech resumes: drafts again
+    assert len(partials(heard)) > len(during_speech)
+    assert {p.utterance for p in partials(heard)} == {0}
+    await stream.close(finish=True)
+    assert [f.utterance for f in finals(heard)] == [0]
+
+
+async def test_finals_come_in_utterance_order_timed_from_the_stream_start() -> None:
+    world = build_world()
+    transcriber = ClipLengths(hold=True)  # the first utterance's model is the slow one
+    stream, heard = open_stream(world, transcriber=transcriber)
+    await feed(stream, silence(640) + speech(320) + silence(640) + speech(640) + silence(640))
+    assert finals(heard) == []  # the second is ready, but waits for the first
+    transcriber.release.set()
+    await settle()
+    first, second = finals(heard)
+    assert (first.utterance, first.start, first.end) == (0, 0.32, 1.152)  # 320 ms preroll,
+    assert (second.utterance, second.start, second.end) == (1, 1.28, 2.432)  # 192 ms after
+    assert first.result.transcript.text == "832 ms"  # each final has its own audio
+    assert second.result.transcript.text == "1152 ms"
+    segments = [(s.start, s.end) for f in (first, second) for s in f.result.transcript.segments]
+    assert segments == [(0.32, 1.32), (1.28, 2.28)]  # the model's (0, 1) moved to stream time
+    await stream.close(finish=True)
+    assert len(finals(heard)) == 2
+    recorded = await world.recorded()
+    transcribed = [e.pipeline_id for e in recorded if isinstance(e, SpeechTranscribed)]
+    assert transcribed == ["s1-0", "s1-1"]
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [(Broken("model down"), "transcription_failed"), (Busy("queue full"), "busy")],
+)
+async def test_a_failed_final_is_reported_and_the_stream_goes_on(
+    error: Exception, code: str
+) -> None:
+    world = build_world()
+    transcriber = FailingFinals()
+    stream, heard = open_stream(world, transcriber=transcriber)
+    transcriber.error = error
+    await feed(stream, silence(640) + speech(160) + silence(640))
+    assert len(heard) == 1 and isinstance(heard[0], Failed)
+    assert (heard[0].utterance, heard[0].code) == (0, code)
+    transcriber.error = None
+    await feed(stream, speech(160) + silence(640))
+    await stream.close(finish=True)
+    assert [type(item).__name__ for item in heard] == ["Failed", "Final"]
+    assert finals(heard)[0].utterance == 1
+
+
+async def test_close_without_finishing_emits_nothing_more() -> None:
+    world = build_world()
+    ended, heard = open_stream(world)
+    await ended.feed(silence(640) + speech(320) + silence(640))  # its final is queued
+    await ended.close(finish=False)
+    speaking, heard_speaking = open_stream(world, partial_ms=100)
+    await speaking.feed(silence(640) + speech(640))  # a draft is on its way
+    await speaking.close(finish=False)
+    await settle()
+    assert heard == [] and heard_speaking == []
+    assert not any(isinstance(e, SpeechTranscribed) for e in await world.recorded())
+
+
+async def test_close_with_finish_gives_the_final_of_the_utterance_in_progress() -> None:
+    world = build_world()
+    stream, heard = open_stream(world)
+    await stream.feed(silence(640) + speech(320))
+    await stream.close(finish=True)
+    assert [(f.utterance, f.start, f.end) for f in finals(heard)] == [(0, 0.32, 0.96)]
+
+
+async def test_the_speculative_final_is_dropped_when_speech_resumes() -> None:
+    world = build_world()
+    transcriber = ClipLengths()
+    stream, heard = open_stream(world, transcriber=transcriber)
+    await feed(stream, silence(640) + speech(320))
+    await feed(stream, silence(256), frame=WINDOW)  # a pause: the early final runs
+    early = [ms for ms, draft in transcriber.calls if not draft]
+    assert early == [832.0]  # 320 preroll + 320 speech + 192 silence
+    await feed(stream, speech(320) + silence(640), frame=WINDOW)
+    await settle()
+    (final,) = finals(heard)
+    assert (final.start, final.end) == (0.32, 1.728)  # to 192 ms after the second speech
+    assert final.result.transcript.text == "1408 ms"
+    assert [ms for ms, draft in transcriber.calls if not draft] == [832.0, 1408.0]
+    await stream.close(finish=True)
+
+
+async def test_end_utterance_forces_a_final_mid_speech() -> None:
+    world = build_world()
+    stream, heard = open_stream(world)
+    await feed(stream, silence(640) + speech(640))
+    await stream.end_utterance()
+    await settle()
+    assert [(f.utterance, f.start, f.end) for f in finals(heard)] == [(0, 0.32, 1.28)]
+    await stream.end_utterance()  # nothing in progress: nothing more
+    await settle()
+    assert len(finals(heard)) == 1
+    await feed(stream, speech(320) + silence(640))  # speech goes on: a new utterance
+    await stream.close(finish=True)
+    assert [f.utterance for f in finals(heard)] == [0, 1]
+
+
+async def test_an_endless_utterance_is_cut_at_max_utterance_ms() -> None:
+    world = build_world()
+    stream, heard = open_stream(world, policy=Endpointing(max_utterance_ms=1000))
+    await feed(stream, silence(640) + speech(320))
+    await feed(stream, speech(2880), frame=WINDOW)
+    await stream.close(finish=True)
+    cut = finals(heard)
+    assert [f.utterance for f in cut] == list(range(len(cut)))
+    assert len(cut) >= 3
+    assert all(f.end - f.start <= 1.0 + 0.032 for f in cut)  # checked once per frame
+    assert cut[0].start == 0.32
+    assert cut[-1].end == 3.84  # the last one ends where the stream did
+
+
+async def test_utterances_cut_mid_speech_do_not_share_audio() -> None:
+    """The preroll catches the onset of new speech; after a cut it must not replay the audio
+    the previous final already transcribed (its words would be in both finals)."""
+    world = build_world()
+    stream, heard = open_stream(world, policy=Endpointing(max_utterance_ms=1000))
+    await feed(stream, silence(640) + speech(320))
+    await feed(stream, speech(2240), frame=WINDOW)
+    await stream.end_utterance()  # the client ends one mid-speech too
+    await feed(stream, speech(640) + silence(640))
+    await stream.close(finish=True)
+    cut = [(f.start, f.end) for f in finals(heard)]
+    assert len(cut) >= 3
+    assert all(after[0] >= before[1] for before, after in itertools.pairwise(cut)), cut
+
+
+async def test_audio_before_the_preroll_is_forgotten() -> None:
+    world = build_world()
+    stream, heard = open_stream(world)
+    await feed(stream, silence(10_240), frame=640)  # 10 s of silence in 20 ms frames
+    # Memory bounded, not 10 s of it: what a start reaches back to (speech run + preroll).
+    assert len(stream._audio) <= PREROLL_BYTES + 96 * 32 + WINDOW
+    await feed(stream, speech(320) + silence(640))
+    (final,) = finals(heard)
+    assert (final.start, final.end) == (9.92, 10.752)
+    assert final.result.transcript.duration == 0.832  # the model heard no older audio
+    await stream.close(finish=True)
+
+
+@pytest.mark.parametrize("frame", [None, WINDOW, 640], ids=["whole", "32ms", "20ms"])
+async def test_the_preroll_is_the_same_whatever_the_frame_size(frame: int | None) -> None:
+    """The same audio cuts the same way however it arrives: 320 ms kept before speech."""
+    world = build_world()
+    stream, heard = open_stream(world)
+    await feed(stream, silence(640) + speech(320) + silence(640), frame=frame)
+    await stream.close(finish=True)
+    (final,) = finals(heard)
+    assert (final.start, final.end) == (0.32, 1.152)
+    assert final.result.transcript.duration == 0.832
+
+
+async def test_the_final_lag_is_wall_time_since_the_last_speech() -> None:
+    world = build_world()
+    clock = StillClock()
+    stream, heard = open_stream(world, clock=clock)
+    await feed(stream, silence(640) + speech(320))
+    clock.t += 0.5  # the client sends the trailing silence half a second later
+    await feed(stream, silence(640))
+    (final,) = finals(heard)
+    assert final.end_of_speech_lag_ms == 500.0
+    recorded = await world.recorded()
+    lags = [e.end_of_speech_ms for e in recorded if isinstance(e, SpeechTranscribed)]
+    assert lags == [500.0]
+    await stream.close(finish=True)
