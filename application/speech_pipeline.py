@@ -4,6 +4,8 @@ cache and sentiment, each recording its domain event on the run."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import msgspec
 
@@ -31,6 +33,7 @@ from domain.speech import AudioClip, AudioFormat, ProcessingSettings, Sentiment,
 log = logging.getLogger(__name__)
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
+T = TypeVar("T")
 
 _cache_entry_decoder = msgspec.msgpack.Decoder(SpokenAudio)
 
@@ -140,15 +143,7 @@ class SpeechPipeline:
         self, clip: AudioClip, settings: ProcessingSettings, run: PipelineRun
     ) -> AudioClip:
         start = self.clock.monotonic()
-        try:
-            processed = await self.processor.process(clip, settings)
-        except VoicePipeError as error:
-            run.failed("processing", error.code)
-            raise
-        except Exception as error:
-            log.exception("processing failed")
-            run.failed("processing", "processing_failed")
-            raise StepFailed("processing", "processing failed; try again later") from error
+        processed = await self._step("processing", self.processor.process(clip, settings), run)
         run.record(
             AudioProcessed,
             gain_db=round(processed.gain_db, 3),
@@ -159,15 +154,7 @@ class SpeechPipeline:
 
     async def encode(self, clip: AudioClip, audio_format: AudioFormat, run: PipelineRun) -> bytes:
         start = self.clock.monotonic()
-        try:
-            data = await self.codec.encode(clip, audio_format)
-        except VoicePipeError as error:
-            run.failed("encoding", error.code)
-            raise
-        except Exception as error:
-            log.exception("encoding failed")
-            run.failed("encoding", "encoding_failed")
-            raise StepFailed("encoding", "encoding failed; try again later") from error
+        data = await self._step("encoding", self.codec.encode(clip, audio_format), run)
         run.record(
             AudioEncoded,
             audio_format=audio_format.value,
@@ -175,3 +162,16 @@ class SpeechPipeline:
             latency_ms=run.since_ms(start),
         )
         return data
+
+    @staticmethod
+    async def _step(step: str, work: Awaitable[T], run: PipelineRun) -> T:
+        """Our own step: its failure is recorded as `<step>_failed`, not blamed on a provider."""
+        try:
+            return await work
+        except VoicePipeError as error:
+            run.failed(step, error.code)
+            raise
+        except Exception as error:
+            log.exception("%s failed", step)
+            run.failed(step, f"{step}_failed")
+            raise StepFailed(step, f"{step} failed; try again later") from error
