@@ -22,12 +22,14 @@ from domain.events import (
     DomainEvent,
     ProviderFailed,
     ProviderFellBack,
+    ReplyInterrupted,
     RequestCompleted,
     RequestFailed,
     RequestReceived,
     SpeechSynthesized,
     SpeechTranscribed,
     StepDegraded,
+    VoiceReplied,
 )
 
 # Seconds: from a 1 ms cache hit to a minute-long transcription.
@@ -92,6 +94,15 @@ class EventMetrics:
             "s",
             "Streaming STT: from the end of speech to the final transcript",
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
+        )
+        self.voice_to_voice = meter.create_histogram(
+            "voicepipe.realtime.voice_to_voice",
+            "s",
+            "Realtime conversations: from the end of the user's speech to the answer's first audio",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
+        )
+        self.interruptions = _Counts(
+            meter, "voicepipe.realtime.interruptions", "{response}", "Answers the user spoke over"
         )
         self.real_time_factor = meter.create_histogram(
             "voicepipe.model.real_time_factor",
@@ -167,6 +178,10 @@ class EventMetrics:
             self.circuit_transitions.add(
                 1, ("provider", event.provider), ("state", CIRCUIT_NAMES[state])
             )
+        elif isinstance(event, VoiceReplied):
+            self.voice_to_voice.record(event.voice_to_voice_ms / 1000)
+        elif isinstance(event, ReplyInterrupted):
+            self.interruptions.add(1)
         elif isinstance(event, StepDegraded):
             self.degraded.add(1, ("step", event.step), ("code", event.code))
             if event.step == "cache":

@@ -62,7 +62,7 @@ class FasterWhisperTranscriber:
         beam_size: int = 5,
         name: str | None = None,
         max_queue: int = 16,
-        stream_beam_size: int = 1,
+        stream_beam_size: int = 5,
         queue: ModelQueue | None = None,
     ) -> None:
         threads = threads or os.cpu_count() or 1

@@ -6,8 +6,9 @@ WebM/Opus) is decoded incrementally by a worker per stream (adapters/pyav_contai
 
 from __future__ import annotations
 
+from adapters import g711
 from adapters.pyav_container_stream import CONTAINERS, ContainerStream
-from adapters.pyav_resampling import RATE, PcmStream, Resampler
+from adapters.pyav_resampling import RATE, OutputStream, PcmStream, Resampler
 from domain.errors import InvalidRequest, UnsupportedFormat
 
 
@@ -33,10 +34,19 @@ class PyAVAudioConverter:
             if not 8_000 <= sample_rate <= 48_000:
                 raise InvalidRequest("sample_rate must be between 8000 and 48000")
             return PcmStream(sample_rate)
+        if encoding in g711.LAWS:
+            return PcmStream(g711.RATE, encoding)
         if encoding not in CONTAINERS:
-            raise UnsupportedFormat(f"cannot stream {encoding}: pcm_s16le, ogg or webm")
+            raise UnsupportedFormat(f"cannot stream {encoding}: pcm_s16le, pcmu, pcma, ogg or webm")
         return ContainerStream(encoding, self._max_pending, self._max_held, self._wait, self._shape)
 
     def resample(self, pcm: bytes, from_rate: int, to_rate: int) -> bytes:
         resampler = Resampler(from_rate, to_rate)
         return resampler.convert(pcm) + resampler.flush()
+
+    def open_output(self, encoding: str, from_rate: int, to_rate: int) -> OutputStream:
+        if encoding in g711.LAWS and to_rate != g711.RATE:
+            raise InvalidRequest("G.711 audio is 8000 Hz")
+        if encoding != "pcm_s16le" and encoding not in g711.LAWS:
+            raise UnsupportedFormat(f"cannot send {encoding}: pcm_s16le, pcmu or pcma")
+        return OutputStream(encoding, from_rate, to_rate)

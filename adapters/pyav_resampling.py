@@ -11,6 +11,8 @@ import numpy as np
 from av.audio.frame import AudioFrame
 from av.audio.resampler import AudioResampler
 
+from adapters import g711
+
 RATE = 16_000
 _INLINE_BYTES = 16 * 1024  # PCM frames up to this resample on the loop (~0.1 ms, < a thread hop)
 
@@ -47,15 +49,18 @@ class Resampler:
 
 
 class PcmStream:
-    """Raw s16le at the client's rate, resampled to 16 kHz frame by frame."""
+    """Raw s16le at the client's rate (or G.711 at 8 kHz), resampled to 16 kHz frame by frame."""
 
-    def __init__(self, sample_rate: int) -> None:
+    def __init__(self, sample_rate: int, law: str | None = None) -> None:
         self._resampler = Resampler(sample_rate, RATE)
+        self._law = law
         self._open = True
 
     async def feed(self, data: bytes) -> bytes:
         if not self._open:
             return b""
+        if self._law is not None:
+            data = g711.decode(self._law, data)
         if len(data) <= _INLINE_BYTES:
             return self._resampler.convert(data)
         return await asyncio.to_thread(self._resampler.convert, data)
@@ -68,3 +73,20 @@ class PcmStream:
 
     def close(self) -> None:
         self._open = False
+
+
+class OutputStream:
+    """Mono s16le from the voice's rate to a client's format: s16le at another rate, or G.711."""
+
+    def __init__(self, encoding: str, from_rate: int, to_rate: int) -> None:
+        self._resampler = Resampler(from_rate, to_rate)
+        self._law = encoding if encoding in g711.LAWS else None
+
+    def convert(self, pcm: bytes) -> bytes:
+        return self._encoded(self._resampler.convert(pcm))
+
+    def flush(self) -> bytes:
+        return self._encoded(self._resampler.flush())
+
+    def _encoded(self, pcm: bytes) -> bytes:
+        return pcm if self._law is None else g711.encode(self._law, pcm)

@@ -135,8 +135,9 @@ class Access:
             raise Unauthorized("the API key is not valid")
         return principal
 
-    def issue_token(self, principal: Principal) -> str:
-        expires = int(self.clock.now()) + self.token_ttl
+    def issue_token(self, principal: Principal, ttl: int | None = None) -> str:
+        """`ttl`: seconds the token may wait to be used (default `token_ttl`)."""
+        expires = int(self.clock.now()) + (ttl or self.token_ttl)
         body = f"{principal.key_id}.{expires}.{secrets.token_hex(8)}"
         return f"{body}.{self._sign(body)}"
 
@@ -153,7 +154,8 @@ class Access:
         principal = self.keys.principal(parts[0])
         if principal is None:
             raise InvalidToken("the token's key is no longer valid")
-        if not await self.store.first_use(f"token:{parts[2]}", self.token_ttl + 1):
+        remaining = int(parts[1]) - self.clock.now() + 1
+        if not await self.store.first_use(f"token:{parts[2]}", remaining):
             raise InvalidToken("the token was already used; tokens work once")
         return principal
 

@@ -18,7 +18,8 @@ from domain.utterances import Endpointing
 
 RATE = 16_000
 BYTES_PER_SECOND = RATE * 2
-ENCODINGS = ("pcm_s16le", "webm", "ogg")
+ENCODINGS = ("pcm_s16le", "pcmu", "pcma", "webm", "ogg")
+RAW = ("pcm_s16le", "pcmu", "pcma")  # sample by sample: no container to bound
 
 
 class FrameTooLarge(VoicePipeError):
@@ -96,9 +97,14 @@ class ListeningSession:
             self._received += len(data)
         await self._hear(await self.audio.feed(data))
 
-    async def end_utterance(self) -> None:
+    async def end_utterance(self) -> bool:
+        """The utterance in progress is complete; False if there was none."""
         await self._hear(await self.audio.feed(b""))
-        await self.utterances.end_utterance()
+        return await self.utterances.end_utterance()
+
+    def clear(self) -> None:
+        """Drop the utterance in progress (its audio stays charged: the model heard it)."""
+        self.utterances.clear()
 
     async def stop(self, *, finish: bool) -> None:
         """`finish`: the rest of the audio is transcribed; else it is dropped (client left)."""
@@ -154,7 +160,12 @@ class StartListening:
         allowance: AudioAllowance,
         emit: Emit,
         transport: str = "ws-stream",
+        policy: Endpointing | None = None,
+        manual: bool = False,
+        prompt: str | None = None,
     ) -> ListeningSession:
+        """`policy` overrides the endpointing (bounded by the transport); `manual`: the client
+        commits each utterance."""
         if encoding not in ENCODINGS:
             raise InvalidRequest(f"encoding must be one of: {', '.join(ENCODINGS)}")
         if encoding == "pcm_s16le" and not 8_000 <= sample_rate <= 48_000:
@@ -167,9 +178,11 @@ class StartListening:
             stream_id=stream_id,
             language=language,
             partial_ms=self.limits.partial_ms,
-            policy=Endpointing(endpoint_ms=self.limits.endpoint_ms),
+            policy=policy or Endpointing(endpoint_ms=self.limits.endpoint_ms),
             transport=transport,
             clock=self.clock,
+            manual=manual,
+            prompt=prompt,
         )
         return ListeningSession(
             stream_id=stream_id,
@@ -178,5 +191,5 @@ class StartListening:
             allowance=allowance,
             clock=self.clock,
             limits=self.limits,
-            compressed=encoding != "pcm_s16le",
+            compressed=encoding not in RAW,
         )

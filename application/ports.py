@@ -6,11 +6,12 @@ blocking work off the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
 import msgspec
 
+from domain.conversation import ChatTurn
 from domain.events import DomainEvent
 from domain.speech import (
     AudioClip,
@@ -121,15 +122,40 @@ class AudioStream(Protocol):
         ...
 
 
+class AudioOutput(Protocol):
+    """One stream of speech on its way to a client's format, converted chunk by chunk."""
+
+    def convert(self, pcm: bytes) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+
 class AudioConverter(Protocol):
     """Audio conversion for streams and clips (resampling, incremental container decoding)."""
 
     def open_stream(self, encoding: str, sample_rate: int) -> AudioStream:
-        """`pcm_s16le` at `sample_rate` Hz (8000–48000), or a container: `ogg` or `webm`."""
+        """`pcm_s16le` at `sample_rate` Hz (8000–48000), G.711 `pcmu`/`pcma` (8 kHz), or a
+        container: `ogg` or `webm`."""
+        ...
+
+    def open_output(self, encoding: str, from_rate: int, to_rate: int) -> AudioOutput:
+        """Mono s16le at `from_rate` to `pcm_s16le` at `to_rate`, or G.711 (`pcmu`, `pcma`)
+        at 8 kHz."""
         ...
 
     def resample(self, pcm: bytes, from_rate: int, to_rate: int) -> bytes:
         """Mono s16le PCM at another rate (whole clips, e.g. 16 kHz model audio to 24 kHz)."""
+        ...
+
+
+class LanguageModel(Protocol):
+    """An OpenAI-compatible chat-completions server, answering in streamed text."""
+
+    @property
+    def model_name(self) -> str: ...
+
+    def reply(self, turns: Sequence[ChatTurn], max_tokens: int | None) -> AsyncIterator[str]:
+        """The answer's text as it streams in; raises domain.errors.LanguageModelFailed."""
         ...
 
 

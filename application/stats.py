@@ -21,12 +21,14 @@ from domain.events import (
     DomainEvent,
     ProviderFailed,
     ProviderFellBack,
+    ReplyInterrupted,
     RequestCompleted,
     RequestFailed,
     RequestReceived,
     SpeechSynthesized,
     SpeechTranscribed,
     StepDegraded,
+    VoiceReplied,
 )
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ class Stats:
         self.provider_failures: Counter[tuple[str, str]] = Counter()
         self.fallbacks: Counter[tuple[str, str]] = Counter()
         self.breakers: dict[str, str] = {}
+        self.interrupted = 0  # realtime answers the user spoke over
         self.breaker_opened: Counter[str] = Counter()
         self.latency: defaultdict[str, deque[float]] = defaultdict(
             lambda: deque(maxlen=SAMPLE_WINDOW)
@@ -104,6 +107,10 @@ class Stats:
         elif isinstance(event, SpeechTranscribed):
             self.models[event.model] += 1
             self.languages[event.language] += 1
+        elif isinstance(event, VoiceReplied):
+            self.latency["voice_to_voice"].append(event.voice_to_voice_ms)
+        elif isinstance(event, ReplyInterrupted):
+            self.interrupted += 1
         elif isinstance(event, StepDegraded):
             self.degraded[event.step] += 1
         elif isinstance(event, ProviderFailed):
@@ -150,8 +157,14 @@ class Stats:
                 "served": self.served_from_cache,
             },
             "latency_ms": {
-                "pipelines": {p: summarize(s) for p, s in sorted(self.latency.items())},
+                "pipelines": {
+                    p: summarize(s) for p, s in sorted(self.latency.items()) if p in ("tts", "stt")
+                },
                 "steps": {s: summarize(v) for s, v in sorted(self.step_latency.items())},
+            },
+            "realtime": {
+                "voice_to_voice_ms": summarize(self.latency["voice_to_voice"]),
+                "interrupted": self.interrupted,
             },
             "errors": dict(sorted(self.errors.items())),
             "degraded": dict(sorted(self.degraded.items())),

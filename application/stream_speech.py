@@ -42,6 +42,7 @@ class StreamStarted(msgspec.Struct, frozen=True):
 class StreamChunk(msgspec.Struct, frozen=True):
     seq: int
     pcm: bytes
+    text: str = ""  # the piece it speaks ("" for slices of cached audio)
 
 
 class StreamFinished(msgspec.Struct, frozen=True):
@@ -173,7 +174,7 @@ class SpeechStream:
                 mixed = True  # another voice took over mid-stream: not one voice's audio
             chunk = clip.pcm if seq == 0 else _silence(rate) + clip.pcm
             pcm += chunk
-            yield StreamChunk(seq, chunk)
+            yield StreamChunk(seq, chunk, piece)
             seq += 1
         # A whole text is cached under the text as asked; a cancelled one says what was spoken.
         whole = self._whole_text is not None and not self.cancelled

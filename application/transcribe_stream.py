@@ -12,7 +12,7 @@ import msgspec
 from application.ports import Clock, Transcriber, VadSession
 from application.transcribe_audio import TranscribeAudio, TranscriptionResult
 from domain.errors import Busy, VoicePipeError
-from domain.speech import AudioClip, Transcript
+from domain.speech import AudioClip, Transcript, TranscriptionHints
 from domain.utterances import WINDOW_MS, Endpointing, UtteranceDetector
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,23 @@ class Failed(msgspec.Struct, frozen=True):
     message: str
 
 
-Emit = Callable[[Partial | Final | Failed], Awaitable[None]]
+class SpeechStarted(msgspec.Struct, frozen=True):
+    """Voice activity began an utterance (at once: a speaking answer may stop for it)."""
+
+    utterance: int
+    audio_ms: int  # from the start of the stream, preroll included
+
+
+class SpeechStopped(msgspec.Struct, frozen=True):
+    """The utterance is closed (silence, the client's commit, or the length cap); its final
+    or a Failed follows."""
+
+    utterance: int
+    audio_ms: int
+
+
+StreamEvent = Partial | Final | Failed | SpeechStarted | SpeechStopped
+Emit = Callable[[StreamEvent], Awaitable[None]]
 
 
 class _Pending(msgspec.Struct):
@@ -66,6 +82,8 @@ class UtteranceStream:
       transcription starts speculatively after `early_ms` of silence and is dropped if speech
       resumes, so the final comes about `endpoint_ms` after the end of speech, not later.
     - Finals are emitted in utterance order, with segments timed from the start of the stream.
+    - `manual`: voice activity does not cut; an utterance is all audio up to `end_utterance`
+      (the client commits), and `clear` drops the audio since the last one.
     """
 
     def __init__(
@@ -81,6 +99,8 @@ class UtteranceStream:
         policy: Endpointing | None = None,
         transport: str = "ws-stream",
         clock: Clock | None = None,
+        manual: bool = False,
+        prompt: str | None = None,
     ) -> None:
         self.transcriber = transcriber
         self.transcribe = transcribe
@@ -90,6 +110,9 @@ class UtteranceStream:
         self.language = language
         self.partial_ms = partial_ms
         self.transport = transport
+        self.manual = manual
+        self.hints = TranscriptionHints(prompt=prompt) if prompt else None
+        self._notices: list[SpeechStarted | SpeechStopped] = []
         self._monotonic = clock.monotonic if clock is not None else time.monotonic
         self.detector = UtteranceDetector(policy)
         self.policy = self.detector.policy
@@ -119,11 +142,14 @@ class UtteranceStream:
 
     async def _feed(self, pcm: bytes) -> None:
         self._audio += pcm
+        if self.manual and self._start is None and pcm:
+            self._start, self._last_partial = max(self._offset, self._last_end), self.position
         for probability in self.vad.probabilities(pcm):
             self._windows += 1
             if probability >= self.policy.end_threshold:
                 self._last_speech_at = self._monotonic()
-            self._on(self.detector.push(probability))
+            if not self.manual:
+                self._on(self.detector.push(probability))
         if (
             self._start is not None
             and self.position - self._start >= self.policy.max_utterance_ms * BYTES_PER_MS
@@ -138,10 +164,30 @@ class UtteranceStream:
             and self.position - self._last_partial >= self.partial_ms * BYTES_PER_MS
         ):
             self._draft()
+        await self._notify()
 
-    async def end_utterance(self) -> None:
-        if self.detector.force_end() or self._start is not None:
+    async def end_utterance(self) -> bool:
+        """Close the utterance in progress now; False if there was none."""
+        ended = self.detector.force_end() or self._start is not None
+        if ended and self._start is not None:
             self._end(self.position)
+        await self._notify()
+        return ended
+
+    def clear(self) -> None:
+        """Drop the utterance in progress: no final for it."""
+        self.detector.force_end()
+        for task in (self._partial, self._early[1] if self._early else None):
+            if task is not None:
+                task.cancel()
+        self._early = None
+        self._start = None
+        self._last_end = self.position
+
+    async def _notify(self) -> None:
+        notices, self._notices = self._notices, []
+        for notice in notices:
+            await self.emit(notice)
 
     async def close(self, finish: bool) -> None:
         if finish:
@@ -160,6 +206,7 @@ class UtteranceStream:
             # Never reach back into the last utterance (a cut mid-speech): no word twice.
             self._start = max(self._offset, self._last_end, self.position - preroll)
             self._last_partial = self.position
+            self._notices.append(SpeechStarted(self._count, self._start // BYTES_PER_MS))
         elif change == "pause" and self._start is not None:
             end = self.position
             self._early = (
@@ -183,6 +230,7 @@ class UtteranceStream:
         )
         self._pending_starts.append(self._start)
         self._last_end = max(end, self._start)
+        self._notices.append(SpeechStopped(self._count, self._last_end // BYTES_PER_MS))
         self._count += 1
         self._start = None
 
@@ -198,7 +246,7 @@ class UtteranceStream:
     async def _model(self, start: int, end: int) -> tuple[Transcript, float]:
         started = self._monotonic()
         transcript = await self.transcriber.transcribe(
-            self._clip(start, end), self.language, cut=True
+            self._clip(start, end), self.language, cut=True, hints=self.hints
         )
         return transcript, 1000 * (self._monotonic() - started)
 
@@ -212,7 +260,9 @@ class UtteranceStream:
 
     async def _send_partial(self, clip: AudioClip, index: int) -> None:
         try:
-            transcript = await self.transcriber.transcribe(clip, self.language, draft=True)
+            transcript = await self.transcriber.transcribe(
+                clip, self.language, draft=True, hints=self.hints
+            )
         except Busy:
             return  # drafts give way to finals
         except Exception:
@@ -249,7 +299,11 @@ class UtteranceStream:
             finally:
                 self._pending_starts.remove(item.start)
             lag = round(1000 * (self._monotonic() - item.last_speech_at), 1)
-            await self.emit(Final(item.index, round(start, 3), round(end, 3), result, lag))
+            try:
+                await self.emit(Final(item.index, round(start, 3), round(end, 3), result, lag))
+            except Exception:
+                # A transport's rendering bug must not stop the finals of later utterances.
+                log.exception("emitting a final failed")
 
 
 def _shifted(transcript: Transcript, seconds: float) -> Transcript:

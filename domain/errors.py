@@ -88,3 +88,17 @@ class Busy(VoicePipeError):
 
     code = "busy"
     status = 503
+
+
+class LanguageModelMissing(VoicePipeError):
+    """A conversation needs a chat model and none is configured."""
+
+    code = "llm_not_configured"
+    status = 503
+
+
+class LanguageModelFailed(VoicePipeError):
+    """The chat-completions server failed or could not be reached."""
+
+    code = "llm_failed"
+    status = 502

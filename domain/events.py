@@ -127,6 +127,28 @@ class RequestFailed(Event, frozen=True):
     latency_ms: float
 
 
+class LanguageModelReplied(Event, frozen=True):
+    """A chat model's answer in a conversation (its pipeline_id is the response's)."""
+
+    model: str
+    first_token_ms: float
+    latency_ms: float
+    chars: int
+    status: str  # completed, cancelled, incomplete, failed
+
+
+class VoiceReplied(Event, frozen=True):
+    """The first audio of an answer went out: end of the user's speech to here."""
+
+    voice_to_voice_ms: float
+
+
+class ReplyInterrupted(Event, frozen=True):
+    """The user spoke over an answer, which stopped after `audio_ms` of audio."""
+
+    audio_ms: float
+
+
 DomainEvent: TypeAlias = (
     RequestReceived
     | CacheLookedUp
@@ -145,6 +167,9 @@ DomainEvent: TypeAlias = (
     | StepDegraded
     | RequestCompleted
     | RequestFailed
+    | LanguageModelReplied
+    | VoiceReplied
+    | ReplyInterrupted
 )
 
 # The pipeline step each timed event records (its `latency_ms` is that step's duration).
@@ -156,6 +181,7 @@ STEP_OF: dict[type[Event], str] = {
     SentimentAnalysed: "sentiment",
     AudioDecoded: "decoding",
     SpeechTranscribed: "transcription",
+    LanguageModelReplied: "llm",
 }
 
 _encoder = msgspec.msgpack.Encoder()

@@ -22,6 +22,7 @@ from application.ports import (
     AudioProcessor,
     Clock,
     EventLog,
+    LanguageModel,
     LimitStore,
     SentimentAnalyzer,
     SpeechSynthesizer,
@@ -29,6 +30,7 @@ from application.ports import (
     VoiceActivityDetector,
 )
 from application.provider_chain import ProviderChain
+from application.replying import Responding
 from application.retention import Retention
 from application.speaking import Speaking
 from application.speech_pipeline import SpeechPipeline
@@ -60,6 +62,7 @@ class Container:
     speaking: Speaking
     transcribing: Transcribing
     listen: StartListening
+    responding: Responding
     voice_activity: VoiceActivityDetector
     projector: StatsProjector
     telemetry: Telemetry
@@ -105,6 +108,7 @@ def bootstrap(
     telemetry: Telemetry | None = None,
     limits: LimitStore | None = None,
     converter: AudioConverter | None = None,
+    language_model: LanguageModel | None = None,
 ) -> Container:
     """Build the service; loads the models (seconds), so call it once at start-up."""
     started = time.monotonic()
@@ -180,13 +184,21 @@ def bootstrap(
     )
     retention = Retention(settings.retain_content)
     synthesize, streams = SynthesizeSpeech(speech), StreamSpeech(speech)
+    speaking = Speaking(synthesize=synthesize, streams=streams, access=access, retention=retention)
+    language_model = language_model or wiring.language_model(settings, on_stop)
     container = Container(
         settings=settings,
         speech=speech,
         synthesize=synthesize,
         stream_speech=streams,
-        speaking=Speaking(
-            synthesize=synthesize, streams=streams, access=access, retention=retention
+        speaking=speaking,
+        responding=Responding(
+            model=language_model,
+            speaking=speaking,
+            converter=converter,
+            events=events,
+            clock=clock,
+            max_text_chars=settings.max_text_chars,
         ),
         transcribing=Transcribing(transcribe=transcribe, access=access, retention=retention),
         voice_activity=voice_activity,

@@ -5,6 +5,8 @@ With no API_KEYS the service is open (local use): nothing here refuses anything.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -21,7 +23,7 @@ from litestar.types import (
     Send,
 )
 
-from application.access import ANONYMOUS, Access, Principal
+from application.access import ANONYMOUS, CONNECTION_TTL, Access, Principal
 from domain.errors import VoicePipeError
 from entrypoints.errors import headers_of, http_body, openai_body, problem_of
 from entrypoints.settings import Settings
@@ -32,6 +34,16 @@ OPEN_PATHS = ("/health", "/", "/favicon.ico")
 OPEN_PREFIXES = ("/schema", "/static/")
 SUBPROTOCOL = "voicepipe"
 TOKEN_PREFIX = "token."
+
+
+class Forbidden(VoicePipeError):
+    code = "forbidden_origin"
+    status = 403
+
+
+class TooManyConnections(VoicePipeError):
+    code = "too_many_connections"
+    status = 503
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
@@ -157,3 +169,11 @@ async def socket_principal(access: Access, scope: Scope) -> Principal:
         if protocol.startswith(TOKEN_PREFIX):
             return await access.redeem(protocol.removeprefix(TOKEN_PREFIX))
     return access.authenticate(None)
+
+
+async def hold_slot(access: Access, principal: Principal, connection_id: str) -> None:
+    """Refresh a connection's slot in the per-key count (slots of crashed servers expire)."""
+    while True:
+        await asyncio.sleep(CONNECTION_TTL / 2)
+        with contextlib.suppress(VoicePipeError):
+            await access.connect(principal, connection_id)

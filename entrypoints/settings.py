@@ -58,7 +58,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     tts_queue_max: int = 64
     stt_partial_ms: int = 500
     stt_endpoint_ms: int = 500
-    stt_stream_beam_size: int = 1
+    stt_stream_beam_size: int = 5
     cache_ttl_seconds: float = 3600.0
     cache_max_bytes: int = 256 * MB
     max_text_chars: int = 5000
@@ -80,6 +80,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_audio_channels: int = 8
     max_sample_rate: int = 192_000
     retain_content: bool = False
+    llm_base_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_api_key: str | None = None
+    llm_timeout_seconds: float = 30.0
     log_format: str = "auto"
     log_level: str = "info"
 

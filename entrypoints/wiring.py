@@ -17,6 +17,7 @@ from application.ports import (
     AudioProcessor,
     Clock,
     EventLog,
+    LanguageModel,
     LimitStore,
     SentimentAnalyzer,
     SpeechSynthesizer,
@@ -162,6 +163,22 @@ def sentiment() -> SentimentAnalyzer:
     from adapters.textblob_sentiment import TextBlobSentimentAnalyzer
 
     return TextBlobSentimentAnalyzer()
+
+
+def language_model(settings: Settings, on_stop: list[Hook]) -> LanguageModel | None:
+    """The chat model of Realtime conversations; None without LLM_BASE_URL."""
+    if not settings.llm_base_url:
+        return None
+    from adapters.openai_chat import OpenAIChat
+
+    model = OpenAIChat(
+        base_url=settings.llm_base_url,
+        model=settings.llm_model,
+        api_key=settings.llm_api_key,
+        timeout=settings.llm_timeout_seconds,
+    )
+    on_stop.append(model.close)
+    return model
 
 
 def cache(settings: Settings, clock: Clock) -> AudioCache:

@@ -15,6 +15,7 @@ from entrypoints.bootstrap import Container
 from entrypoints.errors import OPENAI_EXCEPTION_HANDLERS
 from entrypoints.openai.speech import speech
 from entrypoints.openai.transcriptions import transcriptions, translations
+from entrypoints.realtime import client_secrets, realtime_socket
 
 
 @get("/models")
@@ -35,7 +36,7 @@ async def models(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 openai_router = Router(
     path="/v1",
-    route_handlers=[speech, transcriptions, translations, models],
+    route_handlers=[speech, transcriptions, translations, models, realtime_socket, client_secrets],
     # Named one by one: the app's handlers for these classes would otherwise win.
     exception_handlers=OPENAI_EXCEPTION_HANDLERS,  # type: ignore[arg-type]
 )

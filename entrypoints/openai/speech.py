@@ -23,6 +23,7 @@ from entrypoints.v1.wire import decode_body
 
 OPENAI_VOICES = (
     "alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse",
+    "marin", "cedar",
 )  # fmt: skip
 SPEECH_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 PCM_RATE = 24_000  # OpenAI's pcm is 24 kHz s16le
@@ -39,7 +40,7 @@ class SpeechBody(msgspec.Struct, frozen=True):
     speed: float = 1.0
 
 
-def _voice(requested: str, voices: dict[str, list[str]]) -> str | None:
+def voice_of(requested: str, voices: dict[str, list[str]]) -> str | None:
     """OpenAI's voice names all map to the first provider's default voice."""
     if any(requested in names for names in voices.values()):
         return requested
@@ -59,7 +60,7 @@ async def speech(request: Request[Any, Any, Any]) -> Response[bytes] | Stream:
                           param="response_format", code="invalid_value")  # fmt: skip
     if not 0.25 <= body.speed <= 4.0:
         raise OpenAIError("speed must be between 0.25 and 4.0", param="speed", code="invalid_value")
-    voice = _voice(body.voice, container.speech.voices())
+    voice = voice_of(body.voice, container.speech.voices())
     request_id = str(structlog.contextvars.get_contextvars().get("request_id", ""))
     principal = principal_of(request)
     if body.response_format in STREAMABLE:

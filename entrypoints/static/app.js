@@ -6,6 +6,8 @@ const KEY_STORE = "voicepipe.api-key";
 // What tests and curious developers can read: playback and results as they happen.
 const state = (window.voicepipe = {
   playedSeconds: 0, scheduledSeconds: 0, partials: 0, finals: [], statsUpdates: 0,
+  // Talk: 24 kHz samples sent and played, answers finished, and each exchange so far.
+  talkSentSamples: 0, talkPlayedSamples: 0, talkResponses: 0, talkInterruptions: 0, talkTurns: [],
 });
 
 const FRIENDLY = {
@@ -27,6 +29,7 @@ const FRIENDLY = {
 };
 
 function explain(body, status) {
+  if (body && body.error && typeof body.error === "object") body = body.error; // OpenAI's shape
   if (!body || !body.code) return `The service answered with HTTP ${status}.`;
   const friendly = FRIENDLY[body.code];
   return friendly ? `${friendly} (${body.message})` : body.message;
@@ -418,6 +421,445 @@ $("stt-go").addEventListener("click", async () => {
     $("stt-go").disabled = false;
   }
 });
+
+// ---- Talk: a conversation over the Realtime API ------------------------------------------
+
+// OpenAI's Realtime API on this service (GA event names): 24 kHz mono 16-bit PCM both ways;
+// the server's voice activity detection ends each turn and starts the answer by itself.
+const TALK_RATE = 24000;
+const TALK_TAIL_MS = 600; // silence sent after the button is let go: the server hears the turn end
+const TALK_CHECK_MS = 1500; // after that, how long the server has to say it heard the turn end
+const TALK_SESSION = {
+  type: "realtime",
+  audio: {
+    input: { format: { type: "audio/pcm", rate: TALK_RATE }, turn_detection: { type: "server_vad" } },
+    output: { format: { type: "audio/pcm", rate: TALK_RATE } },
+  },
+};
+
+const talk = {
+  socket: null, // open, with its session configured
+  connecting: null, // the promise of a socket while one opens
+  held: false,
+  hold: 0, // presses so far
+  setup: null, // the promise of the current press's microphone and socket
+  capture: null, // { stream, context } while the microphone is on
+  pending: [], // audio captured before the socket was ready
+  heardIn: 0, // the press during which the server last heard speech start
+  speaking: false, // the server heard speech start, and not yet its end
+  responseId: null, // the answer in progress
+  dropped: null, // an answer the user talked over: its late audio is not played
+  checkTimer: 0,
+  errorIn: 0, // the press during which the service last reported an error
+};
+
+// An error stays on the status line until the next press: progress does not hide it.
+function talkSay(text, isError = false) {
+  if (isError) talk.errorIn = talk.hold;
+  else if (talk.errorIn === talk.hold) return;
+  say($("talk-status"), text, isError);
+}
+
+// Web Audio player for the answers: 24 kHz buffers scheduled back to back, stopped at once when
+// the user talks over them.
+const talkPlayer = {
+  context: null,
+  next: 0,
+  sources: new Set(),
+  odd: null, // a byte left over from a delta of odd length
+  start() {
+    this.context = this.context || new AudioContext();
+    this.context.resume();
+  },
+  enqueue(bytes) {
+    if (this.odd !== null) {
+      const joined = new Uint8Array(bytes.length + 1);
+      joined[0] = this.odd;
+      joined.set(bytes, 1);
+      bytes = joined;
+      this.odd = null;
+    }
+    if (bytes.length % 2) {
+      this.odd = bytes[bytes.length - 1];
+      bytes = bytes.subarray(0, bytes.length - 1);
+    }
+    const count = bytes.length / 2;
+    if (!count || !this.context) return;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const buffer = this.context.createBuffer(1, count, TALK_RATE);
+    const channel = buffer.getChannelData(0);
+    for (let i = 0; i < count; i++) channel[i] = view.getInt16(2 * i, true) / 32768;
+    const source = this.context.createBufferSource();
+    source.buffer = buffer;
+    source.connect(this.context.destination);
+    source.onended = () => {
+      this.sources.delete(source);
+      if (!source.cut) state.talkPlayedSamples += count;
+    };
+    const now = this.context.currentTime;
+    if (this.next < now) this.next = now + 0.05; // (re)starting: a little lead, then gapless
+    source.start(this.next);
+    this.next += buffer.duration;
+    this.sources.add(source);
+  },
+  stop() {
+    if (this.sources.size) state.talkInterruptions += 1;
+    for (const source of this.sources) {
+      source.cut = true;
+      source.stop();
+    }
+    this.sources.clear();
+    this.next = 0;
+    this.odd = null;
+  },
+};
+
+function base64Of(samples) {
+  const bytes = new Uint8Array(samples.length * 2);
+  const view = new DataView(bytes.buffer);
+  samples.forEach((sample, i) => view.setInt16(2 * i, sample, true));
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(text);
+}
+
+function bytesOf(base64) {
+  const text = atob(base64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+// 16-bit chunks at `from` Hz -> at `to` Hz, by linear interpolation across chunk boundaries.
+// Only for browsers that cannot capture at 24 kHz themselves.
+function resampler(from, to) {
+  if (from === to) return (samples) => samples;
+  const step = from / to;
+  let position = 0; // of the next output sample, in input samples; -1 is the previous chunk's last
+  let last = 0;
+  return (input) => {
+    const output = [];
+    for (; position < input.length - 1; position += step) {
+      const i = Math.floor(position);
+      const a = i < 0 ? last : input[i];
+      output.push(Math.round(a + (input[i + 1] - a) * (position - i)));
+    }
+    position -= input.length;
+    if (input.length) last = input[input.length - 1];
+    return Int16Array.from(output);
+  };
+}
+
+// ---- Talk: the socket ----
+
+async function talkSocket() {
+  if (talk.socket && talk.socket.readyState === WebSocket.OPEN) return talk.socket;
+  talk.connecting = talk.connecting || openTalk().finally(() => { talk.connecting = null; });
+  return talk.connecting;
+}
+
+async function openTalk() {
+  // A one-time client secret (ek_…) rides as a subprotocol, as OpenAI's browser clients send it.
+  const secret = await api("/v1/realtime/client_secrets", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: "{}",
+  });
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/v1/realtime?model=gpt-realtime`, [
+    "realtime",
+    `openai-insecure-api-key.${secret.value}`,
+  ]);
+  sockets.talk = socket; // closed with the others when the API key changes
+  let refusal = null;
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error("The service did not start a Realtime session in time."));
+      socket.close();
+    }, 15000);
+    const fail = (error) => {
+      clearTimeout(timer);
+      reject(error);
+    };
+    socket.onerror = () => fail(new Error("Could not connect to the service's Realtime API."));
+    socket.onclose = (event) => {
+      talkClosed(socket, event);
+      fail(new Error(refusal || `The service closed the Realtime connection (${event.code}).`));
+    };
+    socket.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      if (message.type === "session.created") {
+        clearTimeout(timer);
+        socket.onmessage = onTalkMessage;
+        resolve();
+      } else if (message.type === "error") {
+        refusal = message.error.message;
+      }
+    };
+  });
+  socket.send(JSON.stringify({ type: "session.update", session: TALK_SESSION }));
+  talk.socket = socket;
+  return socket;
+}
+
+function talkClosed(socket, event) {
+  if (sockets.talk === socket) delete sockets.talk;
+  if (event.code === 1008) askForKey();
+  if (talk.socket !== socket) return;
+  talk.socket = null;
+  talk.responseId = null;
+  talk.speaking = false;
+  const reason = event.reason ? `: ${event.reason}` : "";
+  talkSay(`The conversation was closed${reason}. Hold the button to start a new one.`);
+}
+
+function sendAppend(socket, samples) {
+  socket.send(JSON.stringify({ type: "input_audio_buffer.append", audio: base64Of(samples) }));
+  state.talkSentSamples += samples.length;
+}
+
+function sendTalkAudio(samples) {
+  if (samples.length) talk.pending.push(samples);
+  const socket = talk.socket;
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  for (const chunk of talk.pending.splice(0)) sendAppend(socket, chunk);
+}
+
+// ---- Talk: the conversation ----
+
+function currentTurn() {
+  return state.talkTurns[state.talkTurns.length - 1];
+}
+
+function newTurn(item) {
+  const turn = { item, user: "", userDone: false, assistant: "", response: null, status: null };
+  state.talkTurns.push(turn);
+  return turn;
+}
+
+// The exchange a user item belongs to: a new item starts one.
+function userTurn(itemId) {
+  const turn = currentTurn();
+  return turn && turn.item === itemId ? turn : newTurn(itemId);
+}
+
+function renderTalk() {
+  const turns = state.talkTurns;
+  const turn = currentTurn() || { user: "", assistant: "" };
+  $("talk-user").textContent = turn.user;
+  $("talk-assistant").textContent = turn.assistant;
+  const earlier = turns.slice(0, -1).reverse().map((t) => {
+    const item = document.createElement("li");
+    item.textContent = `You: ${t.user || "…"} — Assistant: ${t.assistant || "…"}`;
+    return item;
+  });
+  $("talk-history").replaceChildren(...earlier);
+  $("talk-history").hidden = earlier.length === 0;
+}
+
+function onTalkMessage(event) {
+  const message = JSON.parse(event.data);
+  switch (message.type) {
+    case "input_audio_buffer.speech_started": {
+      talkPlayer.stop(); // barge-in: the user talks over the answer
+      if (talk.responseId) talk.dropped = talk.responseId;
+      talk.heardIn = talk.hold;
+      talk.speaking = true;
+      userTurn(message.item_id);
+      renderTalk();
+      if (talk.held) talkSay("Listening — let go of the button when you are done.");
+      break;
+    }
+    case "input_audio_buffer.speech_stopped":
+    case "input_audio_buffer.committed":
+      talk.speaking = false;
+      break;
+    case "conversation.item.input_audio_transcription.delta": {
+      userTurn(message.item_id).user += message.delta;
+      renderTalk();
+      break;
+    }
+    case "conversation.item.input_audio_transcription.completed": {
+      const turn = userTurn(message.item_id);
+      turn.user = message.transcript;
+      turn.userDone = true;
+      renderTalk();
+      if (!talk.held && !talk.responseId) talkSay(message.transcript.trim() ? "Thinking…" : "No words were heard.");
+      break;
+    }
+    case "response.created": {
+      talk.responseId = message.response.id;
+      let turn = currentTurn();
+      if (!turn || turn.response) turn = newTurn(null); // an answer on its own
+      turn.assistant = "";
+      turn.response = message.response.id;
+      renderTalk();
+      if (!talk.held) talkSay("Answering…");
+      break;
+    }
+    case "response.output_audio_transcript.delta":
+    case "response.output_text.delta": {
+      const turn = state.talkTurns.findLast((t) => t.response === message.response_id);
+      if (turn) turn.assistant += message.delta; // an answer talked over may still finish its words
+      renderTalk();
+      break;
+    }
+    case "response.output_audio.delta":
+      if (message.response_id !== talk.dropped) talkPlayer.enqueue(bytesOf(message.delta));
+      break;
+    case "response.done": {
+      const response = message.response;
+      if (talk.responseId === response.id) talk.responseId = null;
+      const turn = state.talkTurns.findLast((t) => t.response === response.id);
+      if (turn) turn.status = response.status;
+      state.talkResponses += 1;
+      const details = response.status_details || {};
+      if (response.status === "failed") {
+        talkSay((details.error && details.error.message) || "The answer failed.", true);
+      } else if (!talk.held) {
+        talkSay(response.status === "cancelled" ? "Interrupted. Hold the button to talk." : "Your turn: hold the button to talk.");
+      }
+      break;
+    }
+    case "error":
+      talkSay(message.error.message, true);
+      break;
+  }
+}
+
+// ---- Talk: the hold button ----
+
+function stopTalkCapture() {
+  const capture = talk.capture;
+  talk.capture = null;
+  if (!capture) return;
+  capture.stream.getTracks().forEach((track) => track.stop());
+  if (capture.context) capture.context.close();
+}
+
+async function startTalkCapture(hold) {
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true },
+    });
+  } catch (error) {
+    throw new Error("The microphone was refused or is missing, so you cannot talk here.");
+  }
+  stopTalkCapture();
+  const capture = (talk.capture = { stream, context: null });
+  let source;
+  try {
+    capture.context = new AudioContext({ sampleRate: TALK_RATE }); // the browser resamples
+    source = capture.context.createMediaStreamSource(stream);
+  } catch (error) {
+    // A browser that cannot: capture at the device's rate and resample here.
+    if (capture.context) capture.context.close();
+    capture.context = new AudioContext();
+    source = capture.context.createMediaStreamSource(stream);
+  }
+  const context = capture.context;
+  await context.audioWorklet.addModule("/static/mic-worklet.js");
+  const node = new AudioWorkletNode(context, "pcm-capture");
+  const resample = resampler(context.sampleRate, TALK_RATE);
+  node.port.onmessage = (event) => {
+    if (talk.held && talk.hold === hold) sendTalkAudio(resample(new Int16Array(event.data)));
+  };
+  const mute = context.createGain();
+  mute.gain.value = 0;
+  source.connect(node).connect(mute).connect(context.destination);
+}
+
+function showHeld(held) {
+  $("talk-hold").setAttribute("aria-pressed", String(held));
+  $("talk-hold").textContent = held ? "■ Let go to send" : "● Hold to talk";
+}
+
+async function pressTalk() {
+  if (talk.held) return;
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    talkSay("This browser cannot use a microphone here (it needs https or localhost).", true);
+    return;
+  }
+  talk.held = true;
+  const hold = (talk.hold += 1);
+  clearTimeout(talk.checkTimer);
+  talk.pending = [];
+  showHeld(true);
+  talkPlayer.start(); // inside the gesture, so that the browser lets it play
+  talkSay(talk.socket ? "Listening — let go of the button when you are done." : "Connecting…");
+  talk.setup = Promise.all([startTalkCapture(hold), talkSocket()]);
+  try {
+    await talk.setup;
+  } catch (error) {
+    if (talk.hold !== hold) return;
+    talkSay(error.message, true);
+    talk.held = false;
+    showHeld(false);
+    stopTalkCapture();
+    return;
+  }
+  if (talk.hold !== hold) return;
+  sendTalkAudio(new Int16Array(0)); // what was captured while the socket opened
+  if (talk.held) talkSay("Listening — let go of the button when you are done.");
+}
+
+async function releaseTalk() {
+  if (!talk.held) return;
+  talk.held = false;
+  const hold = talk.hold;
+  showHeld(false);
+  try {
+    await talk.setup;
+  } catch (error) {
+    return; // pressTalk said why
+  }
+  if (talk.hold !== hold) return; // pressed again meanwhile
+  stopTalkCapture();
+  const socket = talk.socket;
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  sendTalkAudio(new Int16Array(0));
+  const silence = new Int16Array(TALK_RATE / 10);
+  for (let ms = 0; ms < TALK_TAIL_MS; ms += 100) sendAppend(socket, silence);
+  if (!talk.responseId) talkSay("Sent; waiting for the answer…");
+  talk.checkTimer = setTimeout(() => checkTurn(hold), TALK_CHECK_MS);
+}
+
+// After the tail of silence: the server either heard the turn end (and answers by itself), is
+// still inside an utterance (then the turn is committed by hand), or heard no speech at all.
+function checkTurn(hold) {
+  if (talk.hold !== hold || talk.held) return;
+  const socket = talk.socket;
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  if (talk.heardIn !== hold) {
+    if (!talk.responseId) talkSay("No speech was heard. Hold the button while you speak.");
+  } else if (talk.speaking) {
+    socket.send(JSON.stringify({ type: "input_audio_buffer.commit" }));
+  }
+}
+
+$("talk-hold").addEventListener("pointerdown", (event) => {
+  if (event.button !== 0) return;
+  event.preventDefault();
+  $("talk-hold").setPointerCapture(event.pointerId);
+  $("talk-hold").focus();
+  pressTalk();
+});
+for (const name of ["pointerup", "pointercancel", "lostpointercapture"]) {
+  $("talk-hold").addEventListener(name, releaseTalk);
+}
+$("talk-hold").addEventListener("keydown", (event) => {
+  if (event.key !== " " && event.key !== "Enter") return;
+  event.preventDefault();
+  if (!event.repeat) pressTalk();
+});
+$("talk-hold").addEventListener("keyup", (event) => {
+  if (event.key === " " || event.key === "Enter") releaseTalk();
+});
+$("talk-hold").addEventListener("blur", releaseTalk);
+$("talk-hold").addEventListener("contextmenu", (event) => event.preventDefault());
 
 // ---- Live stats ------------------------------------------------------------------------
 

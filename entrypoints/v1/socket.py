@@ -17,11 +17,18 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 from opentelemetry.trace import Span, Status, StatusCode
 
-from application.access import ANONYMOUS, CONNECTION_TTL, RateLimited
+from application.access import ANONYMOUS, RateLimited
 from domain.errors import InvalidRequest, VoicePipeError
 from domain.token_bucket import TokenBucket
 from entrypoints.bootstrap import Container
-from entrypoints.security import chosen_subprotocol, origin_allowed, socket_principal
+from entrypoints.security import (
+    Forbidden,
+    TooManyConnections,
+    chosen_subprotocol,
+    hold_slot,
+    origin_allowed,
+    socket_principal,
+)
 from entrypoints.v1.socket_listening import ListeningIn
 from entrypoints.v1.socket_speech import SpeechOut
 from entrypoints.v1.views import (
@@ -47,16 +54,6 @@ log = structlog.get_logger(__name__)
 SEND_TIMEOUT = 10.0  # a client that reads nothing for this long is dropped, not waited on
 MESSAGES_PER_SECOND, MESSAGE_BURST = 50.0, 200.0
 _encoder = msgspec.json.Encoder()
-
-
-class Forbidden(VoicePipeError):
-    code = "forbidden_origin"
-    status = 403
-
-
-class TooManyConnections(VoicePipeError):
-    code = "too_many_connections"
-    status = 503
 
 
 @websocket("/ws/voice")
@@ -90,7 +87,9 @@ class VoiceConnection:
             return
         structlog.contextvars.bind_contextvars(connection_id=self.id)
         log.info("websocket connected")
-        keepalive = asyncio.get_running_loop().create_task(self._hold_slot())
+        keepalive = asyncio.get_running_loop().create_task(
+            hold_slot(self.container.access, self.principal, self.id)
+        )
         try:
             while (event := await self._next_event()) is not None:
                 if event["type"] == "websocket.disconnect":
@@ -149,13 +148,6 @@ class VoiceConnection:
                     )
                     await self.socket.close(code=1000, reason="idle timeout")
                 return None
-
-    async def _hold_slot(self) -> None:
-        """Refresh this connection's slot in the per-key count (slots of crashed servers expire)."""
-        while True:
-            await asyncio.sleep(CONNECTION_TTL / 2)
-            with contextlib.suppress(VoicePipeError):
-                await self.container.access.connect(self.principal, self.id)
 
     async def drain(self, seconds: float) -> None:
         """Server shutting down: say so, finish what is in flight (bounded), then close 1001."""

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from application.audio_allowance import AudioAllowance
 from application.listening_session import ListeningSession, StartListening
-from application.transcribe_stream import Emit, Failed, Final, Partial
+from application.transcribe_stream import Emit, Failed, Final, Partial, StreamEvent
 from domain.errors import InvalidRequest, VoicePipeError
 from entrypoints.v1.views import (
     FinalFrame,
@@ -82,8 +82,9 @@ class ListeningIn:
 def renderer(stream_id: str, send: SendFrame) -> Emit:
     """The session's `emit`: each event as the frame documented in docs/api.md."""
 
-    async def emit(item: Partial | Final | Failed) -> None:
-        await send(frame(stream_id, item))
+    async def emit(item: StreamEvent) -> None:
+        if isinstance(item, Partial | Final | Failed):  # v1 has no speech start/stop frames
+            await send(frame(stream_id, item))
 
     return emit
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import msgspec
 import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from entrypoints.app import DrainingServer, create_app, server_config
 from entrypoints.bootstrap import Container, bootstrap
@@ -65,6 +68,43 @@ class SteppedClock:
             self._stopped = None
 
 
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: .ci/run installs it (apt-get install chromium)")
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright, fake_mic: Path) -> Iterator[Browser]:
+    """Chromium with the requesting module's `fake_mic` as its microphone."""
+    launched = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            *FLAGS,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={fake_mic}",
+        ],
+    )
+    yield launched
+    launched.close()
+
+
 def midday_utc() -> float:
     """Noon (UTC) of today: a start far from the day boundaries that daily quotas count by."""
     return time.time() // 86_400 * 86_400 + 43_200
@@ -98,6 +138,16 @@ class RunningServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def sharing_models(container: Container, settings: Settings) -> Container:
+    """Another service with its own settings, on the session service's loaded models."""
+    return bootstrap(
+        settings,
+        synthesizers=container.speech.providers.synthesizers,
+        transcriber=container.transcriber,
+        voice_activity=container.voice_activity,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,14 @@ import httpx
 import pytest
 import yaml
 
-from domain.events import RequestFailed, RequestReceived, SpeechTranscribed, StepDegraded
+from domain.events import (
+    ReplyInterrupted,
+    RequestFailed,
+    RequestReceived,
+    SpeechTranscribed,
+    StepDegraded,
+    VoiceReplied,
+)
 from tests.integration.conftest import RunningServer, free_port
 from tests.integration.speech import speak
 from tests.unit.test_telemetry import fallback_batch
@@ -184,6 +191,8 @@ def exercise(server: RunningServer, http: httpx.Client) -> None:
             end_of_speech_ms=600.0,
             **at,
         ),
+        VoiceReplied(pipeline_id="d5", voice_to_voice_ms=780.0, **at),
+        ReplyInterrupted(pipeline_id="d5", audio_ms=1200.0, **at),
     ]
     server.container.telemetry.metrics.observe(rare)
 

@@ -61,6 +61,7 @@ OPERATIONS = (
     "POST /v1/audio/transcriptions",
     "POST /v1/audio/translations",
     "GET /v1/models",
+    "POST /v1/realtime/client_secrets",
 )
 POST_PATHS = [label.split(" ", 1)[1] for label in OPERATIONS if label.startswith("POST ")]
 # Where the served schema documents a 200 response unlike the one the service sends (the
@@ -153,6 +154,23 @@ def request_bodies(voices: list[str], models: list[str]) -> dict[str, dict[str, 
         "POST /v1/audio/speech": {"application/json": {"schema": speech}},
         "POST /v1/audio/transcriptions": listen,
         "POST /v1/audio/translations": listen,
+        "POST /v1/realtime/client_secrets": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "expires_after": {
+                            "type": "object",
+                            "properties": {
+                                "anchor": {"enum": ["created_at"]},
+                                "seconds": {"type": "integer"},
+                            },
+                        },
+                        "session": {"type": "object"},
+                    },
+                }
+            }
+        },
     }
 
 

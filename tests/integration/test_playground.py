@@ -8,35 +8,24 @@ into the repository.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect
 
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings
-from tests.integration.conftest import RunningServer
+from tests.integration.conftest import CHROMIUM, FLAGS, RunningServer
 from tests.integration.speech import speak, speech_16k_pcm
 from tests.integration.test_streaming import to_wav
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(
     os.environ.get("PLAYGROUND_SCREENSHOTS", Path(tempfile.gettempdir()) / "voicepipe-playground")
 )
 SPOKEN = "The weather is lovely today."
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 def shot(page: Page, name: str) -> None:
@@ -50,30 +39,6 @@ def fake_mic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("mic") / "speech.wav"
     path.write_bytes(to_wav(silence + speech_16k_pcm(SPOKEN) + silence * 3, 16_000))
     return path
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: .ci/run installs it (apt-get install chromium)")
-    with sync_playwright() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright, fake_mic: Path) -> Iterator[Browser]:
-    launched = playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        args=[
-            *FLAGS,
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={fake_mic}",
-        ],
-    )
-    yield launched
-    launched.close()
 
 
 def open_page(browser: Browser, server: RunningServer) -> Page:

@@ -181,6 +181,19 @@ class FakeConverter:
     def resample(self, pcm: bytes, from_rate: int, to_rate: int) -> bytes:
         return pcm
 
+    def open_output(self, encoding: str, from_rate: int, to_rate: int) -> FakeOutput:
+        return FakeOutput()
+
+
+class FakeOutput:
+    """Passes PCM through: the unit tests count bytes at the voice's rate."""
+
+    def convert(self, pcm: bytes) -> bytes:
+        return pcm
+
+    def flush(self) -> bytes:
+        return b""
+
 
 class StillClock(FakeClock):
     """A clock that moves only when told: `t += seconds`."""

@@ -12,7 +12,7 @@ from application.listening_session import (
     StartListening,
 )
 from application.ports import Clock
-from application.transcribe_stream import Failed, Final, Partial
+from application.transcribe_stream import Failed, Final, Partial, StreamEvent
 from domain.errors import AudioTooLarge, InvalidRequest
 from entrypoints.settings import Settings
 from tests.unit.conftest import FakeWorld, build_world
@@ -35,8 +35,9 @@ def open_session(
 ) -> tuple[ListeningSession, list[Partial | Final | Failed]]:
     heard: list[Partial | Final | Failed] = []
 
-    async def emit(item: Partial | Final | Failed) -> None:
-        heard.append(item)
+    async def emit(item: StreamEvent) -> None:
+        if isinstance(item, Partial | Final | Failed):
+            heard.append(item)
 
     access = world.container.access
     listen = world.container.listen

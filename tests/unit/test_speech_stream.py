@@ -89,7 +89,10 @@ async def test_a_whole_text_gives_start_chunks_and_a_finish_with_totals() -> Non
     world = build_world()
     items = await speak_whole(world, TEXT)
     assert items[0] == StreamStarted(RATE, "fake", "alice", cached=False, fallback=False)
-    assert items[1:3] == [StreamChunk(0, PIECE), StreamChunk(1, PAUSE + PIECE)]
+    assert items[1:3] == [
+        StreamChunk(0, PIECE, "Hello there."),
+        StreamChunk(1, PAUSE + PIECE, "How are you today?"),
+    ]
     done = finished(items)
     assert (done.duration, done.chunks, done.cached, done.cancelled) == (0.45, 2, False, False)
     assert done.text == TEXT
@@ -106,13 +109,13 @@ async def test_text_in_deltas_speaks_each_sentence_once_it_is_complete() -> None
     stream.add_text("re. How are")
     items = stream.items()
     assert await anext(items) == StreamStarted(RATE, "fake", "alice", False, False)
-    assert await anext(items) == StreamChunk(0, PIECE)
+    assert await anext(items) == StreamChunk(0, PIECE, "Hello there.")
     assert world.synthesizer.spoken == [("Hello there.", "alice")]
     stream.add_text(" you? Fine")
-    assert await anext(items) == StreamChunk(1, PAUSE + PIECE)
+    assert await anext(items) == StreamChunk(1, PAUSE + PIECE, "How are you?")
     assert [text for text, _ in world.synthesizer.spoken] == ["Hello there.", "How are you?"]
     stream.finish()  # the unfinished rest is spoken too
-    assert await anext(items) == StreamChunk(2, PAUSE + PIECE)
+    assert await anext(items) == StreamChunk(2, PAUSE + PIECE, "Fine")
     done = await anext(items)
     assert isinstance(done, StreamFinished)
     assert (done.text, done.chunks, done.duration) == ("Hello there. How are you? Fine", 3, 0.8)
@@ -126,7 +129,7 @@ async def test_cancel_stops_after_the_piece_in_flight_and_caches_nothing() -> No
     assert isinstance(await anext(items), StreamStarted)  # the first piece is spoken
     stream.cancel()
     rest = [item async for item in items]
-    assert rest[0] == StreamChunk(0, PIECE)  # the piece in flight is still sent
+    assert rest[0] == StreamChunk(0, PIECE, "One.")  # the piece in flight is still sent
     done = rest[-1]
     assert len(rest) == 2 and isinstance(done, StreamFinished)
     assert (done.cancelled, done.chunks, done.text) == (True, 1, "One.")

@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 
 from application.ports import Clock
-from application.transcribe_stream import Failed, Final, Partial, UtteranceStream
+from application.transcribe_stream import (
+    Failed,
+    Final,
+    Partial,
+    SpeechStarted,
+    SpeechStopped,
+    StreamEvent,
+    UtteranceStream,
+)
 from domain.errors import Busy
 from domain.events import SpeechTranscribed
 from domain.speech import AudioClip, Transcript
@@ -95,11 +103,17 @@ def open_stream(
     clock: Clock | None = None,
     policy: Endpointing | None = None,
     partial_ms: int = 500,
+    notices: list[SpeechStarted | SpeechStopped] | None = None,
+    manual: bool = False,
 ) -> tuple[UtteranceStream, Heard]:
     heard: Heard = []
 
-    async def emit(item: Partial | Final | Failed) -> None:
-        heard.append(item)
+    async def emit(item: StreamEvent) -> None:
+        if isinstance(item, SpeechStarted | SpeechStopped):
+            if notices is not None:
+                notices.append(item)
+        else:
+            heard.append(item)
 
     stream = UtteranceStream(
         transcriber=transcriber or world.transcriber,
@@ -111,6 +125,7 @@ def open_stream(
         partial_ms=partial_ms,
         policy=policy,
         clock=clock or world.clock,
+        manual=manual,
     )
     return stream, heard
 
@@ -320,3 +335,37 @@ async def test_the_final_lag_is_wall_time_since_the_last_speech() -> None:
     lags = [e.end_of_speech_ms for e in recorded if isinstance(e, SpeechTranscribed)]
     assert lags == [500.0]
     await stream.close(finish=True)
+
+
+async def test_speech_start_is_announced_at_once_and_the_stop_before_its_final() -> None:
+    world = build_world()
+    notices: list[SpeechStarted | SpeechStopped] = []
+    stream, heard = open_stream(world, notices=notices)
+    await feed(stream, silence(640) + speech(96), frame=WINDOW)
+    # 96 ms of speech start an utterance; the start reaches back over the preroll.
+    assert notices == [SpeechStarted(0, 640 + 96 - 96 - 320)]
+    await feed(stream, speech(224) + silence(640), frame=WINDOW)
+    assert notices[1] == SpeechStopped(0, 640 + 320 + 192)  # where the early final cut it
+    await stream.close(finish=True)
+    assert [f.utterance for f in finals(heard)] == [0]
+
+
+async def test_manual_utterances_are_what_came_between_commits_whatever_the_voice() -> None:
+    world = build_world()
+    transcriber = ClipLengths()
+    notices: list[SpeechStarted | SpeechStopped] = []
+    stream, heard = open_stream(world, transcriber=transcriber, notices=notices, manual=True)
+    await feed(stream, silence(640) + speech(320) + silence(640) + speech(320), frame=WINDOW)
+    assert notices == []  # voice activity cuts nothing: the client commits
+    assert await stream.end_utterance()
+    await settle()
+    assert notices == [SpeechStopped(0, 1920)]
+    assert finals(heard)[0].result.transcript.text == "1920 ms"  # silences included
+    assert not await stream.end_utterance()  # nothing since the commit
+    await feed(stream, speech(320), frame=WINDOW)
+    stream.clear()  # dropped: no final for it
+    await feed(stream, silence(160), frame=WINDOW)
+    assert await stream.end_utterance()
+    await stream.close(finish=True)
+    assert [f.result.transcript.text for f in finals(heard)] == ["1920 ms", "160 ms"]
+    assert (finals(heard)[1].start, finals(heard)[1].end) == (2.24, 2.4)

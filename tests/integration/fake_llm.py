@@ -1,0 +1,73 @@
+"""A fake OpenAI-compatible chat-completions server on loopback: it streams `answer` word by
+word as server-sent events, as Ollama, vLLM or OpenAI do, and records what it was asked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+from litestar import Litestar, Request, Response, post
+from litestar.response import Stream
+
+
+class FakeLLM:
+    def __init__(self, answer: str = "Sure. It is sunny and warm today.") -> None:
+        self.answer = answer
+        self.token_delay = 0.0  # seconds between streamed words
+        self.fail = False  # answer HTTP 500
+        self.requests: list[dict[str, Any]] = []
+        app = Litestar(route_handlers=[self._route()], logging_config=None)
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> FakeLLM:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/v1"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    def _route(self) -> Any:
+        fake = self
+
+        @post("/v1/chat/completions", status_code=200)
+        async def completions(request: Request[Any, Any, Any]) -> Response[Any] | Stream:
+            body = await request.json()
+            fake.requests.append(body)
+            if fake.fail:
+                return Response({"error": {"message": "model crashed"}}, status_code=500)
+            return Stream(fake._chunks(body), media_type="text/event-stream")
+
+        return completions
+
+    async def _chunks(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
+        words = self.answer.split(" ")
+        for index, word in enumerate(words):
+            if self.token_delay and index:
+                await asyncio.sleep(self.token_delay)
+            piece = word if index == 0 else " " + word
+            yield _event(body, {"role": "assistant", "content": piece}, None)
+        yield _event(body, {}, "stop")
+        yield b"data: [DONE]\n\n"
+
+
+def _event(body: dict[str, Any], delta: dict[str, Any], finish: str | None) -> bytes:
+    chunk = {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": body.get("model", "fake"),
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return b"data: " + json.dumps(chunk).encode() + b"\n\n"
