@@ -289,7 +289,9 @@ def test_shutdown_finishes_the_utterance_in_flight(container: Any) -> None:
         except ConnectionClosed as closed:
             code = closed.rcvd.code if closed.rcvd else None
     kinds = [m["type"] for m in seen]
-    assert kinds[0] == "closing" and "final" in kinds and kinds[-1] == "stt_stopped", kinds
+    closing = kinds.index("closing")  # drafts of the speech may come before it, nothing else
+    assert set(kinds[:closing]) <= {"partial"}, kinds
+    assert "final" in kinds[closing:] and kinds[-1] == "stt_stopped", kinds
     final = next(m for m in seen if m["type"] == "final")
     assert wer(SECOND, final["text"]) <= 0.15
     assert code == 1001
