@@ -264,9 +264,11 @@ async def test_truncated_files(codec: PyAVAudioCodec, speech: AudioClip) -> None
     # MP3 resynchronises on frame headers, so half a file is half the speech.
     half = await codec.decode(mp3[: len(mp3) // 2], 16_000)
     assert 0.3 * speech.duration_ms < half.duration_ms < 0.7 * speech.duration_ms
-    # FLAC's decoder raises on the cut frame: reported as truncated, not half-decoded.
+    # FLAC's decoder raises on the cut frame: reported as truncated, not half-decoded. The cut
+    # is made 20 bytes into a frame (after its sync code), never on a frame boundary.
+    frame = flac.index(b"\xff\xf8", len(flac) // 2)
     with pytest.raises(InvalidAudio, match="truncated or corrupt"):
-        await codec.decode(flac[: len(flac) // 2], 16_000)
+        await codec.decode(flac[: frame + 20], 16_000)
 
 
 @pytest.mark.asyncio
