@@ -159,7 +159,12 @@ class FasterWhisperTranscriber:
         words: list[Word] = []
         for s in segments:
             words.extend(
-                Word(w.word.strip(), round(w.start, 3), round(w.end, 3), round(w.probability, 4))
+                Word(
+                    w.word.strip(),
+                    round(float(w.start), 3),
+                    round(float(w.end), 3),
+                    round(float(w.probability), 4),  # numpy's float64 on some paths
+                )
                 for w in s.words or ()
             )
             segment = Segment(

@@ -163,6 +163,7 @@ class StartListening:
         policy: Endpointing | None = None,
         manual: bool = False,
         prompt: str | None = None,
+        words: bool = False,
     ) -> ListeningSession:
         """`policy` overrides the endpointing (bounded by the transport); `manual`: the client
         commits each utterance."""
@@ -183,6 +184,7 @@ class StartListening:
             clock=self.clock,
             manual=manual,
             prompt=prompt,
+            words=words,
         )
         return ListeningSession(
             stream_id=stream_id,

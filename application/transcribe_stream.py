@@ -21,6 +21,7 @@ RATE = 16_000
 BYTES_PER_MS = RATE * 2 // 1000
 WINDOW_BYTES = WINDOW_MS * BYTES_PER_MS
 FEED_BYTES = 8 * WINDOW_BYTES  # 256 ms: the most audio taken in before cuts are checked
+AHEAD_MS = 300  # audio this far ahead of real time (and of two frames) gets no drafts
 
 
 class Partial(msgspec.Struct, frozen=True):
@@ -82,8 +83,10 @@ class UtteranceStream:
       transcription starts speculatively after `early_ms` of silence and is dropped if speech
       resumes, so the final comes about `endpoint_ms` after the end of speech, not later.
     - Finals are emitted in utterance order, with segments timed from the start of the stream.
+    - `words`: finals carry word timings (stream time), at the cost of the model aligning them.
     - `manual`: voice activity does not cut; an utterance is all audio up to `end_utterance`
-      (the client commits), and `clear` drops the audio since the last one.
+      (the client commits), and `clear` drops the audio since the last one. Its final still
+      starts early at a pause, and is kept if no speech follows before the cut.
     """
 
     def __init__(
@@ -101,6 +104,7 @@ class UtteranceStream:
         clock: Clock | None = None,
         manual: bool = False,
         prompt: str | None = None,
+        words: bool = False,
     ) -> None:
         self.transcriber = transcriber
         self.transcribe = transcribe
@@ -111,8 +115,11 @@ class UtteranceStream:
         self.partial_ms = partial_ms
         self.transport = transport
         self.manual = manual
-        self.hints = TranscriptionHints(prompt=prompt) if prompt else None
+        self.hints = TranscriptionHints(prompt=prompt, words=words) if prompt or words else None
+        self._draft_hints = TranscriptionHints(prompt=prompt) if prompt else None  # no timing
         self._notices: list[SpeechStarted | SpeechStopped] = []
+        self._first_audio_at: float | None = None
+        self._frame_ms = 0.0  # the largest frame so far
         self._monotonic = clock.monotonic if clock is not None else time.monotonic
         self.detector = UtteranceDetector(policy)
         self.policy = self.detector.policy
@@ -137,10 +144,13 @@ class UtteranceStream:
     async def feed(self, pcm: bytes) -> None:
         """Audio in; a big frame is taken a window batch at a time, so the utterance cut and
         the drafts happen where they would for small frames."""
+        self._frame_ms = max(self._frame_ms, len(pcm) / BYTES_PER_MS)
         for at in range(0, len(pcm), FEED_BYTES):
             await self._feed(pcm[at : at + FEED_BYTES])
 
     async def _feed(self, pcm: bytes) -> None:
+        if self._first_audio_at is None:
+            self._first_audio_at = self._monotonic()
         self._audio += pcm
         if self.manual and self._start is None and pcm:
             self._start, self._last_partial = max(self._offset, self._last_end), self.position
@@ -148,8 +158,11 @@ class UtteranceStream:
             self._windows += 1
             if probability >= self.policy.end_threshold:
                 self._last_speech_at = self._monotonic()
-            if not self.manual:
-                self._on(self.detector.push(probability))
+            change = self.detector.push(probability)
+            if self.manual:
+                self._on_manual(change)
+            else:
+                self._on(change)
         if (
             self._start is not None
             and self.position - self._start >= self.policy.max_utterance_ms * BYTES_PER_MS
@@ -162,9 +175,20 @@ class UtteranceStream:
             self.detector.silence_ms == 0  # drafts while speech goes on, not in the pause
             and self._early is None
             and self.position - self._last_partial >= self.partial_ms * BYTES_PER_MS
+            and not self._ahead_of_real_time()
         ):
             self._draft()
         await self._notify()
+
+    def _ahead_of_real_time(self) -> bool:
+        """Audio sent faster than it plays (a file, a burst): a draft of it would be stale
+        before it is shown, and would hold the model the final needs next."""
+        now = self._monotonic()
+        if self._first_audio_at is None:
+            self._first_audio_at = now
+        played_ms = 1000 * (now - self._first_audio_at)
+        # A client sending big frames in real time is up to a frame ahead: that is not a burst.
+        return self.position / BYTES_PER_MS - played_ms > max(AHEAD_MS, 2 * self._frame_ms)
 
     async def end_utterance(self) -> bool:
         """Close the utterance in progress now; False if there was none."""
@@ -219,6 +243,18 @@ class UtteranceStream:
         elif change == "end" and self._start is not None:
             self._end(self.position)
 
+    def _on_manual(self, change: str | None) -> None:
+        """The client cuts; voice activity only starts the final early at a pause, kept if no
+        speech follows before the client's cut."""
+        if change in ("pause", "resume", "start") and self._early is not None:
+            self._early[1].cancel()  # speech went on after the pause
+            self._early = None
+        if change == "pause" and self._start is not None:
+            self._early = (
+                self.position,
+                asyncio.get_running_loop().create_task(self._model(self._start, self.position)),
+            )
+
     def _end(self, position: int) -> None:
         assert self._start is not None
         early, self._early = self._early, None
@@ -229,7 +265,8 @@ class UtteranceStream:
             _Pending(self._count, self._start, max(end, self._start), self._last_speech_at, task)
         )
         self._pending_starts.append(self._start)
-        self._last_end = max(end, self._start)
+        # Manual: the next utterance starts at the client's cut, past the silence left out.
+        self._last_end = position if self.manual else max(end, self._start)
         self._notices.append(SpeechStopped(self._count, self._last_end // BYTES_PER_MS))
         self._count += 1
         self._start = None
@@ -261,7 +298,7 @@ class UtteranceStream:
     async def _send_partial(self, clip: AudioClip, index: int) -> None:
         try:
             transcript = await self.transcriber.transcribe(
-                clip, self.language, draft=True, hints=self.hints
+                clip, self.language, draft=True, hints=self._draft_hints
             )
         except Busy:
             return  # drafts give way to finals
@@ -311,4 +348,8 @@ def _shifted(transcript: Transcript, seconds: float) -> Transcript:
         msgspec.structs.replace(s, start=round(s.start + seconds, 3), end=round(s.end + seconds, 3))
         for s in transcript.segments
     )
-    return msgspec.structs.replace(transcript, segments=segments)
+    words = tuple(
+        msgspec.structs.replace(w, start=round(w.start + seconds, 3), end=round(w.end + seconds, 3))
+        for w in transcript.words
+    )
+    return msgspec.structs.replace(transcript, segments=segments, words=words)

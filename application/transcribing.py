@@ -3,11 +3,40 @@ quota and content retention, applied once whatever the protocol."""
 
 from __future__ import annotations
 
+import struct
+
 from application.access import Access, Principal
 from application.ports import Progress
 from application.retention import Retention
 from application.transcribe_audio import TranscribeAudio, TranscriptionResult
+from domain.errors import AudioTooLarge, InvalidAudio, InvalidRequest
 from domain.speech import TranscriptionHints
+
+# Headerless audio a recording may be sent as: its WAVE format tag and bytes per sample.
+_WAVE_FORMATS = {"pcm_s16le": (1, 2), "pcmu": (7, 1), "pcma": (6, 1)}
+RAW_ENCODINGS = tuple(_WAVE_FORMATS)
+RAW_RATES = (8_000, 48_000)
+RAW_MAX_CHANNELS = 8
+WAVE_HEADER_BYTES = 44
+
+
+def wave_header(encoding: str, sample_rate: int, channels: int, data_bytes: int) -> bytes:
+    """The 44-byte RIFF/WAVE header that makes headerless samples a recording any decoder
+    reads: PCM, or G.711 (mu-law, A-law) at any rate."""
+    tag, width = _WAVE_FORMATS[encoding]
+    block = width * channels
+    fmt = struct.pack("<HHIIHH", tag, channels, sample_rate, sample_rate * block, block, 8 * width)
+    return b"".join(
+        (
+            b"RIFF",
+            struct.pack("<I", 4 + 8 + len(fmt) + 8 + data_bytes),
+            b"WAVEfmt ",
+            struct.pack("<I", len(fmt)),
+            fmt,
+            b"data",
+            struct.pack("<I", data_bytes),
+        )
+    )
 
 
 class Transcribing:
@@ -48,3 +77,48 @@ class Transcribing:
         )
         self.retention.keep("stt", result.transcript.text)
         return result
+
+    async def transcribe_raw(
+        self,
+        principal: Principal,
+        audio: bytes,
+        language: str | None,
+        *,
+        encoding: str,
+        sample_rate: int,
+        channels: int = 1,
+        pipeline_id: str,
+        transport: str,
+        model: str | None = None,
+        hints: TranscriptionHints | None = None,
+    ) -> TranscriptionResult:
+        """Headerless samples (`pcm_s16le`, or G.711 `pcmu` / `pcma`) at `sample_rate`, with
+        `channels` interleaved (mixed down): the same recording path as `transcribe_once`,
+        with the same bound in bytes (on the samples sent), seconds, charge and events."""
+        if encoding not in _WAVE_FORMATS:
+            raise InvalidRequest(f"raw audio is one of: {', '.join(RAW_ENCODINGS)}")
+        low, high = RAW_RATES
+        if not low <= sample_rate <= high:
+            raise InvalidRequest(f"sample_rate must be between {low} and {high}")
+        if not 1 <= channels <= RAW_MAX_CHANNELS:
+            raise InvalidRequest(f"channels must be between 1 and {RAW_MAX_CHANNELS}")
+        limit = self.transcribe.max_audio_bytes
+        if len(audio) > limit - WAVE_HEADER_BYTES:
+            raise AudioTooLarge(
+                f"audio has {len(audio)} bytes; the limit is {limit - WAVE_HEADER_BYTES} "
+                "for raw audio"
+            )
+        block = _WAVE_FORMATS[encoding][1] * channels
+        whole = len(audio) - len(audio) % block  # a torn last sample is not audio
+        if not whole:
+            raise InvalidAudio("audio is empty" if not audio else "audio contains no samples")
+        header = wave_header(encoding, sample_rate, channels, whole)
+        return await self.transcribe_once(
+            principal,
+            header + audio[:whole],
+            language,
+            pipeline_id=pipeline_id,
+            transport=transport,
+            model=model,
+            hints=hints,
+        )

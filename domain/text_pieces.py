@@ -14,6 +14,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])([\"')\]]*)\s+")  # closers belong to 
 _CLAUSE_END = re.compile(r"(?<=[,;:—–])\s+")
 
 MAX_PIECE_CHARS = 120
+WHOLE_FIRST = 100  # an opening sentence this short is not cut
 # A voice model's memory grows with its input: 4,900 characters in one Piper run took 2.3 GB.
 MAX_SPOKEN_CHARS = 200
 
@@ -95,7 +96,14 @@ def pieces_of(
 
 
 def first_pieces(sentence: str, first_max: int = 60, hard_max: int = MAX_SPOKEN_CHARS) -> list[str]:
-    """The opening piece must be short; with no clause to cut at, cut at a word boundary."""
+    """The opening piece must be short; with no clause to cut at, cut at a word boundary.
+
+    A sentence up to WHOLE_FIRST characters is spoken whole: one model call for it is faster
+    to the end than two (measured: 102 ms against 86 + 30 ms) and keeps its intonation, and
+    its first audio comes barely later.
+    """
+    if len(sentence) <= min(WHOLE_FIRST, hard_max):
+        return [sentence]
     pieces = split_long(sentence, first_max, hard_max)
     head = pieces[0]
     if len(head) > first_max and " " in head[:first_max]:

@@ -20,6 +20,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrypoints import ops
 from entrypoints.bootstrap import Container
+from entrypoints.deepgram import deepgram_router
 from entrypoints.errors import EXCEPTION_HANDLERS
 from entrypoints.openai import openai_router
 from entrypoints.security import guarded
@@ -137,6 +138,7 @@ def create_app(container: Container) -> Litestar:
             playground,
             static_files,
             openai_router,
+            deepgram_router,
         ],
         state=State({"container": container, "connections": connections}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

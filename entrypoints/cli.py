@@ -77,6 +77,10 @@ def serve_command(settings: Settings, *, host: str | None, port: int | None) -> 
     except SettingsError as error:
         log.error("cannot start", reason=str(error))
         return 2
+    if settings.wyoming_uri:
+        from entrypoints.wyoming import WyomingService
+
+        WyomingService(container).attach()
     app = create_app(container)
     # Models and libraries are loaded for good: keep the cyclic GC from re-scanning them on
     # every full collection (a multi-millisecond pause of the event loop under load).

@@ -76,6 +76,18 @@ def openai_body(problem: Problem, openai_code: str | None = None) -> dict[str, A
     return {"error": error}
 
 
+def deepgram_body(problem: Problem) -> dict[str, Any]:
+    """Deepgram's shape: `err_code` (the service's code, upper case), `err_msg`, `request_id`."""
+    body: dict[str, Any] = {
+        "err_code": problem.code.upper(),
+        "err_msg": problem.message,
+        "request_id": request_id(),
+    }
+    if problem.param is not None:
+        body["param"] = problem.param
+    return body
+
+
 def headers_of(problem: Problem) -> dict[str, str]:
     headers: dict[str, str] = {}
     if problem.retry_after is not None:

@@ -25,7 +25,7 @@ from litestar.types import (
 
 from application.access import ANONYMOUS, CONNECTION_TTL, Access, Principal
 from domain.errors import VoicePipeError
-from entrypoints.errors import headers_of, http_body, openai_body, problem_of
+from entrypoints.errors import deepgram_body, headers_of, http_body, openai_body, problem_of
 from entrypoints.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -51,11 +51,13 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
 
 
 def presented_key(scope: Scope) -> str | None:
-    """`Authorization: Bearer <key>` or `X-API-Key: <key>`; never a query parameter (logs)."""
+    """`Authorization: Bearer <key>` (or `Token <key>`, as Deepgram's clients send it) or
+    `X-API-Key: <key>`; never a query parameter (logs)."""
     headers = _headers(scope)
     authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
-    if authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip() or None
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() in ("bearer", "token"):
+        return credentials.strip() or None
     key = headers.get(b"x-api-key", b"").decode("latin-1").strip()
     return key or None
 
@@ -99,8 +101,11 @@ def guarded(access: Access, settings: Settings) -> Any:
 async def refuse(scope: Scope, send: Send, error: VoicePipeError) -> None:
     """A 401/429 from the key check, in the shape of the route's API (OpenAI's under /v1)."""
     problem = problem_of(error)
-    v1 = not scope["path"].startswith("/v1/")
-    body = http_body(problem) if v1 else openai_body(problem)
+    path = scope["path"]
+    if path == "/v1/listen":
+        body = deepgram_body(problem)
+    else:
+        body = openai_body(problem) if path.startswith("/v1/") else http_body(problem)
     headers = [(b"content-type", b"application/json")]
     headers += [(k.encode(), v.encode()) for k, v in headers_of(problem).items()]
     start: HTTPResponseStartEvent = {

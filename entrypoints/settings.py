@@ -84,6 +84,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     llm_model: str = "gpt-4o-mini"
     llm_api_key: str | None = None
     llm_timeout_seconds: float = 30.0
+    wyoming_uri: str | None = None
+    wyoming_zeroconf: str | None = None
     log_format: str = "auto"
     log_level: str = "info"
 
@@ -126,6 +128,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ("redis://", "rediss://", "unix://")
         ):
             raise SettingsError("REDIS_URL must start with redis://, rediss:// or unix://")
+        if self.wyoming_uri is not None and not self.wyoming_uri.startswith(("tcp://", "unix://")):
+            raise SettingsError("WYOMING_URI must be tcp://HOST:PORT (or unix://PATH)")
+        if self.llm_base_url is not None and not self.llm_base_url.startswith(
+            ("http://", "https://")
+        ):
+            raise SettingsError("LLM_BASE_URL must start with http:// or https://")
         if not self.elevenlabs_output_format.startswith(("mp3_", "pcm_")):
             raise SettingsError("ELEVENLABS_OUTPUT_FORMAT must be an mp3_* or pcm_* format")
         for pair in self.elevenlabs_voices:

@@ -18,6 +18,7 @@ from application.transcribe_stream import (
     SpeechStopped,
     StreamEvent,
 )
+from application.transcript_deltas import TranscriptDeltas
 from domain.conversation import Conversation, Item
 from domain.errors import InvalidRequest
 from entrypoints.realtime.config import SessionConfig
@@ -62,7 +63,7 @@ class AudioIn:
         self._key: tuple[Any, ...] | None = None
         self._config: SessionConfig | None = None
         self._items: dict[int, str] = {}  # utterance -> item id
-        self._sent: dict[int, str] = {}  # utterance -> transcript delta text sent so far
+        self._sent: dict[int, TranscriptDeltas] = {}  # utterance -> what was sent of it
         self._added: dict[int, tuple[Item, asyncio.Event]] = {}
 
     @property
@@ -192,16 +193,15 @@ class AudioIn:
 
     async def _delta(self, utterance: int, text: str) -> None:
         """Deltas come while the user speaks (before the commit, unlike OpenAI's) and only add
-        to what was sent: a draft that rewrites earlier words waits for one that agrees."""
-        sent = self._sent.get(utterance, "")
-        if text.startswith(sent) and len(text) > len(sent):
-            self._sent[utterance] = text
+        to what was sent."""
+        delta = self._sent.setdefault(utterance, TranscriptDeltas()).delta(text)
+        if delta:
             await self.send(
                 {
                     "type": "conversation.item.input_audio_transcription.delta",
                     "item_id": self._item_id(utterance),
                     "content_index": 0,
-                    "delta": text[len(sent) :],
+                    "delta": delta,
                 }
             )
 

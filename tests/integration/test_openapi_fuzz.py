@@ -62,6 +62,7 @@ OPERATIONS = (
     "POST /v1/audio/translations",
     "GET /v1/models",
     "POST /v1/realtime/client_secrets",
+    "POST /v1/listen",
 )
 POST_PATHS = [label.split(" ", 1)[1] for label in OPERATIONS if label.startswith("POST ")]
 # Where the served schema documents a 200 response unlike the one the service sends (the
@@ -154,6 +155,17 @@ def request_bodies(voices: list[str], models: list[str]) -> dict[str, dict[str, 
         "POST /v1/audio/speech": {"application/json": {"schema": speech}},
         "POST /v1/audio/transcriptions": listen,
         "POST /v1/audio/translations": listen,
+        "POST /v1/listen": {  # Deepgram's: the audio itself is the body; JSON is a URL
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "audio/wav": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"url": {"type": "string"}},
+                    "required": ["url"],
+                }
+            },
+        },
         "POST /v1/realtime/client_secrets": {
             "application/json": {
                 "schema": {
@@ -232,7 +244,10 @@ def test_every_operation_is_fuzzed(served_schema: dict[str, Any]) -> None:
 def assert_documented_error(path: str, status: int, content_type: str | None, body: Any) -> None:
     """A 4xx is JSON with a code and a message, in the shape of its API."""
     assert content_type == "application/json", (status, content_type)
-    if path.startswith("/v1/"):
+    if path == "/v1/listen":  # Deepgram's shape
+        assert isinstance(body["err_code"], str) and body["err_code"], body
+        assert isinstance(body["err_msg"], str) and body["err_msg"], body
+    elif path.startswith("/v1/"):
         error = body["error"]
         assert isinstance(error["message"], str) and error["message"], body
         assert error["type"] == "invalid_request_error", body

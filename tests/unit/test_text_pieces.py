@@ -59,3 +59,11 @@ def test_no_piece_is_over_the_bound_and_no_letter_is_lost(text: str, bound: int)
     pieces = pieces_of(text, 120, 60, bound)
     assert all(0 < len(p) <= bound for p in pieces)
     assert letters(pieces) == letters([text])
+
+
+def test_a_short_opening_sentence_is_spoken_whole() -> None:
+    short = "The package was left at the front door near the station this morning."
+    assert first_pieces(short) == [short]  # 70 characters: one piece, no pause inside
+    long = "The package was left at the front door near the station this morning, " * 2
+    pieces = first_pieces(long.strip())
+    assert len(pieces) > 1 and len(pieces[0]) <= 60

@@ -136,10 +136,15 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-async def feed(stream: UtteranceStream, pcm: bytes, frame: int | None = None) -> None:
-    """`pcm` in frames of `frame` bytes (all at once by default), the tasks running between."""
+async def feed(
+    stream: UtteranceStream, pcm: bytes, frame: int | None = None, clock: StillClock | None = None
+) -> None:
+    """`pcm` in frames of `frame` bytes (all at once by default), the tasks running between;
+    with a `clock`, each frame arrives in real time."""
     step = frame or len(pcm)
     for i in range(0, len(pcm), step):
+        if clock is not None:
+            clock.t += len(pcm[i : i + step]) / (BYTES_PER_MS * 1000)
         await stream.feed(pcm[i : i + step])
         await settle()
 
@@ -154,18 +159,19 @@ def partials(heard: Heard) -> list[Partial]:
 
 async def test_partials_come_while_speech_goes_on_not_in_the_pause() -> None:
     world = build_world()
-    stream, heard = open_stream(world, partial_ms=100)
-    await feed(stream, silence(320) + speech(640), frame=WINDOW)
+    clock = StillClock()
+    stream, heard = open_stream(world, partial_ms=100, clock=clock)
+    await feed(stream, silence(320) + speech(640), frame=WINDOW, clock=clock)
     during_speech = partials(heard)
     assert len(during_speech) >= 3
     assert {p.utterance for p in during_speech} == {0}
     assert all(p.text == "hello world" for p in during_speech)
     lengths = [p.audio_ms for p in during_speech]
     assert lengths == sorted(lengths) and len(set(lengths)) == len(lengths)
-    await feed(stream, silence(480), frame=WINDOW)  # a pause, short of the 500 ms endpoint
+    await feed(stream, silence(480), frame=WINDOW, clock=clock)  # a pause, short of the endpoint
     assert partials(heard) == during_speech
     assert finals(heard) == []
-    await feed(stream, speech(320), frame=WINDOW)  # speech resumes: drafts again
+    await feed(stream, speech(320), frame=WINDOW, clock=clock)  # speech resumes: drafts again
     assert len(partials(heard)) > len(during_speech)
     assert {p.utterance for p in partials(heard)} == {0}
     await stream.close(finish=True)
@@ -369,3 +375,45 @@ async def test_manual_utterances_are_what_came_between_commits_whatever_the_voic
     await stream.close(finish=True)
     assert [f.result.transcript.text for f in finals(heard)] == ["1920 ms", "160 ms"]
     assert (finals(heard)[1].start, finals(heard)[1].end) == (2.24, 2.4)
+
+
+async def test_audio_far_ahead_of_real_time_gets_no_drafts() -> None:
+    """A burst (a file, a satellite's buffer): drafts would be stale and hold up the final."""
+    world = build_world()
+    clock = StillClock()
+    stream, heard = open_stream(world, partial_ms=100, clock=clock)
+    await feed(stream, speech(3000), frame=WINDOW)  # three seconds in no time at all
+    burst = len(partials(heard))
+    clock.t += 3.0  # real time catches up; from here audio comes as it plays
+    await feed(stream, speech(640), frame=WINDOW, clock=clock)
+    assert burst <= 3  # the first 300 ms only (all 3 s would give 29)
+    assert len(partials(heard)) >= burst + 3
+    await stream.close(finish=True)
+
+
+async def test_a_manual_final_starts_at_the_pause_and_is_kept_if_no_speech_follows() -> None:
+    world = build_world()
+    transcriber = ClipLengths()
+    stream, heard = open_stream(world, transcriber=transcriber, manual=True)
+    await feed(stream, speech(320) + silence(800), frame=WINDOW)
+    calls = len(transcriber.calls)
+    assert await stream.end_utterance()
+    await settle()
+    # The final was transcribed at the pause (320 ms of speech + 192 ms of silence), before
+    # the client's cut, and not again after it.
+    assert finals(heard)[0].result.transcript.text == "512 ms"
+    assert len(transcriber.calls) == calls
+    await feed(stream, speech(320) + silence(320) + speech(320), frame=WINDOW)
+    assert await stream.end_utterance()  # speech resumed after the pause: all of it
+    await stream.close(finish=True)
+    assert finals(heard)[1].result.transcript.text == "960 ms"
+
+
+async def test_big_frames_in_real_time_still_get_drafts() -> None:
+    world = build_world()
+    clock = StillClock()
+    stream, heard = open_stream(world, partial_ms=100, clock=clock)
+    for _ in range(4):  # one second of speech at a time, each as it is recorded
+        await feed(stream, speech(1000), clock=clock)
+    assert len(partials(heard)) >= 4
+    await stream.close(finish=True)

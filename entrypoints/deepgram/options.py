@@ -1,0 +1,323 @@
+"""Deepgram's query parameters, read and checked: what a /v1/listen request asks of the
+sessions. Features the service does not have are refused by name, never silently dropped."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+import msgspec
+
+from domain.errors import VoicePipeError
+
+DEFAULT_UTT_SPLIT = 0.8  # seconds of silence between words that start a new utterance
+ENDPOINT_BOUNDS = (100, 5000)  # ms; voice activity is judged in 32 ms windows
+UTTERANCE_END_BOUNDS = (100, 60_000)
+MAX_PROMPT_CHARS = 1000
+# Deepgram's model families: any of them (e.g. nova-3, nova-2-phonecall, enhanced, whisper-
+# large) is served by the default model. A configured name (GET /v1/models) wins.
+_DEEPGRAM_MODEL = re.compile(
+    r"^(nova|enhanced|base|whisper|general|meeting|phonecall|finance|conversationalai"
+    r"|voicemail|video|medical|drivethru|automotive|custom)(-[a-z0-9.-]+)?$"
+)
+# Boolean features that need what the service does not have (speaker models, text analysis).
+_REFUSED_FLAGS = {
+    "diarize": "speaker diarization",
+    "multichannel": "transcribing channels separately (channels are mixed down)",
+    "paragraphs": "paragraphs",
+    "topics": "topic detection",
+    "intents": "intent recognition",
+    "sentiment": "sentiment analysis per segment",
+    "detect_entities": "entity detection",
+    "detect_topics": "topic detection",
+    "profanity_filter": "the profanity filter",
+    "filler_words": "filler words (the model leaves them out)",
+    "dictation": "dictation commands",
+    "measurements": "measurement formatting",
+}
+# Parameters refused whatever their value.
+_REFUSED_VALUES = {
+    "callback": "callbacks (this service calls no one back: wait for the response)",
+    "diarize_model": "speaker diarization",
+    "redact": "redaction",
+    "summarize": "summaries",
+    "search": "search",
+    "replace": "find and replace",
+    "custom_topic": "topic detection",
+    "custom_intent": "intent recognition",
+}
+# Raw encodings Deepgram names, by the name the sessions know them.
+RAW_ENCODINGS = {"linear16": "pcm_s16le", "mulaw": "pcmu", "alaw": "pcma"}
+CONTAINER_ENCODINGS = ("opus", "ogg-opus", "flac")  # prerecorded: found in the bytes
+UNSUPPORTED_ENCODINGS = ("linear32", "amr-nb", "amr-wb", "speex", "g729")
+
+
+class Query:
+    """The query string's parameters, each name with its values in order."""
+
+    def __init__(self, pairs: Iterable[tuple[str, object]]) -> None:
+        self._values: dict[str, list[str]] = {}
+        for name, value in pairs:
+            self._values.setdefault(str(name), []).append(str(value))
+
+    def get(self, name: str) -> str | None:
+        values = self._values.get(name)
+        return values[0] if values else None
+
+    def getall(self, name: str) -> list[str]:
+        return list(self._values.get(name, ()))
+
+
+class InvalidParameter(VoicePipeError):
+    """A query parameter with a value the API does not take."""
+
+    code = "invalid_query_parameter"
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class UnsupportedFeature(VoicePipeError):
+    """A Deepgram feature this service does not offer."""
+
+    code = "unsupported_feature"
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class Models(msgspec.Struct, frozen=True):
+    default: str
+    names: tuple[str, ...]
+
+
+class Common(msgspec.Struct, frozen=True):
+    model: str | None  # a configured name other than the default; None: the default model
+    model_name: str  # the model that transcribes, as metadata names it
+    language: str | None  # None: detected
+    punctuate: bool
+    prompt: str | None  # keyterms and keywords, as context for the model
+
+
+class Prerecorded(msgspec.Struct, frozen=True):
+    common: Common
+    encoding: str | None  # raw samples (pcm_s16le, pcmu, pcma); None: a container
+    sample_rate: int | None
+    channels: int
+    utterances: bool
+    utt_split: float
+    detect_language: bool
+
+
+class Live(msgspec.Struct, frozen=True):
+    common: Common
+    encoding: str | None  # pcm_s16le, pcmu, pcma, ogg; None: Ogg or WebM, told by its bytes
+    sample_rate: int
+    interim_results: bool
+    endpoint_ms: int | None  # None: endpointing=false, the client finalizes
+    utterance_end_ms: int | None
+    vad_events: bool
+
+
+def flag(query: Query, name: str, default: bool = False) -> bool:
+    value = query.get(name)
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered not in ("true", "false"):
+        raise InvalidParameter(name, f"{name} must be true or false")
+    return lowered == "true"
+
+
+def integer(query: Query, name: str, low: int, high: int) -> int | None:
+    value = query.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise InvalidParameter(name, f"{name} must be an integer from {low} to {high}") from None
+    if not low <= number <= high:
+        raise InvalidParameter(name, f"{name} must be an integer from {low} to {high}")
+    return number
+
+
+def refuse_unsupported(query: Query) -> None:
+    for name, feature in _REFUSED_FLAGS.items():
+        if flag(query, name):
+            raise UnsupportedFeature(name, f"{name}: {feature} is not supported")
+    for name, feature in _REFUSED_VALUES.items():
+        values = [v for v in query.getall(name) if v not in ("", "false")]
+        if values:
+            raise UnsupportedFeature(name, f"{name}: {feature} is not supported")
+
+
+def model_of(query: Query, models: Models) -> tuple[str | None, str]:
+    """(the configured model to ask for, or None for the default; its name)."""
+    asked = (query.get("model") or "").strip()
+    if not asked or asked == models.default:
+        return None, models.default
+    if asked in models.names:
+        return asked, asked
+    if asked == "whisper-1" or _DEEPGRAM_MODEL.match(asked.lower()):
+        return None, models.default
+    raise InvalidParameter(
+        "model",
+        f"unknown model; use one of {', '.join(models.names)}, or a Deepgram model name "
+        f"(nova-3, nova-2, enhanced, base, ...: {models.default})",
+    )
+
+
+def language_of(query: Query) -> str | None:
+    """A BCP-47 tag as Whisper's code (`en-US` is `en`); `multi` or none: detected."""
+    value = (query.get("language") or "").strip()
+    if not value or value.lower() == "multi":
+        return None
+    primary = re.split(r"[-_]", value, maxsplit=1)[0].lower()
+    if not re.fullmatch(r"[a-z]{2,3}", primary):
+        raise InvalidParameter("language", "language must be a BCP-47 tag such as en or en-US")
+    return primary
+
+
+def prompt_of(query: Query) -> str | None:
+    """`keyterm` and `keywords` (intensifiers dropped) become the model's context."""
+    terms = [t.strip() for t in query.getall("keyterm") if t.strip()]
+    for keyword in query.getall("keywords"):
+        term = keyword.rsplit(":", 1)[0] if re.search(r":-?\d+(\.\d+)?$", keyword) else keyword
+        if term.strip():
+            terms.append(term.strip())
+    if not terms:
+        return None
+    prompt = ", ".join(dict.fromkeys(terms))
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InvalidParameter(
+            "keyterm", f"keyterm and keywords together are limited to {MAX_PROMPT_CHARS} characters"
+        )
+    return prompt
+
+
+def common(query: Query, models: Models) -> Common:
+    refuse_unsupported(query)
+    model, model_name = model_of(query, models)
+    punctuate = flag(query, "punctuate") or flag(query, "smart_format")
+    flag(query, "numerals")  # checked, and what the model does anyway (digits)
+    return Common(model, model_name, language_of(query), punctuate, prompt_of(query))
+
+
+def channels_of(query: Query, high: int) -> int:
+    channels = integer(query, "channels", 1, high)
+    return 1 if channels is None else channels
+
+
+def _encoding(query: Query) -> str | None:
+    value = (query.get("encoding") or "").strip().lower()
+    if not value:
+        return None
+    if value in UNSUPPORTED_ENCODINGS:
+        raise UnsupportedFeature(
+            "encoding", f"encoding {value} is not supported; use linear16, mulaw, alaw or opus"
+        )
+    if value not in RAW_ENCODINGS and value not in CONTAINER_ENCODINGS:
+        raise InvalidParameter(
+            "encoding", "encoding must be one of linear16, mulaw, alaw, opus, ogg-opus, flac"
+        )
+    return value
+
+
+def prerecorded(query: Query, models: Models, max_channels: int = 8) -> Prerecorded:
+    shared = common(query, models)
+    detect = flag(query, "detect_language")
+    if detect:
+        shared = msgspec.structs.replace(shared, language=None)
+    elif query.get("language") is None:
+        shared = msgspec.structs.replace(shared, language="en")  # Deepgram's default
+    encoding = _encoding(query)
+    raw = RAW_ENCODINGS.get(encoding or "")
+    rate = integer(query, "sample_rate", 8_000, 48_000)
+    if raw is not None and rate is None:
+        raise InvalidParameter("sample_rate", f"sample_rate is required with encoding={encoding}")
+    split = query.get("utt_split")
+    try:
+        utt_split = DEFAULT_UTT_SPLIT if split in (None, "") else float(str(split))
+    except ValueError:
+        utt_split = -1.0
+    if not 0.0 < utt_split <= 60.0:  # also NaN
+        raise InvalidParameter("utt_split", "utt_split must be a number of seconds, 0 to 60")
+    return Prerecorded(
+        common=shared,
+        encoding=raw,
+        sample_rate=rate,
+        channels=channels_of(query, max_channels),
+        utterances=flag(query, "utterances"),
+        utt_split=utt_split,
+        detect_language=detect,
+    )
+
+
+def live(query: Query, models: Models, endpoint_ms: int) -> Live:
+    """`endpoint_ms`: the service's own silence to end an utterance, when none is asked."""
+    shared = common(query, models)
+    if shared.model is not None:
+        raise InvalidParameter(
+            "model", f"model: streams are transcribed by the default model ({models.default})"
+        )
+    if flag(query, "detect_language"):
+        raise UnsupportedFeature(
+            "detect_language", "detect_language is for prerecorded audio; streams take language"
+        )
+    if query.get("language") is None:
+        shared = msgspec.structs.replace(shared, language="en")
+    if channels_of(query, 8) != 1:
+        raise UnsupportedFeature("channels", "streams are mono: channels must be 1")
+    encoding = _encoding(query)
+    rate = integer(query, "sample_rate", 8_000, 48_000)
+    session_encoding: str | None
+    if encoding == "linear16":
+        if rate is None:
+            raise InvalidParameter("sample_rate", "sample_rate is required with encoding=linear16")
+        session_encoding = "pcm_s16le"
+    elif encoding in ("mulaw", "alaw"):
+        if rate not in (None, 8_000):
+            raise InvalidParameter("sample_rate", f"sample_rate of {encoding} streams is 8000")
+        session_encoding, rate = RAW_ENCODINGS[encoding], 8_000
+    elif encoding in ("opus", "ogg-opus"):
+        session_encoding = "ogg"  # Opus in an Ogg container, as a recorder writes it
+    elif encoding == "flac":
+        raise UnsupportedFeature(
+            "encoding", "encoding flac is not supported for streams; use opus or linear16"
+        )
+    else:
+        session_encoding = None
+    return Live(
+        common=shared,
+        encoding=session_encoding,
+        sample_rate=rate or 16_000,
+        interim_results=flag(query, "interim_results"),
+        endpoint_ms=_endpointing(query, endpoint_ms),
+        utterance_end_ms=integer(query, "utterance_end_ms", *UTTERANCE_END_BOUNDS),
+        vad_events=flag(query, "vad_events"),
+    )
+
+
+def _endpointing(query: Query, default_ms: int) -> int | None:
+    value = (query.get("endpointing") or "").strip().lower()
+    if value in ("", "true"):
+        return default_ms
+    if value == "false":
+        return None
+    try:
+        ms = int(value)
+    except ValueError:
+        raise InvalidParameter(
+            "endpointing", "endpointing must be a number of milliseconds, or false"
+        ) from None
+    if ms < 0:
+        raise InvalidParameter("endpointing", "endpointing must not be negative")
+    low, high = ENDPOINT_BOUNDS
+    return min(max(ms, low), high)
+
+
+def models_of(default: str, names: Sequence[str]) -> Models:
+    return Models(default, tuple(dict.fromkeys([default, *names])))

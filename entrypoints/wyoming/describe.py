@@ -1,0 +1,88 @@
+"""The `info` answer to `describe`: what Home Assistant lists as this server's STT and TTS."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from wyoming.info import AsrModel, AsrProgram, Attribution, Info, TtsProgram, TtsVoice
+
+from entrypoints.bootstrap import Container
+
+# Whisper's languages, for multilingual models; `.en` models are English only.
+WHISPER_LANGUAGES = (
+    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv",
+    "it", "id", "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no",
+    "th", "ur", "hr", "bg", "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr",
+    "az", "sl", "kn", "et", "mk", "br", "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw",
+    "gl", "mr", "pa", "si", "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu",
+    "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl",
+    "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue",
+)  # fmt: skip
+SERVICE = Attribution(name="voicepipe", url="https://github.com/voicepipe/voicepipe")
+
+
+def info(container: Container) -> Info:
+    return Info(asr=[_asr(container)], tts=[_tts(container)])
+
+
+def _asr(container: Container) -> AsrProgram:
+    transcriber = container.transcriber
+    names = list(getattr(transcriber, "names", lambda: [transcriber.model_name])())
+    models = [
+        AsrModel(
+            name=name,
+            attribution=Attribution(
+                name="OpenAI Whisper (faster-whisper)",
+                url="https://github.com/SYSTRAN/faster-whisper",
+            ),
+            installed=True,
+            description=f"Whisper {name}",
+            version=None,
+            languages=["en"] if name.endswith(".en") else list(WHISPER_LANGUAGES),
+        )
+        for name in names
+    ]
+    return AsrProgram(
+        name="voicepipe-stt",
+        attribution=SERVICE,
+        installed=True,
+        description="faster-whisper with voice activity detection, streamed transcripts",
+        version=_version(),
+        models=models,
+        supports_transcript_streaming=True,
+    )
+
+
+def _tts(container: Container) -> TtsProgram:
+    voices = [
+        TtsVoice(
+            name=name,
+            attribution=Attribution(name=provider, url=""),
+            installed=True,
+            description=f"{provider} voice {name}",
+            version=None,
+            languages=[_language(name)],
+            speakers=None,
+        )
+        for provider, names in container.speech.voices().items()
+        for name in names
+    ]
+    return TtsProgram(
+        name="voicepipe-tts",
+        attribution=SERVICE,
+        installed=True,
+        description="Piper (local) or ElevenLabs with fallback, cached",
+        version=_version(),
+        voices=voices,
+        supports_synthesize_streaming=True,
+    )
+
+
+def _language(voice: str) -> str:
+    """Piper names start with the locale (en_US-joe-medium); other voices say nothing: en."""
+    head = voice.split("-", 1)[0]
+    return head if len(head) == 5 and head[2] == "_" else "en"
+
+
+def _version() -> str:
+    return version("voicepipe")
