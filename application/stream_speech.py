@@ -22,7 +22,7 @@ from domain.speech import (
     check_length_for_speed,
     normalize_text,
 )
-from domain.text_pieces import complete_sentences, first_pieces, pieces_of, split_long
+from domain.text_pieces import complete_sentences, first_pieces, sentence_pieces, split_long
 
 # Pieces are trimmed like one-shot audio (no dead air at the start or end of the stream, where
 # Whisper hallucinates on silence) and a fixed pause is put back between them.
@@ -89,7 +89,7 @@ class SpeechStream:
         self.speed = speed
         self._buffer = ""
         self._spoken: list[str] = []
-        self._pieces: asyncio.Queue[str | None] = asyncio.Queue()
+        self._pieces: asyncio.Queue[tuple[str, bool] | None] = asyncio.Queue()  # (text, joins)
         self._whole_text: str | None = None
         self._received = 0  # characters of text sent in pieces
         self.cancelled = False
@@ -118,8 +118,9 @@ class SpeechStream:
 
     def speak_whole(self, text: str) -> None:
         self._whole_text = text
-        for piece in pieces_of(text):
-            self._pieces.put_nowait(piece)
+        for pieces in sentence_pieces(text):
+            for index, piece in enumerate(pieces):
+                self._pieces.put_nowait((piece, index > 0))
         self._pieces.put_nowait(None)
 
     def cancel(self) -> None:
@@ -128,12 +129,15 @@ class SpeechStream:
 
     def _queue(self, sentence: str) -> None:
         first = not self._spoken and self._pieces.empty()
+        joins = False  # the first piece of a sentence comes after a pause, the others do not
         for piece in first_pieces(sentence) if first else split_long(sentence):
             try:
                 # Already counted against the limit; NFC may lengthen it (at most 3x).
-                self._pieces.put_nowait(normalize_text(piece, 3 * self.pipeline.max_text_chars))
+                text = normalize_text(piece, 3 * self.pipeline.max_text_chars)
             except EmptyText:
                 continue  # only unspeakable characters
+            self._pieces.put_nowait((text, joins))
+            joins = True
 
     def _key(self, text: str, voice: Voice) -> str:
         """Streamed audio (pieces joined by pauses) is never a one-shot `pcm` entry."""
@@ -157,9 +161,10 @@ class SpeechStream:
         rate, served, mixed = 0, None, False
         candidates = self.candidates
         while not self.cancelled:
-            piece = await self._pieces.get()
-            if piece is None or self.cancelled:
+            queued = await self._pieces.get()
+            if queued is None or self.cancelled:
                 break
+            piece, joins = queued
             self._spoken.append(piece)
             candidate, clip = await self.pipeline.speak(candidates, piece, self.run, self.speed)
             clip = await self.pipeline.process(clip, STREAM_PROCESSING, self.run)
@@ -172,7 +177,7 @@ class SpeechStream:
                 candidates = [served, *(c for c in candidates if c is not served)]
             elif candidate is not served or clip.sample_rate != rate:
                 mixed = True  # another voice took over mid-stream: not one voice's audio
-            chunk = clip.pcm if seq == 0 else _silence(rate) + clip.pcm
+            chunk = clip.pcm if seq == 0 or joins else _silence(rate) + clip.pcm
             pcm += chunk
             yield StreamChunk(seq, chunk, piece)
             seq += 1

@@ -19,6 +19,7 @@ from application.synthesize_speech import SpeakCommand
 from domain.errors import InvalidRequest, ProviderError, TextTooLong
 from domain.events import AudioStreamed
 from domain.speech import AudioClip, SpokenAudio
+from entrypoints.settings import Settings
 from tests.unit.conftest import FakeWorld, build_world
 from tests.unit.fakes import FakeSynthesizer
 
@@ -284,3 +285,16 @@ async def test_text_too_long_for_its_speed_is_refused_at_open() -> None:
     items = await speak_whole(world, "a" * 50, speed=0.5)
     assert finished(items).text == "a" * 50
     assert world.synthesizer.spoken == [("a" * 50, "alice")]
+
+
+async def test_no_pause_between_the_pieces_of_one_sentence() -> None:
+    world = build_world(Settings(max_text_chars=1000))
+    opening = "The package was left at the front door near the station this morning."
+    items = await speak_whole(world, f"{opening} Thanks.")
+    chunks = [item for item in items if isinstance(item, StreamChunk)]
+    assert [c.text for c in chunks] == [
+        "The package was left at the front door near the station",
+        "this morning.",
+        "Thanks.",
+    ]
+    assert [c.pcm for c in chunks] == [PIECE, PIECE, PAUSE + PIECE]  # a pause between sentences

@@ -5,7 +5,13 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.text_pieces import MAX_SPOKEN_CHARS, first_pieces, pieces_of, split_long
+from domain.text_pieces import (
+    MAX_SPOKEN_CHARS,
+    first_pieces,
+    pieces_of,
+    sentence_pieces,
+    split_long,
+)
 
 WORD = ("antidisestablishmentarianism" * 200)[:4900]
 
@@ -61,9 +67,12 @@ def test_no_piece_is_over_the_bound_and_no_letter_is_lost(text: str, bound: int)
     assert letters(pieces) == letters([text])
 
 
-def test_a_short_opening_sentence_is_spoken_whole() -> None:
-    short = "The package was left at the front door near the station this morning."
-    assert first_pieces(short) == [short]  # 70 characters: one piece, no pause inside
-    long = "The package was left at the front door near the station this morning, " * 2
-    pieces = first_pieces(long.strip())
-    assert len(pieces) > 1 and len(pieces[0]) <= 60
+def test_pieces_are_grouped_by_sentence() -> None:
+    opening = "The package was left at the front door near the station this morning."
+    grouped = sentence_pieces(f"{opening} Thanks.")
+    assert grouped[0] == [
+        "The package was left at the front door near the station",
+        "this morning.",
+    ]
+    assert grouped[1] == ["Thanks."]
+    assert pieces_of(f"{opening} Thanks.") == [*grouped[0], *grouped[1]]
