@@ -220,7 +220,8 @@ class Reply:
                         audio.encoding, item.sample_rate, audio.rate
                     )
                 elif isinstance(item, StreamChunk) and output is not None:
-                    data = output.convert(item.pcm)
+                    # A piece is seconds of audio: resampled off the event loop.
+                    data = await asyncio.to_thread(output.convert, item.pcm)
                     self._pieces.append(SpokenPiece(round(self._sent_ms, 1), item.text))
                     for at in range(0, len(data), step):
                         started_at = await self._paced(started_at)

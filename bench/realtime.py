@@ -106,8 +106,8 @@ async def voice_to_voice(url: str, speech: bytes) -> float:
 
 
 def _tail(pcm: bytes) -> float:
-    """Seconds of trailing silence in the clip."""
-    return onset(pcm[::-1][1:] + b"\x00")
+    """Seconds of trailing silence in the clip (the onset of its samples played backwards)."""
+    return onset(np.frombuffer(pcm, dtype="<i2")[::-1].tobytes())
 
 
 async def barge_in(url: str, interruption: bytes) -> float:

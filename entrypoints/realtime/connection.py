@@ -268,7 +268,7 @@ class RealtimeConnection:
             raise InvalidRequest(
                 f"audio_end_ms must be an integer from 0 to the item's {item.audio_ms:.0f} ms"
             )
-        self.responses.truncate(item, end)
+        item.truncate(end)
         await self.send(
             {
                 "type": "conversation.item.truncated",

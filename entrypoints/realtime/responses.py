@@ -69,9 +69,6 @@ class ResponseOut:
         if self.task is not None:
             await asyncio.gather(self.task, return_exceptions=True)
 
-    def truncate(self, item: Item, audio_end_ms: int) -> None:
-        item.truncate(audio_end_ms)
-
     async def start(
         self, config: SessionConfig, options: dict[str, Any], turn: UserTurn | None
     ) -> None:

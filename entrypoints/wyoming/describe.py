@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from importlib.metadata import version
 
 from wyoming.info import AsrModel, AsrProgram, Attribution, Info, TtsProgram, TtsVoice
@@ -84,5 +85,6 @@ def _language(voice: str) -> str:
     return head if len(head) == 5 and head[2] == "_" else "en"
 
 
+@functools.cache
 def _version() -> str:
     return version("voicepipe")
