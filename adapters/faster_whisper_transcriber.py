@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +49,42 @@ class ModelQueue:
     def release(self) -> None:
         self.jobs -= 1
 
+    def release_from(self, loop: asyncio.AbstractEventLoop) -> None:
+        """`release`, from the worker thread, on the loop that admitted the job."""
+        with contextlib.suppress(RuntimeError):  # a closed loop: the service is shutting down
+            loop.call_soon_threadsafe(self.release)
+
+
+FULL_WINDOW = 3000  # Whisper's encoder window: 30 s of 10 ms feature frames
+TOKENS_PER_SECOND = 6  # a draft may not say more than this (speech is ~3-4 tokens a second)
+
+
+class WindowedWhisper(WhisperModel):  # type: ignore[misc]  # faster-whisper is untyped
+    """A Whisper whose encoder may see a window shorter than its 30 s.
+
+    The encoder's cost grows with its input and Whisper pads every clip to 30 s, so a 3 s
+    utterance spends most of its time encoding silence. With at least twice the audio and
+    20 s in all, streamed finals keep their accuracy at half the time; drafts take 10 s, a
+    quarter of the time, and lose some words. Shorter windows make Whisper repeat itself
+    (all measured on recorded speech, docs/PERFORMANCE.md).
+    """
+
+    window = FULL_WINDOW  # set per call, on the model's one worker thread
+
+    def encode(self, features: np.ndarray) -> Any:
+        if self.window < FULL_WINDOW:
+            frames = min(FULL_WINDOW, max(2 * _content_frames(features), self.window))
+            features = features[..., : frames + frames % 2]  # the encoder halves it
+        return super().encode(features)
+
+
+def _content_frames(features: np.ndarray) -> int:
+    """Frames before the zero padding faster-whisper adds (a real log-mel frame is never all
+    zeros: silence maps to negative values)."""
+    flat = features.reshape(-1, features.shape[-1])
+    used = np.flatnonzero(np.any(flat != 0, axis=0))
+    return int(used[-1]) + 1 if used.size else 0
+
 
 class FasterWhisperTranscriber:
     """Transcriber port over a CTranslate2 Whisper model, with Silero VAD."""
@@ -64,17 +101,23 @@ class FasterWhisperTranscriber:
         max_queue: int = 16,
         stream_beam_size: int = 5,
         queue: ModelQueue | None = None,
+        draft_window_s: float = 10.0,
+        final_window_s: float = 30.0,
     ) -> None:
+        """`draft_window_s`, `final_window_s`: the encoder window of a stream's drafts
+        (partials) and finals, or twice their audio when longer; 30 is Whisper's own."""
         threads = threads or os.cpu_count() or 1
         self.queue = queue or ModelQueue(max_queue)
         self._model = self.queue.worker.submit(
-            WhisperModel,
+            WindowedWhisper,
             model,
             device=device,
             compute_type=compute_type,
             cpu_threads=threads,
             num_workers=1,
         ).result()
+        self.draft_window = min(FULL_WINDOW, round(100 * draft_window_s))
+        self.final_window = min(FULL_WINDOW, round(100 * final_window_s))
         self.model_name = name or Path(model).name
         self.multilingual = bool(self._model.model.is_multilingual)
         self.beam_size = beam_size
@@ -111,22 +154,23 @@ class FasterWhisperTranscriber:
             raise UnsupportedLanguage(f"unknown language code {language!r}")
         if clip.sample_rate != 16_000:
             raise ValueError("faster-whisper needs 16 kHz audio")
+        audio = np.frombuffer(clip.pcm, dtype=np.int16).astype(np.float32) / 32768.0
         self.queue.admit(draft)
-        try:
-            audio = np.frombuffer(clip.pcm, dtype=np.int16).astype(np.float32) / 32768.0
-            return await asyncio.get_running_loop().run_in_executor(
-                self.queue.worker,
-                self._transcribe,
-                audio,
-                language,
-                draft,
-                cut,
-                progress,
-                task,
-                hints or TranscriptionHints(),
-            )
-        finally:
-            self.queue.release()
+        job = self.queue.worker.submit(
+            self._transcribe,
+            audio,
+            language,
+            draft,
+            cut,
+            progress,
+            task,
+            hints or TranscriptionHints(),
+        )
+        loop = asyncio.get_running_loop()
+        # The slot is free when the job is, not when its caller stops waiting: a cancelled
+        # caller (a speculative final after speech resumed) leaves a running job behind.
+        job.add_done_callback(lambda _: self.queue.release_from(loop))
+        return await asyncio.wrap_future(job)
 
     def _transcribe(
         self,
@@ -142,13 +186,21 @@ class FasterWhisperTranscriber:
         options: dict[str, Any] = {}
         if hints.temperature is not None:
             options["temperature"] = hints.temperature
+        if draft:  # one greedy pass, bounded: no fallback, no runaway repetition
+            options["temperature"] = 0.0
+            options["max_new_tokens"] = 8 + int(TOKENS_PER_SECOND * len(audio) / 16_000)
+        # A stream's utterance is text first: one segment, no timestamp tokens (they would run
+        # past a shorter window); a whole file keeps Whisper's window and segment times.
+        self._model.window = (
+            self.draft_window if draft else self.final_window if cut else FULL_WINDOW
+        )
         # The segment generator is lazy: consume it here, in the worker thread.
         segments, info = self._model.transcribe(
             audio,
             language=language if self.multilingual else None,
             beam_size=1 if draft else (self.stream_beam_size if cut else self.beam_size),
             vad_filter=not (draft or cut),  # already one utterance cut by the stream's VAD
-            without_timestamps=draft,
+            without_timestamps=draft or (cut and self.final_window < FULL_WINDOW),
             condition_on_previous_text=not draft,
             task=task,
             initial_prompt=hints.prompt,

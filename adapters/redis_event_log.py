@@ -1,8 +1,11 @@
 """Event log on a Redis Stream: XADD of msgpack-encoded events, capped with MAXLEN ~.
 
-Appends never wait on Redis: events go to a bounded in-memory buffer that one background
-task writes in batches (one atomic script call per batch), in order. While Redis is away
-the buffer holds them; past its bound, new events are dropped and counted, never silently.
+Events go to a bounded in-memory buffer that one background task writes in batches (one
+atomic script call per batch), in order. While Redis is away the buffer holds them; past its
+bound, new events are dropped and counted, never silently. With `confirm_seconds`, an append
+waits (that long at most, and only while Redis is up) for its batch to be written: a request
+answered is then a request recorded, even if the process is killed right after (group
+commit: concurrent appends share one write).
 """
 
 from __future__ import annotations
@@ -49,13 +52,18 @@ class RedisStreamEventLog:
         retention: int,
         buffer_max: int,
         batch: int = 1000,
+        confirm_seconds: float = 0.0,
     ) -> None:
         self.link = link
         self.stream = stream
         self.retention = retention
         self.buffer_max = buffer_max
         self.batch = batch
+        self.confirm_seconds = confirm_seconds
         self.dropped = 0
+        self._enqueued = 0  # events ever buffered, and of those, written: the commit counters
+        self._written = 0
+        self._progressed = asyncio.Event()
         self._pending: deque[bytes] = deque()
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
@@ -80,8 +88,21 @@ class RedisStreamEventLog:
             events = events[: max(0, room)]
         if events:
             self._pending.extend(encode_event(event) for event in events)
+            self._enqueued += len(events)
             self._drained.clear()
             self._wake.set()
+            if self.confirm_seconds > 0 and self.link.available and self._writing():
+                await self._confirm(self._enqueued)
+
+    def _writing(self) -> bool:
+        return self._writer is not None and not self._writer.done()
+
+    async def _confirm(self, upto: int) -> None:
+        """Wait until the first `upto` events are written, or `confirm_seconds` pass."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.confirm_seconds):
+                while self._written < upto:
+                    await self._progressed.wait()
 
     def _drop(self, count: int) -> None:
         self.dropped += count
@@ -108,6 +129,9 @@ class RedisStreamEventLog:
                     continue
                 for _ in batch:
                     self._pending.popleft()
+                self._written += len(batch)
+                progressed, self._progressed = self._progressed, asyncio.Event()
+                progressed.set()
             self._drained.set()
 
     async def _write(self, batch: list[bytes]) -> None:

@@ -98,6 +98,10 @@ class WhisperModels:
     def queued(self) -> int:
         return self.default.queued  # one queue for every model
 
+    @property
+    def max_queue(self) -> int:
+        return self.default.max_queue
+
     def names(self) -> list[str]:
         available = [self.default.model_name]
         if MULTILINGUAL not in self.models and _has_multilingual():

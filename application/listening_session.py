@@ -9,7 +9,14 @@ from __future__ import annotations
 import msgspec
 
 from application.audio_allowance import AudioAllowance
-from application.ports import AudioConverter, AudioStream, Clock, Transcriber, VoiceActivityDetector
+from application.ports import (
+    AudioConverter,
+    AudioStream,
+    Clock,
+    Transcriber,
+    TurnDetector,
+    VoiceActivityDetector,
+)
 from application.transcribe_audio import TranscribeAudio
 from application.transcribe_stream import Emit, UtteranceStream
 from domain.errors import AudioTooLarge, InvalidRequest, VoicePipeError
@@ -45,6 +52,9 @@ class ListeningLimits(msgspec.Struct, frozen=True):
     burst_seconds: float = 60.0  # ...after a first burst of this many seconds
     partial_ms: int = 500
     endpoint_ms: int = 500
+    semantic: bool = False  # the turn model ends finished sentences at the pause
+    incomplete_ms: int = 1000  # ...and unfinished ones after this much silence
+    early_ms: int = 192  # silence before the final starts, speculatively
 
 
 class ListeningSession:
@@ -142,13 +152,23 @@ class StartListening:
         converter: AudioConverter,
         clock: Clock,
         limits: ListeningLimits,
+        turns: TurnDetector | None = None,
     ) -> None:
         self.transcriber = transcriber
+        self.turns = turns
         self.transcribe = transcribe
         self.voice_activity = voice_activity
         self.converter = converter
         self.clock = clock
         self.limits = limits
+
+    def default_policy(self) -> Endpointing:
+        return Endpointing(
+            endpoint_ms=self.limits.endpoint_ms,
+            semantic=self.limits.semantic and self.turns is not None,
+            incomplete_ms=self.limits.incomplete_ms,
+            early_ms=self.limits.early_ms,
+        )
 
     def open(
         self,
@@ -179,12 +199,13 @@ class StartListening:
             stream_id=stream_id,
             language=language,
             partial_ms=self.limits.partial_ms,
-            policy=policy or Endpointing(endpoint_ms=self.limits.endpoint_ms),
+            policy=policy or self.default_policy(),
             transport=transport,
             clock=self.clock,
             manual=manual,
             prompt=prompt,
             words=words,
+            turns=self.turns,
         )
         return ListeningSession(
             stream_id=stream_id,

@@ -232,3 +232,30 @@ class LimitStore(Protocol):
     async def first_use(self, name: str, ttl_seconds: float) -> bool:
         """True the first time `name` is seen within `ttl_seconds` (single-use tokens)."""
         ...
+
+
+class TurnDetector(Protocol):
+    """Semantic end of turn: the probability that the speaker has finished what they meant."""
+
+    async def complete(self, pcm: bytes) -> float:
+        """The utterance so far (16 kHz mono s16le) -> P(turn complete), 0..1."""
+        ...
+
+
+class BreakerStore(Protocol):
+    """Circuit state shared by every instance: which providers' circuits are open, since when.
+
+    An opening lasts the cool-down and then lapses by itself, so an instance that dies while
+    holding a circuit open never keeps the provider out for good.
+    """
+
+    async def opened(self, providers: Sequence[str]) -> dict[str, float]:
+        """The providers whose circuit is open, each with the wall time it opened at."""
+        ...
+
+    async def open(self, provider: str, opened_at: float, seconds: float) -> None:
+        """Open (or re-open) `provider`'s circuit for everyone, for `seconds` from now; an
+        opening older than the one held changes nothing."""
+        ...
+
+    async def close(self, provider: str) -> None: ...

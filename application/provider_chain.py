@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 
@@ -53,6 +53,8 @@ class ProviderChain:
         self.synthesizers = list(synthesizers)
         self.clock = clock
         self.breakers = {s.provider: CircuitBreaker(policy) for s in self.synthesizers}
+        # Told of every state change this instance makes (SharedBreakers tells the fleet).
+        self.on_change: list[Callable[[str, CircuitState], None]] = []
 
     def candidates(self, voice: str | None) -> list[Candidate]:
         order = list(self.synthesizers)
@@ -121,10 +123,16 @@ class ProviderChain:
     def states(self) -> dict[str, str]:
         return {provider: b.state.value for provider, b in self.breakers.items()}
 
-    @staticmethod
-    def _record(provider: str, change: CircuitState | None, run: PipelineRun) -> None:
+    def adopt_open(self, provider: str, opened_at: float) -> bool:
+        """Another instance opened `provider`'s circuit at `opened_at` (monotonic, here);
+        True when that opened it here (the caller records the event)."""
+        return self.breakers[provider].adopt_open(opened_at) is not None
+
+    def _record(self, provider: str, change: CircuitState | None, run: PipelineRun) -> None:
         if change is not None:
             run.record(_TRANSITION_EVENTS[change], provider=provider)
+            for listener in self.on_change:
+                listener(provider, change)
 
 
 def _voice_of(synthesizer: SpeechSynthesizer, requested: str | None) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from application.ports import Clock, Transcriber, VadSession
+from application.ports import Clock, Transcriber, TurnDetector, VadSession
 from application.transcribe_audio import TranscribeAudio, TranscriptionResult
 from domain.errors import Busy, VoicePipeError
 from domain.speech import AudioClip, Transcript, TranscriptionHints
@@ -22,6 +22,7 @@ BYTES_PER_MS = RATE * 2 // 1000
 WINDOW_BYTES = WINDOW_MS * BYTES_PER_MS
 FEED_BYTES = 8 * WINDOW_BYTES  # 256 ms: the most audio taken in before cuts are checked
 AHEAD_MS = 300  # audio this far ahead of real time (and of two frames) gets no drafts
+TURN_MS = 8_000  # the turn model hears the last 8 s of an utterance
 
 
 class Partial(msgspec.Struct, frozen=True):
@@ -87,6 +88,8 @@ class UtteranceStream:
     - `manual`: voice activity does not cut; an utterance is all audio up to `end_utterance`
       (the client commits), and `clear` drops the audio since the last one. Its final still
       starts early at a pause, and is kept if no speech follows before the cut.
+    - `policy.semantic` (with a turn model): at the pause the model judges the sentence; a
+      finished one ends there, an unfinished one waits for `incomplete_ms` of silence.
     """
 
     def __init__(
@@ -105,6 +108,7 @@ class UtteranceStream:
         manual: bool = False,
         prompt: str | None = None,
         words: bool = False,
+        turns: TurnDetector | None = None,
     ) -> None:
         self.transcriber = transcriber
         self.transcribe = transcribe
@@ -123,6 +127,8 @@ class UtteranceStream:
         self._monotonic = clock.monotonic if clock is not None else time.monotonic
         self.detector = UtteranceDetector(policy)
         self.policy = self.detector.policy
+        self.turns = turns if self.policy.semantic and not manual else None
+        self._turn: asyncio.Task[bool] | None = None  # is the sentence finished?
         self._audio = bytearray()  # since `_offset` bytes into the stream
         self._offset = 0
         self._windows = 0  # VAD windows seen: the stream position in audio time
@@ -163,6 +169,7 @@ class UtteranceStream:
                 self._on_manual(change)
             else:
                 self._on(change)
+                self._judged()
         if (
             self._start is not None
             and self.position - self._start >= self.policy.max_utterance_ms * BYTES_PER_MS
@@ -201,10 +208,10 @@ class UtteranceStream:
     def clear(self) -> None:
         """Drop the utterance in progress: no final for it."""
         self.detector.force_end()
-        for task in (self._partial, self._early[1] if self._early else None):
+        for task in (self._partial, self._early[1] if self._early else None, self._turn):
             if task is not None:
                 task.cancel()
-        self._early = None
+        self._early = self._turn = None
         self._start = None
         self._last_end = self.position
 
@@ -220,7 +227,7 @@ class UtteranceStream:
             await self._finisher
         else:
             self._finisher.cancel()
-            for task in (self._partial, self._early[1] if self._early else None):
+            for task in (self._partial, self._early[1] if self._early else None, self._turn):
                 if task is not None:
                     task.cancel()
 
@@ -237,11 +244,51 @@ class UtteranceStream:
                 end,
                 asyncio.get_running_loop().create_task(self._model(self._start, end)),
             )
-        elif change == "resume" and self._early is not None:
-            self._early[1].cancel()
-            self._early = None
+            if self.policy.turn_ms <= self.policy.early_ms:
+                self._check()
+        elif change == "check" and self._start is not None:
+            self._check()
+        elif change == "resume":
+            for task in (self._early[1] if self._early else None, self._turn):
+                if task is not None:
+                    task.cancel()
+            self._early = self._turn = None
         elif change == "end" and self._start is not None:
             self._end(self.position)
+
+    def _check(self) -> None:
+        if self.turns is not None and self._start is not None:
+            self._turn = asyncio.get_running_loop().create_task(
+                self._finished(self._start, self.position)
+            )
+
+    def _judged(self) -> None:
+        """Act on the turn model's verdict once it is in (checked every window, so the cut
+        happens at a window like any other)."""
+        turn = self._turn
+        if turn is None or not turn.done():
+            return
+        self._turn = None
+        if turn.cancelled() or self._start is None or not self.detector.in_speech:
+            return
+        if turn.exception() is not None:
+            return  # no verdict: the silence endpoint decides
+        if turn.result():
+            self.detector.force_end()
+            self._end(self.position)
+        else:
+            self.detector.wait_longer()
+
+    async def _finished(self, start: int, end: int) -> bool:
+        """The turn model's verdict on the utterance so far (its last 8 s)."""
+        assert self.turns is not None
+        start = max(start, end - TURN_MS * BYTES_PER_MS)
+        try:
+            probability = await self.turns.complete(self._clip(start, end).pcm)
+        except Exception:
+            log.warning("the turn model failed; waiting for silence instead", exc_info=True)
+            raise
+        return probability >= self.policy.complete_threshold
 
     def _on_manual(self, change: str | None) -> None:
         """The client cuts; voice activity only starts the final early at a pause, kept if no
@@ -258,6 +305,9 @@ class UtteranceStream:
     def _end(self, position: int) -> None:
         assert self._start is not None
         early, self._early = self._early, None
+        if self._turn is not None:
+            self._turn.cancel()  # the utterance ended before the verdict
+            self._turn = None
         # The early transcription already covers the speech plus `early_ms` of silence.
         end = early[0] if early is not None else position
         task = early[1] if early is not None else None

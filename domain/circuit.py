@@ -72,6 +72,19 @@ class CircuitBreaker:
                 return self._open(now)
         return None  # already open: a call let through before it opened, finishing late
 
+    def adopt_open(self, opened_at: float) -> CircuitState | None:
+        """Another instance opened this provider's circuit at `opened_at` (this clock's time).
+
+        The circuit opens here too, its cool-down counted from `opened_at`; an opening no
+        later than the one already in force changes nothing.
+        """
+        if self.state is CircuitState.OPEN and opened_at <= self.opened_at:
+            return None
+        changed = self.state is not CircuitState.OPEN
+        self._open(opened_at)
+        self.trial_in_flight = False
+        return CircuitState.OPEN if changed else None
+
     def _open(self, now: float) -> CircuitState:
         self.state = CircuitState.OPEN
         self.opened_at = now

@@ -88,6 +88,7 @@ class ProviderFellBack(Event, frozen=True):
 
 class CircuitOpened(Event, frozen=True):
     provider: str
+    shared: bool = False  # opened because another instance saw the failures (shared breakers)
 
 
 class CircuitHalfOpened(Event, frozen=True):

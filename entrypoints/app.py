@@ -116,6 +116,7 @@ class DrainingServer(uvicorn.Server):
         while not isinstance(app, Litestar) and hasattr(app, "app"):
             app = app.app
         if isinstance(app, Litestar):
+            app.state.container.draining = True  # /ready answers 503 on kept-alive connections
             connections = list(app.state.connections)
             await asyncio.gather(*(c.drain(self.drain_seconds) for c in connections))
         await super().shutdown(sockets)

@@ -20,6 +20,7 @@ from application.ports import (
     AudioCodec,
     AudioConverter,
     AudioProcessor,
+    BreakerStore,
     Clock,
     EventLog,
     LanguageModel,
@@ -27,11 +28,13 @@ from application.ports import (
     SentimentAnalyzer,
     SpeechSynthesizer,
     Transcriber,
+    TurnDetector,
     VoiceActivityDetector,
 )
 from application.provider_chain import ProviderChain
 from application.replying import Responding
 from application.retention import Retention
+from application.shared_breakers import SharedBreakers
 from application.speaking import Speaking
 from application.speech_pipeline import SpeechPipeline
 from application.stats import StatsProjector
@@ -73,6 +76,8 @@ class Container:
     event_log: EventLog  # as stored, without the telemetry observers
     started_at: float = field(default_factory=time.monotonic)
     warnings: list[str] = field(default_factory=list)
+    shared_breakers: SharedBreakers | None = None
+    draining: bool = False  # shutting down: not ready for new work (GET /ready)
     on_start: list[Hook] = field(default_factory=list)
     on_stop: list[Hook] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -82,6 +87,8 @@ class Container:
         for hook in self.on_start:
             await hook()
         self._tasks.append(asyncio.get_running_loop().create_task(self.projector.run()))
+        if self.shared_breakers is not None:
+            self._tasks.append(asyncio.get_running_loop().create_task(self.shared_breakers.run()))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -109,6 +116,8 @@ def bootstrap(
     limits: LimitStore | None = None,
     converter: AudioConverter | None = None,
     language_model: LanguageModel | None = None,
+    turns: TurnDetector | None = None,
+    breakers: BreakerStore | None = None,
 ) -> Container:
     """Build the service; loads the models (seconds), so call it once at start-up."""
     started = time.monotonic()
@@ -161,6 +170,8 @@ def bootstrap(
 
         converter = PyAVAudioConverter()
     voice_activity = voice_activity or wiring.voice_activity()
+    if turns is None:  # also for the Realtime API's semantic_vad, whatever the default
+        turns = wiring.turn_detector(warnings, settings.stt_turn_detection == "semantic")
     transcribe = TranscribeAudio(
         transcriber=transcriber,
         codec=codec,
@@ -182,6 +193,17 @@ def bootstrap(
         ),
         token_ttl=settings.token_ttl_seconds,
     )
+    breakers = breakers or wiring.breaker_store(settings, link, clock)
+    shared = None
+    if breakers is not None:
+        shared = SharedBreakers(
+            speech.providers,
+            breakers,
+            events,
+            clock,
+            cooldown_seconds=settings.breaker_cooldown_seconds,
+            interval=settings.breaker_sync_seconds,
+        )
     retention = Retention(settings.retain_content)
     synthesize, streams = SynthesizeSpeech(speech), StreamSpeech(speech)
     speaking = Speaking(synthesize=synthesize, streams=streams, access=access, retention=retention)
@@ -213,7 +235,11 @@ def bootstrap(
                 max_container_bytes=settings.max_audio_bytes,
                 partial_ms=settings.stt_partial_ms,
                 endpoint_ms=settings.stt_endpoint_ms,
+                semantic=settings.stt_turn_detection == "semantic",
+                incomplete_ms=settings.stt_incomplete_ms,
+                early_ms=settings.stt_early_ms,
             ),
+            turns=turns,
         ),
         projector=StatsProjector(events),
         telemetry=telemetry,
@@ -223,6 +249,7 @@ def bootstrap(
         cache=cache,
         event_log=stored_events,
         warnings=warnings,
+        shared_breakers=shared,
         on_start=on_start,
         on_stop=on_stop,
     )

@@ -11,6 +11,7 @@ import time
 import structlog
 
 from entrypoints import cli_commands
+from entrypoints.benchmark.command import add_arguments as bench_arguments
 from entrypoints.cli_commands import FORMATS
 from entrypoints.settings import Settings, SettingsError
 
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     transcribe.add_argument("--format", default="text", choices=FORMATS)
     transcribe.add_argument("--language")
     stats = commands.add_parser("stats", help="print the statistics")
+    bench = commands.add_parser("bench", help="measure this machine: the figures to size it")
+    bench_arguments(bench)
     for command in (say, transcribe, stats):
         command.add_argument("--url", help="use a running service instead of in-process models")
     args = parser.parse_args(argv)
@@ -51,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         return cli_commands.say(settings, args.text, args.output, args.format, args.voice, args.url)
     if args.command == "transcribe":
         return cli_commands.transcribe(settings, args.files, args.format, args.language, args.url)
+    if args.command == "bench":
+        from entrypoints.benchmark.command import run as bench_run
+
+        return bench_run(args)
     return cli_commands.stats(settings, args.url)
 
 

@@ -1,4 +1,4 @@
-"""Operations routes: /health, /stats, /metrics."""
+"""Operations routes: /health, /ready, /live, /stats, /metrics."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response, get
 
 from domain.errors import VoicePipeError
+from domain.readiness import QueueLoad, Readiness, readiness
 from entrypoints.bootstrap import Container
 from entrypoints.v1.rest import container_of
 
@@ -27,14 +28,71 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     for name, part in parts.items():
         if part.get("status") != "ok":
             reasons.append(f"{name}: {part.get('reason', part.get('status'))}")
+    verdict = _readiness(container)
     body = {
         "status": "degraded" if reasons else "ok",
-        "ready": True,
+        "ready": verdict.ready,
+        "readiness": {"ready": verdict.ready, "reasons": list(verdict.reasons)},
+        "queues": _queue_view(container),
         "uptime_seconds": round(time.monotonic() - container.started_at, 1),
         "warnings": reasons,
         "components": parts,
     }
     return Response(body, headers={"cache-control": "no-store"})
+
+
+@get("/ready")
+async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    """May the balancer send new work here? 503 while a model queue is saturated or the
+    instance is draining; what is already here keeps going either way."""
+    container = container_of(request)
+    verdict = _readiness(container)
+    headers = {"cache-control": "no-store"}
+    if verdict.ready:
+        return Response({"ready": True}, headers=headers)
+    body = {
+        "ready": False,
+        "code": "not_ready",
+        "message": "; ".join(verdict.reasons),
+        "reasons": list(verdict.reasons),
+        "queues": _queue_view(container),
+    }
+    return Response(body, status_code=503, headers={**headers, "retry-after": "1"})
+
+
+@get("/live")
+async def live() -> Response[dict[str, str]]:
+    """The process answers: nothing else is checked (a busy instance is alive, not dead)."""
+    return Response({"status": "alive"}, headers={"cache-control": "no-store"})
+
+
+def _queues(container: Container) -> list[QueueLoad]:
+    """Every bounded model queue: each TTS provider's that has one, and the STT models' one."""
+    components: list[tuple[str, object]] = [
+        (f"tts {s.provider}", s) for s in container.speech.providers.synthesizers
+    ]
+    components.append((f"stt {container.transcriber.model_name}", container.transcriber))
+    return [
+        QueueLoad(
+            name=name,
+            queued=int(getattr(component, "queued", 0)),
+            max_queue=int(getattr(component, "max_queue", 0)),
+        )
+        for name, component in components
+        if hasattr(component, "queued") and hasattr(component, "max_queue")
+    ]
+
+
+def _queue_view(container: Container) -> dict[str, dict[str, int]]:
+    return {q.name: {"queued": q.queued, "max": q.max_queue} for q in _queues(container)}
+
+
+def _readiness(container: Container) -> Readiness:
+    return readiness(
+        _queues(container),
+        saturated_at=container.settings.ready_queue_fraction,
+        draining=container.draining,
+    )
 
 
 def _tts_health(container: Container) -> dict[str, Any]:
@@ -106,4 +164,4 @@ async def prometheus_metrics(request: Request[Any, Any, Any]) -> Response[bytes]
     return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-ROUTES = [health, stats, prometheus_metrics]
+ROUTES = [health, ready, live, stats, prometheus_metrics]

@@ -30,7 +30,7 @@ from entrypoints.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-OPEN_PATHS = ("/health", "/", "/favicon.ico")
+OPEN_PATHS = ("/health", "/ready", "/live", "/", "/favicon.ico")
 OPEN_PREFIXES = ("/schema", "/static/")
 SUBPROTOCOL = "voicepipe"
 TOKEN_PREFIX = "token."

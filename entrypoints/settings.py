@@ -59,6 +59,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stt_partial_ms: int = 500
     stt_endpoint_ms: int = 500
     stt_stream_beam_size: int = 5
+    stt_turn_detection: str = "silence"
+    stt_incomplete_ms: int = 1000
+    stt_early_ms: int = 192
+    stt_draft_window_s: float = 10.0
+    stt_final_window_s: float = 30.0
     cache_ttl_seconds: float = 3600.0
     cache_max_bytes: int = 256 * MB
     max_text_chars: int = 5000
@@ -86,6 +91,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     llm_timeout_seconds: float = 30.0
     wyoming_uri: str | None = None
     wyoming_zeroconf: str | None = None
+    # Scale-out (issue 18): readiness mark of the model queues, shared breakers' sync period.
+    ready_queue_fraction: float = 0.75
+    breaker_sync_seconds: float = 0.5
+    event_confirm_seconds: float = 0.25
     log_format: str = "auto"
     log_level: str = "info"
 
@@ -110,7 +119,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         others += ("stt_endpoint_ms", "stt_stream_beam_size", "tts_queue_max")
         others += ("token_ttl_seconds", "ws_max_connections", "ws_idle_seconds")
         others += ("ws_ping_seconds", "max_audio_channels", "max_sample_rate")
-        others += ("whisper_max_loaded",)
+        others += ("whisper_max_loaded", "stt_incomplete_ms", "stt_early_ms")
         for name in (
             "rate_limit_per_minute",
             "tts_chars_per_day",
@@ -144,11 +153,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("EVENT_LOG must be auto, memory or redis")
         if self.event_log == "redis" and not self.redis_url:
             raise SettingsError("EVENT_LOG=redis needs REDIS_URL")
+        for name in ("stt_draft_window_s", "stt_final_window_s"):
+            if not 1 <= getattr(self, name) <= 30:
+                raise SettingsError(f"{name.upper()} must be between 1 and 30 (seconds)")
+        if self.stt_turn_detection not in ("semantic", "silence"):
+            raise SettingsError("STT_TURN_DETECTION must be semantic or silence")
         if self.log_format not in ("auto", "json", "console"):
             raise SettingsError("LOG_FORMAT must be auto, json or console")
         unknown = set(self.tts_providers) - {"piper", "elevenlabs"}
         if unknown or not self.tts_providers:
             raise SettingsError("TTS_PROVIDERS lists providers among: piper, elevenlabs")
+        if not 0 < self.ready_queue_fraction <= 1:
+            raise SettingsError("READY_QUEUE_FRACTION must be more than 0 and at most 1")
+        if self.breaker_sync_seconds <= 0:
+            raise SettingsError("BREAKER_SYNC_SECONDS must be positive")
+        if self.event_confirm_seconds < 0:
+            raise SettingsError("EVENT_CONFIRM_SECONDS must be 0 (do not wait) or more")
 
     def whisper_directories(self) -> dict[str, str]:
         """WHISPER_MODELS as name -> model directory; each directory must hold a model."""

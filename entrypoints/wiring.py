@@ -15,6 +15,7 @@ from application.ports import (
     AudioCache,
     AudioCodec,
     AudioProcessor,
+    BreakerStore,
     Clock,
     EventLog,
     LanguageModel,
@@ -108,6 +109,8 @@ def transcriber(settings: Settings) -> Transcriber:
             beam_size=settings.whisper_beam_size,
             name=name,
             stream_beam_size=settings.stt_stream_beam_size,
+            draft_window_s=settings.stt_draft_window_s,
+            final_window_s=settings.stt_final_window_s,
             queue=queue,
         )
 
@@ -223,6 +226,7 @@ def redis_event_log(
         stream=f"{settings.redis_prefix}:events",
         retention=settings.event_retention,
         buffer_max=settings.event_buffer_max,
+        confirm_seconds=settings.event_confirm_seconds,
     )
     on_start.append(events.start)
     on_stop.append(events.close)
@@ -233,6 +237,22 @@ def voice_activity() -> Any:
     from adapters.silero_vad import SileroVoiceActivityDetector
 
     return SileroVoiceActivityDetector()
+
+
+def turn_detector(warnings: list[str], wanted: bool) -> Any:
+    """Smart Turn v3.2 from the `turn` extra (pipecat-ai's wheel), or None: silence only."""
+    from adapters.smart_turn import SmartTurn, bundled_turn_model
+
+    path = bundled_turn_model()
+    if path is None:
+        if not wanted:
+            return None
+        warnings.append(
+            "STT_TURN_DETECTION=semantic needs the turn model (pip install 'voicepipe[turn]'); "
+            "turns end on silence only"
+        )
+        return None
+    return SmartTurn(path)
 
 
 def observed(
@@ -251,3 +271,12 @@ def limits(settings: Settings, link: Any | None) -> LimitStore:
     from adapters.memory_limits import InMemoryLimits
 
     return InMemoryLimits()
+
+
+def breaker_store(settings: Settings, link: Any | None, clock: Clock) -> BreakerStore | None:
+    """Where circuit openings are shared: the Redis of REDIS_URL; none for a lone instance."""
+    if link is None:
+        return None
+    from adapters.redis_breaker_store import RedisBreakerStore
+
+    return RedisBreakerStore(link, prefix=settings.redis_prefix)

@@ -18,6 +18,14 @@ PCM_RATE = 24_000
 MAX_INSTRUCTIONS = 20_000
 MAX_PROMPT = 1_000
 EAGERNESS_SILENCE_MS = {"low": 1000, "medium": 500, "auto": 500, "high": 300}
+# semantic_vad: how sure the turn model must be that a sentence is finished to end the turn at
+# the pause, and how long an unfinished one waits; the silence above applies without the model.
+EAGERNESS_TURN = {
+    "low": (0.7, 2000),
+    "medium": (0.5, 1000),
+    "auto": (0.5, 1000),
+    "high": (0.3, 600),
+}
 
 
 def invalid(message: str, param: str) -> OpenAIError:
@@ -34,11 +42,16 @@ class TurnDetection(msgspec.Struct, frozen=True):
     eagerness: str | None = None  # semantic_vad: mapped to a silence duration
 
     def endpointing(self) -> Endpointing:
+        semantic = self.type == "semantic_vad"
+        complete, incomplete = EAGERNESS_TURN[self.eagerness or "auto"]
         return Endpointing(
             start_threshold=self.threshold,
             end_threshold=max(0.05, self.threshold - 0.15),
             endpoint_ms=self.silence_duration_ms,
             preroll_ms=self.prefix_padding_ms,
+            semantic=semantic,
+            complete_threshold=complete,
+            incomplete_ms=incomplete,
         )
 
     def render(self) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, post
+from litestar import Request, Response, post
 from litestar.datastructures import UploadFile
 from litestar.response import Stream
 
@@ -13,8 +13,15 @@ from domain.errors import InvalidRequest
 from entrypoints.bootstrap import Container
 from entrypoints.errors import request_id
 from entrypoints.security import principal_of
+from entrypoints.v1.negotiation import Answer, choose_answer
 from entrypoints.v1.rest_streaming import stream_speech
-from entrypoints.v1.views import SpeechView, TranscriptView, speech_view, transcript_view
+from entrypoints.v1.views import (
+    SpeechView,
+    TranscriptView,
+    speech_audio,
+    speech_view,
+    transcript_view,
+)
 from entrypoints.v1.wire import SttBody, TtsBody, decode_audio, decode_body, read_form
 
 
@@ -24,11 +31,18 @@ def container_of(request: Request[Any, Any, Any]) -> Container:
 
 
 @post("/api/tts", status_code=200)
-async def text_to_speech(request: Request[Any, Any, Any]) -> SpeechView | Stream:
+async def text_to_speech(
+    request: Request[Any, Any, Any],
+) -> SpeechView | Stream | Response[bytes]:
+    """JSON with base64 audio by default; the bytes themselves for `Accept: audio/...`.
+
+    A streamed answer (`"stream": true`) is audio whatever `Accept` says, as it always was.
+    """
     container = container_of(request)
     body = decode_body(await request.body(), TtsBody)
     if body.stream:
         return await stream_speech(container, principal_of(request), body, request_id())
+    answer = choose_answer(request.headers.get("accept"), body.format)
     command = SpeakCommand(
         text=body.text,
         voice=body.voice,
@@ -40,6 +54,8 @@ async def text_to_speech(request: Request[Any, Any, Any]) -> SpeechView | Stream
     result = await container.speaking.speak(
         principal_of(request), command, pipeline_id=request_id(), transport="rest"
     )
+    if answer is Answer.AUDIO:
+        return speech_audio(result)
     return speech_view(result, request_id())
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import AsyncIterator
+from typing import Any
 
 from litestar.response import Stream
+from litestar.response.base import ASGIResponse
 
 from application.access import Principal
 from application.speaking import SpeakingSession
@@ -15,6 +17,14 @@ from entrypoints.bootstrap import Container
 from entrypoints.v1.wire import TtsBody
 
 STREAM_FORMATS = {"pcm": "audio/L16", "wav": "audio/wav"}
+
+
+class AudioStream(Stream):
+    """A Stream whose own media type wins: Litestar's Stream lets the route's (JSON) win."""
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        kwargs["media_type"] = self.media_type
+        return super().to_asgi_response(*args, **kwargs)
 
 
 def streaming_wav_header(sample_rate: int) -> bytes:
@@ -62,7 +72,7 @@ async def stream_speech(
         "x-fallback": str(started.fallback).lower(),
     }
     header = streaming_wav_header(started.sample_rate) if body.format == "wav" else b""
-    return Stream(
+    return AudioStream(
         _body(session, items, header), media_type=STREAM_FORMATS[body.format], headers=headers
     )
 

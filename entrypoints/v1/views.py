@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import msgspec
 import pybase64
+from litestar import Response
 
 from application.synthesize_speech import SpeechResult
 from application.transcribe_audio import TranscriptionResult
@@ -66,6 +69,44 @@ def speech_view(result: SpeechResult, request_id: str) -> SpeechView:
         fallback=result.fallback,
         sentiment=audio.sentiment,
         request_id=request_id,
+    )
+
+
+def _header_text(value: str) -> str:
+    """Percent-encoded UTF-8 for anything outside printable ASCII (and `%`, `,` themselves)."""
+    return quote(value, safe=" !\"#$&'()*+-./:;<=>?@[]^_`{|}~")
+
+
+def speech_headers(result: SpeechResult) -> dict[str, str]:
+    """The JSON answer's fields, but for the audio and the text, as `X-Voicepipe-*` headers."""
+    audio = result.audio
+    headers = {
+        "x-voicepipe-cached": "true" if result.cached else "false",
+        "x-voicepipe-format": audio.audio_format.value,
+        "x-voicepipe-sample-rate": str(audio.sample_rate),
+        "x-voicepipe-duration": repr(round(audio.duration_ms / 1000.0, 3)),
+        "x-voicepipe-latency-ms": repr(result.latency_ms),
+        "x-voicepipe-provider": _header_text(audio.voice.provider),
+        "x-voicepipe-voice": _header_text(audio.voice.name),
+        "x-voicepipe-fallback": "true" if result.fallback else "false",
+    }
+    sentiment = audio.sentiment
+    if sentiment is not None:
+        headers["x-voicepipe-sentiment-polarity"] = repr(sentiment.polarity)
+        headers["x-voicepipe-sentiment-subjectivity"] = repr(sentiment.subjectivity)
+        headers["x-voicepipe-sentiment-label"] = _header_text(sentiment.label)
+        headers["x-voicepipe-sentiment-emotion"] = _header_text(sentiment.emotion)
+        headers["x-voicepipe-sentiment-keywords"] = ",".join(map(_header_text, sentiment.keywords))
+    return headers
+
+
+def speech_audio(result: SpeechResult) -> Response[bytes]:
+    """POST /api/tts answered with the audio bytes themselves (`Accept: audio/*`)."""
+    audio = result.audio
+    return Response(
+        audio.data,
+        media_type=CONTENT_TYPES[audio.audio_format],
+        headers=speech_headers(result),
     )
 
 

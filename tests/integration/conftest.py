@@ -147,6 +147,7 @@ def sharing_models(container: Container, settings: Settings) -> Container:
         synthesizers=container.speech.providers.synthesizers,
         transcriber=container.transcriber,
         voice_activity=container.voice_activity,
+        turns=container.listen.turns,
     )
 
 

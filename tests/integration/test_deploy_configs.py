@@ -73,6 +73,7 @@ def test_compose_file_is_valid_and_starts_the_whole_stack() -> None:
     services = compose()["services"]
     assert set(services) == {
         "voicepipe",
+        "haproxy",
         "redis",
         "otel-collector",
         "jaeger",
@@ -118,11 +119,12 @@ def test_prometheus_config_is_valid_and_scrapes_the_service() -> None:
         [tool("promtool"), "check", "config", str(path)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    targets = {
-        job["job_name"]: job["static_configs"][0]["targets"] for job in load(path)["scrape_configs"]
-    }
-    assert targets["voicepipe"] == ["voicepipe:8000"]
-    assert targets["otel-collector"] == ["otel-collector:8889"]
+    jobs = {job["job_name"]: job for job in load(path)["scrape_configs"]}
+    # Every replica of `--scale voicepipe=N`, found through Docker's DNS.
+    assert jobs["voicepipe"]["dns_sd_configs"] == [
+        {"names": ["voicepipe"], "type": "A", "port": 8000, "refresh_interval": "15s"}
+    ]
+    assert jobs["otel-collector"]["static_configs"][0]["targets"] == ["otel-collector:8889"]
 
 
 def test_grafana_provisioning_points_at_the_dashboard_and_datasources() -> None:

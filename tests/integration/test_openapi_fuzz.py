@@ -56,6 +56,8 @@ OPERATIONS = (
     "POST /api/stt",
     "POST /api/token",
     "GET /health",
+    "GET /live",
+    "GET /ready",
     "GET /stats",
     "POST /v1/audio/speech",
     "POST /v1/audio/transcriptions",

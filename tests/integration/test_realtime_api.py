@@ -122,6 +122,41 @@ async def test_a_transcription_session_transcribes_each_turn_with_server_vad(
     assert 0 < started[0].audio_start_ms < 400  # 300 ms of silence, then speech
 
 
+async def test_semantic_vad_ends_a_finished_sentence_before_the_silence_would(
+    server: RunningServer,
+) -> None:
+    """eagerness low: 1 s of silence ends a turn, unless the turn model hears a finished
+    sentence. Only 900 ms of silence follow it here (in real time, as a microphone sends)."""
+    text = "Please turn off the lights in the kitchen."
+    sdk = client(server)
+    async with sdk.realtime.connect(extra_query={"intent": "transcription"}) as connection:
+        seen: list[Any] = []
+        await connection.session.update(
+            session={
+                "type": "transcription",
+                "audio": {
+                    "input": {
+                        "format": {"type": "audio/pcm", "rate": 24000},
+                        "turn_detection": {"type": "semantic_vad", "eagerness": "low"},
+                    }
+                },
+            }
+        )
+        updated = await until(connection, "session.updated", seen)
+        assert updated.session.audio.input.turn_detection.eagerness == "low"
+        await append(connection, silence(300) + speech_pcm(text))
+        for _ in range(9):  # 100 ms of silence every 100 ms
+            await append(connection, silence(100))
+            await asyncio.sleep(0.1)
+        done = await until(
+            connection, "conversation.item.input_audio_transcription.completed", seen
+        )
+    assert wer(text, done.transcript) <= 0.2
+    stopped = next(e for e in seen if e.type == "input_audio_buffer.speech_stopped")
+    speech_end_ms = 300 + len(speech_pcm(text)) // 48
+    assert stopped.audio_end_ms < speech_end_ms + 900
+
+
 @pytest.mark.parametrize("law", ["pcmu", "pcma"])
 async def test_telephony_audio_in_g711_with_manual_commits(server: RunningServer, law: str) -> None:
     sdk = client(server)

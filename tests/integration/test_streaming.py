@@ -143,6 +143,7 @@ def test_rest_streaming_is_chunked(server: RunningServer) -> None:
     with httpx.stream("POST", f"{server.url}/api/tts", json=body, timeout=60) as response:
         assert response.status_code == 200
         assert response.headers["x-sample-rate"] == "22050"
+        assert response.headers["content-type"] == "audio/wav"
         assert "content-length" not in response.headers
         parts = list(response.iter_bytes())
     data = b"".join(parts)

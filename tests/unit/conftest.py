@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import pytest
 
 from adapters.memory_cache import InMemoryAudioCache
@@ -59,8 +60,9 @@ def build_world(
         events=InMemoryEventLog(),
         clock=clock,
     )
+    settings = settings or Settings(max_text_chars=100, max_audio_bytes=10_000, max_audio_seconds=5)
     world.container = bootstrap(
-        settings or Settings(max_text_chars=100, max_audio_bytes=10_000, max_audio_seconds=5),
+        msgspec.structs.replace(settings, stt_turn_detection="silence"),
         synthesizers=[*(synthesizers or []), world.synthesizer],
         transcriber=world.transcriber,
         processor=world.processor,
@@ -71,8 +73,14 @@ def build_world(
         clock=clock,
         voice_activity=FakeVoiceActivity(),
         converter=FakeConverter(),
+        turns=NoTurns(),  # not the real model: semantic turns are tested on their own
     )
     return world
+
+
+class NoTurns:
+    async def complete(self, pcm: bytes) -> float:
+        raise AssertionError("no semantic turns in these worlds")
 
 
 @pytest.fixture

@@ -81,6 +81,7 @@ class FakeTranscriber:
         self.text = text
         self.fail = False
         self.calls: list[tuple[float, bool]] = []
+        self.hints: list[Any] = []
 
     async def transcribe(
         self,
@@ -95,6 +96,7 @@ class FakeTranscriber:
         hints: Any = None,
     ) -> Transcript:
         self.calls.append((clip.duration_ms, draft))
+        self.hints.append(hints)
         if self.fail:
             raise Broken("model down")
         return Transcript(

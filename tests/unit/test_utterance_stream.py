@@ -96,6 +96,24 @@ class FailingFinals(FakeTranscriber):
         return await super().transcribe(clip, language, draft=draft, cut=cut)
 
 
+class FakeTurns:
+    """A turn model that answers `probability`, or raises while `fail` is set."""
+
+    def __init__(self, probability: float) -> None:
+        self.probability = probability
+        self.fail = False
+        self.heard: list[int] = []  # bytes of each utterance it judged
+
+    async def complete(self, pcm: bytes) -> float:
+        self.heard.append(len(pcm))
+        if self.fail:
+            raise Broken("turn model down")
+        return self.probability
+
+
+SEMANTIC = Endpointing(semantic=True, incomplete_ms=1000, early_ms=192)
+
+
 def open_stream(
     world: FakeWorld,
     *,
@@ -105,6 +123,7 @@ def open_stream(
     partial_ms: int = 500,
     notices: list[SpeechStarted | SpeechStopped] | None = None,
     manual: bool = False,
+    turns: FakeTurns | None = None,
 ) -> tuple[UtteranceStream, Heard]:
     heard: Heard = []
 
@@ -123,9 +142,10 @@ def open_stream(
         stream_id="s1",
         language=None,
         partial_ms=partial_ms,
-        policy=policy,
+        policy=policy or Endpointing(early_ms=192),  # the figures below count 6 windows
         clock=clock or world.clock,
         manual=manual,
+        turns=turns,
     )
     return stream, heard
 
@@ -416,4 +436,60 @@ async def test_big_frames_in_real_time_still_get_drafts() -> None:
     for _ in range(4):  # one second of speech at a time, each as it is recorded
         await feed(stream, speech(1000), clock=clock)
     assert len(partials(heard)) >= 4
+    await stream.close(finish=True)
+
+
+async def test_a_finished_sentence_ends_at_the_pause_not_at_the_endpoint() -> None:
+    world = build_world()
+    turns = FakeTurns(0.9)
+    stream, heard = open_stream(world, policy=SEMANTIC, turns=turns)
+    await feed(stream, silence(640) + speech(320) + silence(288), frame=WINDOW)
+    (final,) = finals(heard)  # 288 ms of silence: far short of the 500 ms endpoint
+    assert (final.start, final.end) == (0.32, 1.152)  # the early final, to the pause
+    assert turns.heard == [(320 + 320 + 192) * BYTES_PER_MS]
+    await stream.close(finish=True)
+
+
+async def test_an_unfinished_sentence_waits_for_the_longer_silence() -> None:
+    world = build_world()
+    stream, heard = open_stream(world, policy=SEMANTIC, turns=FakeTurns(0.1))
+    await feed(stream, silence(640) + speech(320) + silence(800), frame=WINDOW)
+    assert finals(heard) == []  # past the 500 ms endpoint, not yet 1000 ms
+    await feed(stream, silence(224), frame=WINDOW)
+    (final,) = finals(heard)
+    assert (final.start, final.end) == (0.32, 1.152)  # the early final still serves
+    await stream.close(finish=True)
+
+
+async def test_speech_after_the_verdict_keeps_one_utterance_and_asks_again() -> None:
+    world = build_world()
+    turns = FakeTurns(0.1)
+    stream, heard = open_stream(world, policy=SEMANTIC, turns=turns)
+    await feed(stream, silence(640) + speech(320) + silence(320), frame=WINDOW)
+    turns.probability = 0.9  # the speaker goes on and finishes
+    await feed(stream, speech(320) + silence(288), frame=WINDOW)
+    (final,) = finals(heard)
+    assert (final.start, final.end) == (0.32, 1.792)
+    assert len(turns.heard) == 2
+    await stream.close(finish=True)
+
+
+async def test_a_failing_turn_model_falls_back_to_the_silence_endpoint() -> None:
+    world = build_world()
+    turns = FakeTurns(0.9)
+    turns.fail = True
+    stream, heard = open_stream(world, policy=SEMANTIC, turns=turns)
+    await feed(stream, silence(640) + speech(320) + silence(416), frame=WINDOW)
+    assert finals(heard) == []
+    await feed(stream, silence(96), frame=WINDOW)  # 512 ms: the endpoint
+    assert len(finals(heard)) == 1
+    await stream.close(finish=True)
+
+
+async def test_without_semantic_turns_the_model_is_not_asked() -> None:
+    world = build_world()
+    turns = FakeTurns(0.9)
+    stream, heard = open_stream(world, turns=turns)  # the default policy: silence only
+    await feed(stream, silence(640) + speech(320) + silence(640), frame=WINDOW)
+    assert turns.heard == [] and len(finals(heard)) == 1
     await stream.close(finish=True)

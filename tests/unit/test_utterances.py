@@ -96,3 +96,17 @@ def test_a_custom_policy_rounds_early_ms_down_to_whole_windows() -> None:
     assert changes[2] == "pause"  # 96 ms: the last whole window within 100 ms
     assert changes[9] == "end"  # 320 ms
     assert [c for c in changes if c is not None] == ["pause", "end"]
+
+
+def test_semantic_turns_are_checked_after_turn_ms_and_unfinished_ones_wait_longer() -> None:
+    detector = started(Endpointing(semantic=True, incomplete_ms=1000, early_ms=96))
+    changes = push_all(detector, [SILENCE] * 6)
+    assert (changes[2], changes[5]) == ("pause", "check")  # 96 ms, then 192 ms
+    detector.wait_longer()  # the turn model: not finished
+    assert "end" not in push_all(detector, [SILENCE] * 25)  # 992 ms
+    assert detector.push(SILENCE) == "end"
+    again = started(Endpointing(semantic=True, incomplete_ms=1000))
+    again.wait_longer()
+    push_all(again, [SILENCE] * 6)
+    assert again.push(SPEECH) == "resume"  # speech: the next pause gets the usual endpoint
+    assert push_all(again, [SILENCE] * 16)[-1] == "end"

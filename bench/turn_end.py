@@ -1,0 +1,150 @@
+"""Issue 17: streamed accuracy and turn ends on recorded human speech, through the service.
+
+Run: .venv/bin/python -m bench.turn_end [--clips 40] [--configs before,after]
+
+For each configuration a `voicepipe serve` starts on loopback; one WebSocket client streams
+recorded human clips (bench/human_speech; 1.5-12 s each, every k-th of them) over /ws/voice
+in real time, 20 ms frames, each clip followed by 1.5 s of silence. Figures:
+- end of speech -> final: the server's own `end_of_speech_ms` of every final (median, p95);
+- streamed WER: every final joined, against every reference joined;
+- one-shot WER: `POST /api/stt` of each clip through the same service;
+- their ratio.
+Configurations: `before` ends turns on 500 ms of silence only (the old behaviour); `after` is
+the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import json
+import statistics
+import time
+import wave
+from typing import Any
+
+import httpx
+import websockets
+
+from bench.harness import running_service
+from bench.human_speech import Clip, clips, wer
+
+FRAME = 640  # 20 ms
+GAP = b"\x00\x00" * int(16_000 * 1.5)
+CONFIGS = {
+    "before": {  # the previous defaults
+        "STT_TURN_DETECTION": "silence",
+        "STT_EARLY_MS": "192",
+        "STT_DRAFT_WINDOW_S": "30",
+        "STT_FINAL_WINDOW_S": "30",
+    },
+    "after": {},
+}
+
+
+def chosen(count: int) -> list[Clip]:
+    usable = [c for c in clips(shortest=1.5, longest=12.0)]
+    step = max(1, len(usable) // count)
+    return usable[::step][:count]
+
+
+def wav(pcm: bytes) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(16_000)
+        audio.writeframes(pcm)
+    return out.getvalue()
+
+
+async def stream(ws_url: str, audio: list[Clip]) -> list[dict[str, Any]]:
+    """Every final of one real-time stream of the clips, in order."""
+    finals: list[dict[str, Any]] = []
+    async with websockets.connect(ws_url, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "stt_start", "sample_rate": 16000}))
+        await ws.recv()
+
+        async def receive() -> None:
+            while True:
+                message = json.loads(await ws.recv())
+                if message["type"] == "final":
+                    finals.append(message)
+                elif message["type"] == "stt_stopped":
+                    return
+
+        receiver = asyncio.create_task(receive())
+        clock = time.perf_counter()
+        for clip in audio:
+            for pcm in (clip.pcm, GAP):
+                for at in range(0, len(pcm), FRAME):
+                    await ws.send(pcm[at : at + FRAME])
+                    clock += 0.02
+                    await asyncio.sleep(max(0.0, clock - time.perf_counter()))
+        await ws.send(json.dumps({"type": "stt_stop"}))
+        await asyncio.wait_for(receiver, 60)
+    return finals
+
+
+def one_shot(http: httpx.Client, audio: list[Clip]) -> list[str]:
+    texts = []
+    for clip in audio:
+        body = {"audio_base64": base64.b64encode(wav(clip.pcm)).decode()}
+        reply = http.post("/api/stt", json=body)
+        reply.raise_for_status()
+        texts.append(reply.json()["text"])
+    return texts
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def measure(name: str, audio: list[Clip]) -> dict[str, float]:
+    with running_service(**CONFIGS[name]) as service:
+        ws_url = service.url.replace("http", "ws") + "/ws/voice"
+        with httpx.Client(base_url=service.url, timeout=120) as http:
+            one_shot(http, audio[:2])  # warm-up
+            shots = one_shot(http, audio)
+        finals = asyncio.run(stream(ws_url, audio))
+    lags = [float(f["end_of_speech_ms"]) for f in finals]
+    references = [c.text for c in audio]
+    streamed = wer([" ".join(references)], [" ".join(f["text"] for f in finals)])
+    shot = wer([" ".join(references)], [" ".join(shots)])
+    return {
+        "finals": len(finals),
+        "median": statistics.median(lags),
+        "p95": p95(lags),
+        "streamed": streamed,
+        "one_shot": shot,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clips", type=int, default=40)
+    parser.add_argument("--configs", default="before,after")
+    args = parser.parse_args()
+    audio = chosen(args.clips)
+    seconds = sum(c.seconds for c in audio)
+    print(f"{len(audio)} recorded clips, {seconds:.0f} s of speech, 1.5 s of silence after each")
+    print(
+        "| configuration | finals | end of speech -> final, median / p95 | WER streamed | "
+        "WER one-shot | streamed / one-shot |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name in args.configs.split(","):
+        got = measure(name, audio)
+        ratio = got["streamed"] / got["one_shot"] if got["one_shot"] else float("nan")
+        print(
+            f"| {name} | {got['finals']:.0f} | {got['median']:.0f} / {got['p95']:.0f} ms | "
+            f"{got['streamed']:.4f} | {got['one_shot']:.4f} | {ratio:.2f}x |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

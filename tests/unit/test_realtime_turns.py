@@ -1,0 +1,33 @@
+"""semantic_vad maps to the turn model's endpointing; server_vad stays silence only."""
+
+from __future__ import annotations
+
+import pytest
+
+from entrypoints import app  # noqa: F401  (the routers in their import order)
+from entrypoints.realtime import config as realtime
+
+
+def turn(detection: dict[str, object]):  # type: ignore[no-untyped-def]
+    session = {"type": "realtime", "audio": {"input": {"turn_detection": detection}}}
+    config = realtime.updated(realtime.new_session("s1", "realtime", None), session, beta=False)
+    assert config.turn_detection is not None
+    return config.turn_detection.endpointing()
+
+
+@pytest.mark.parametrize(
+    ("eagerness", "threshold", "incomplete", "silence"),
+    [("low", 0.7, 2000, 1000), ("auto", 0.5, 1000, 500), ("high", 0.3, 600, 300)],
+)
+def test_semantic_vad_asks_the_turn_model_with_the_eagerness_thresholds(
+    eagerness: str, threshold: float, incomplete: int, silence: int
+) -> None:
+    policy = turn({"type": "semantic_vad", "eagerness": eagerness})
+    assert policy.semantic
+    assert (policy.complete_threshold, policy.incomplete_ms) == (threshold, incomplete)
+    assert policy.endpoint_ms == silence  # what ends the turn when the model cannot say
+
+
+def test_server_vad_ends_turns_on_silence_only() -> None:
+    policy = turn({"type": "server_vad", "silence_duration_ms": 700})
+    assert not policy.semantic and policy.endpoint_ms == 700
