@@ -41,6 +41,7 @@ log = structlog.get_logger(__name__)
 
 MAX_HEADER_BYTES = 64 * 1024  # one JSON line
 MAX_DATA_BYTES = 64 * 1024  # the optional JSON data block
+LINGER_SECONDS, LINGER_BYTES = 1.0, 1024 * 1024  # read and dropped after a fatal error
 IDLE_SECONDS = 300.0
 
 
@@ -84,6 +85,7 @@ class WyomingHandler(AsyncEventHandler):
                     break
                 except InvalidRequest as error:
                     await self._error(error)  # the stream is out of step: nothing more to read
+                    await self._linger()
                     break
                 if event is None or not await self.handle_event(event):
                     break
@@ -91,6 +93,17 @@ class WyomingHandler(AsyncEventHandler):
             self.live.discard(self)
             await self.disconnect()
             self.writer.close()
+
+    async def _linger(self) -> None:
+        """Half-close, and drop what the peer still sends (bounded): closing on unread input
+        makes the kernel reset the connection, and the peer would lose the error."""
+        with contextlib.suppress(Exception):
+            if self.writer.can_write_eof():
+                self.writer.write_eof()
+            async with asyncio.timeout(LINGER_SECONDS):
+                dropped = 0
+                while dropped < LINGER_BYTES and (chunk := await self.reader.read(65_536)):
+                    dropped += len(chunk)
 
     async def _read(self) -> Event | None:
         try:
