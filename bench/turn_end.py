@@ -18,11 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import io
 import json
 import statistics
 import time
-import wave
 from typing import Any
 
 import httpx
@@ -30,6 +28,7 @@ import websockets
 
 from bench.harness import running_service
 from bench.human_speech import Clip, clips, wer
+from bench.streaming import _wav
 
 FRAME = 640  # 20 ms
 GAP = b"\x00\x00" * int(16_000 * 1.5)
@@ -48,16 +47,6 @@ def chosen(count: int) -> list[Clip]:
     usable = [c for c in clips(shortest=1.5, longest=12.0)]
     step = max(1, len(usable) // count)
     return usable[::step][:count]
-
-
-def wav(pcm: bytes) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as audio:
-        audio.setnchannels(1)
-        audio.setsampwidth(2)
-        audio.setframerate(16_000)
-        audio.writeframes(pcm)
-    return out.getvalue()
 
 
 async def stream(ws_url: str, audio: list[Clip]) -> list[dict[str, Any]]:
@@ -91,7 +80,7 @@ async def stream(ws_url: str, audio: list[Clip]) -> list[dict[str, Any]]:
 def one_shot(http: httpx.Client, audio: list[Clip]) -> list[str]:
     texts = []
     for clip in audio:
-        body = {"audio_base64": base64.b64encode(wav(clip.pcm)).decode()}
+        body = {"audio_base64": base64.b64encode(_wav(clip.pcm)).decode()}
         reply = http.post("/api/stt", json=body)
         reply.raise_for_status()
         texts.append(reply.json()["text"])
