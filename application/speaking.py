@@ -66,6 +66,7 @@ class Speaking:
     async def speak(
         self, principal: Principal, command: SpeakCommand, *, pipeline_id: str, transport: str
     ) -> SpeechResult:
+        self.synthesize.pipeline.candidates(command.voice)  # an unknown voice costs nothing
         await self.access.charge_text(principal, len(command.text))
         self.retention.keep("tts", command.text)
         return await self.synthesize.execute(command, pipeline_id=pipeline_id, transport=transport)

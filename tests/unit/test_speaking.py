@@ -9,7 +9,8 @@ import pytest
 from application.access import Principal, RateLimited
 from application.speaking import SpeakingSession
 from application.stream_speech import StreamFinished, StreamItem
-from domain.errors import InvalidRequest, TextTooLong
+from application.synthesize_speech import SpeakCommand
+from domain.errors import InvalidRequest, TextTooLong, UnknownVoice
 from domain.events import RequestFailed
 from entrypoints.settings import Settings
 from tests.unit.conftest import FakeWorld, build_world
@@ -129,3 +130,13 @@ async def test_text_a_delta_was_charged_for_is_spoken() -> None:
     session.finish()  # accepted and paid for: never refused later
     items = await drain(session)
     assert isinstance(items[-1], StreamFinished) and items[-1].chunks >= 1
+
+
+async def test_an_unknown_voice_is_refused_before_it_is_charged() -> None:
+    world = keyed_world()
+    command = SpeakCommand(text="hello there", voice="../../etc/passwd")
+    with pytest.raises(UnknownVoice):
+        await world.container.speaking.speak(
+            alice(world), command, pipeline_id="v1", transport="test"
+        )
+    assert await charged(world) == 0
