@@ -25,6 +25,7 @@ from entrypoints.errors import EXCEPTION_HANDLERS
 from entrypoints.openai import openai_router
 from entrypoints.security import guarded
 from entrypoints.settings import Settings
+from entrypoints.shutdown_answers import ShutdownAnswers
 from entrypoints.tracing import traced
 from entrypoints.v1 import rest
 from entrypoints.v1.socket import voice_socket
@@ -89,7 +90,7 @@ def max_frame_bytes(max_audio_bytes: int) -> int:
 def server_config(app: Litestar, settings: Settings) -> uvicorn.Config:
     """How uvicorn serves the app, for `voicepipe serve` and the tests alike."""
     return uvicorn.Config(
-        app,
+        ShutdownAnswers(app),
         host=settings.host,
         port=settings.port,
         log_config=None,

@@ -73,6 +73,34 @@ def test_a_saturated_instance_reports_not_ready_until_it_drains(
     assert health["ready"] is False and health["readiness"]["reasons"]  # type: ignore[index]
 
 
+def test_requests_that_outlast_the_shutdown_get_a_retryable_503(
+    container: Container, http: httpx.Client
+) -> None:
+    # uvicorn cancels what outlasts its graceful shutdown; those must not read as a 500.
+    audio = speak(http, " ".join(SENTENCES))
+    server = RunningServer(sharing_models(container, container.settings))
+    server.server.config.timeout_graceful_shutdown = 0
+    with server:
+
+        async def scenario() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+                jobs = [
+                    asyncio.create_task(client.post("/api/stt", files={"file": ("a.wav", audio)}))
+                    for _ in range(4)
+                ]
+                await asyncio.sleep(0.3)  # all four queued or running
+                server.server.should_exit = True
+                return list(await asyncio.gather(*jobs))
+
+        answers = asyncio.run(scenario())
+    statuses = [r.status_code for r in answers]
+    assert 503 in statuses and set(statuses) <= {200, 503}, statuses
+    for answer in answers:
+        if answer.status_code == 503:
+            assert answer.json()["code"] == "shutting_down"
+            assert answer.headers["retry-after"] == "1"
+
+
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeElevenLabs]:
     with FakeElevenLabs() as server:
