@@ -1,6 +1,6 @@
 """Issue 17: streamed accuracy and turn ends on recorded human speech, through the service.
 
-Run: .venv/bin/python -m bench.turn_end [--clips 40] [--configs before,after]
+Run: .venv/bin/python -m bench.turn_end [--clips 40] [--configs "before;after"] [--dump DIR]
 
 For each configuration a `voicepipe serve` starts on loopback; one WebSocket client streams
 recorded human clips (bench/human_speech; 1.5-12 s each, every k-th of them) over /ws/voice
@@ -21,6 +21,7 @@ import base64
 import json
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,6 +41,7 @@ CONFIGS = {
         "STT_FINAL_WINDOW_S": "30",
     },
     "after": {},
+    "after, silence turns": {"STT_TURN_DETECTION": "silence"},
 }
 
 
@@ -92,19 +94,31 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def measure(name: str, audio: list[Clip]) -> dict[str, float]:
+async def streams(ws_url: str, parts: list[list[Clip]]) -> list[list[dict[str, Any]]]:
+    return list(await asyncio.gather(*(stream(ws_url, part) for part in parts)))
+
+
+def measure(
+    name: str, audio: list[Clip], dump: Path | None = None, count: int = 1
+) -> dict[str, float]:
+    """`count` streams at once share the clips: more clips in the time, for WER (their turn
+    ends then include waiting for one another's finals)."""
+    parts = [audio[i::count] for i in range(count)]
     with running_service(**CONFIGS[name]) as service:
         ws_url = service.url.replace("http", "ws") + "/ws/voice"
         with httpx.Client(base_url=service.url, timeout=120) as http:
             one_shot(http, audio[:2])  # warm-up
-            shots = one_shot(http, audio)
-        finals = asyncio.run(stream(ws_url, audio))
-    lags = [float(f["end_of_speech_ms"]) for f in finals]
-    references = [c.text for c in audio]
-    streamed = wer([" ".join(references)], [" ".join(f["text"] for f in finals)])
-    shot = wer([" ".join(references)], [" ".join(shots)])
+            shots = [one_shot(http, part) for part in parts]
+        finals = asyncio.run(streams(ws_url, parts))
+    lags = [float(f["end_of_speech_ms"]) for each in finals for f in each]
+    references = [" ".join(c.text for c in part) for part in parts]
+    if dump is not None:  # to read the differences: what each way heard
+        texts = {"references": references, "one_shot": shots, "finals": finals}
+        (dump / f"{name.replace(' ', '_').replace(',', '')}.json").write_text(json.dumps(texts))
+    streamed = wer(references, [" ".join(f["text"] for f in each) for each in finals])
+    shot = wer(references, [" ".join(texts) for texts in shots])
     return {
-        "finals": len(finals),
+        "finals": sum(len(each) for each in finals),
         "median": statistics.median(lags),
         "p95": p95(lags),
         "streamed": streamed,
@@ -115,7 +129,9 @@ def measure(name: str, audio: list[Clip]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clips", type=int, default=40)
-    parser.add_argument("--configs", default="before,after")
+    parser.add_argument("--configs", default="before;after", help="names, separated by ;")
+    parser.add_argument("--dump", type=Path, help="a folder for each way's texts")
+    parser.add_argument("--streams", type=int, default=1, help="streams at once (WER runs)")
     args = parser.parse_args()
     audio = chosen(args.clips)
     seconds = sum(c.seconds for c in audio)
@@ -125,8 +141,8 @@ def main() -> None:
         "WER one-shot | streamed / one-shot |"
     )
     print("| --- | --- | --- | --- | --- | --- |")
-    for name in args.configs.split(","):
-        got = measure(name, audio)
+    for name in args.configs.split(";"):
+        got = measure(name, audio, args.dump, args.streams)
         ratio = got["streamed"] / got["one_shot"] if got["one_shot"] else float("nan")
         print(
             f"| {name} | {got['finals']:.0f} | {got['median']:.0f} / {got['p95']:.0f} ms | "

@@ -59,11 +59,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stt_partial_ms: int = 500
     stt_endpoint_ms: int = 500
     stt_stream_beam_size: int = 5
-    stt_turn_detection: str = "silence"
+    stt_turn_detection: str = "semantic"
     stt_incomplete_ms: int = 1000
     stt_early_ms: int = 192
     stt_draft_window_s: float = 10.0
-    stt_final_window_s: float = 30.0
+    stt_final_window_s: float = 20.0
     cache_ttl_seconds: float = 3600.0
     cache_max_bytes: int = 256 * MB
     max_text_chars: int = 5000

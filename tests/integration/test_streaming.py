@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from domain.speech import AudioClip, TranscriptionHints
+from entrypoints.bootstrap import Container
 from tests.integration.conftest import RunningServer, SteppedClock
 from tests.integration.speech import run_sync, speech_16k_pcm, wer
 
@@ -343,3 +345,29 @@ def test_a_full_model_queue_answers_busy() -> None:
     assert statuses[0] == 200 and statuses[-1] == 503
     busy = next(r for r in responses if r.status_code == 503)
     assert busy.json()["code"] == "busy" and busy.headers["retry-after"] == "1"
+
+
+@pytest.mark.parametrize("trimmed_ms", [0, 24, 88])
+async def test_a_streamed_final_keeps_its_last_sentence(
+    container: Container, trimmed_ms: int
+) -> None:
+    # The stream cuts at its VAD windows, close to the last word. On a shortened encoder
+    # window without timestamp tokens, tiny.en ended after "Thank you very much." here.
+    pcm = speech_16k(SECOND)
+    clip = AudioClip(pcm[: len(pcm) - 32 * trimmed_ms], 16_000)
+    heard = await container.transcriber.transcribe(clip, None, cut=True)
+    assert "perfect" in heard.text.lower(), heard.text
+
+
+@pytest.mark.parametrize("text", [FIRST, SECOND])
+async def test_word_timings_invent_nothing_in_the_silence_after(
+    container: Container, text: str
+) -> None:
+    # Word timings made faster-whisper decode the silence after the last word, where Whisper
+    # said "Thank you." (Deepgram's live finals carry words).
+    clip = AudioClip(speech_16k(text) + silence(0.3), 16_000)
+    heard = await container.transcriber.transcribe(
+        clip, None, cut=True, hints=TranscriptionHints(words=True)
+    )
+    assert wer(text, heard.text) <= 0.15, heard.text
+    assert heard.words and heard.words[-1].end <= clip.duration_ms / 1000
