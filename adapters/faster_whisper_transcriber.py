@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,24 +39,26 @@ class ModelQueue:
         self.max_jobs = max_jobs
         self.jobs = 0
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="whisper")
+        # Jobs end on the worker thread and are admitted on event loops (one per service
+        # sharing the models): a slot is freed where its job ends, even if the loop that
+        # admitted it has stopped (a leaked slot refused every later draft).
+        self._lock = threading.Lock()
 
     def admit(self, draft: bool = False) -> None:
         """Count one more job, or refuse it: a draft (partial) also waits for no one."""
-        if (draft and self.jobs) or self.jobs >= self.max_jobs:
-            raise Busy("speech recognition is busy; try again in a moment")
-        self.jobs += 1
+        with self._lock:
+            if (draft and self.jobs) or self.jobs >= self.max_jobs:
+                raise Busy("speech recognition is busy; try again in a moment")
+            self.jobs += 1
 
     def release(self) -> None:
-        self.jobs -= 1
-
-    def release_from(self, loop: asyncio.AbstractEventLoop) -> None:
-        """`release`, from the worker thread, on the loop that admitted the job."""
-        with contextlib.suppress(RuntimeError):  # a closed loop: the service is shutting down
-            loop.call_soon_threadsafe(self.release)
+        with self._lock:
+            self.jobs -= 1
 
 
 FULL_WINDOW = 3000  # Whisper's encoder window: 30 s of 10 ms feature frames
 PAD_LEAD_S, PAD_TAIL_S = 0.5, 0.5  # silence around a streamed final on a shortened window
+PAD_S = PAD_LEAD_S + PAD_TAIL_S
 TOKENS_PER_SECOND = 6  # a draft may not say more than this (speech is ~3-4 tokens a second)
 
 
@@ -184,10 +186,9 @@ class FasterWhisperTranscriber:
             task,
             hints or TranscriptionHints(),
         )
-        loop = asyncio.get_running_loop()
         # The slot is free when the job is, not when its caller stops waiting: a cancelled
         # caller (a speculative final after speech resumed) leaves a running job behind.
-        job.add_done_callback(lambda _: self.queue.release_from(loop))
+        job.add_done_callback(lambda _: self.queue.release())
         return await asyncio.wrap_future(job)
 
     def _transcribe(
@@ -216,7 +217,8 @@ class FasterWhisperTranscriber:
         )
         duration = len(audio) / 16_000
         lead = 0.0
-        if cut and not draft and self.final_window < FULL_WINDOW:
+        # Not past Whisper's 30 s: a second window of padding is where it invents words.
+        if cut and self.final_window < FULL_WINDOW and duration + PAD_S <= FULL_WINDOW / 100:
             audio, lead = padded(audio)
         # The segment generator is lazy: consume it here, in the worker thread.
         segments, info = self._model.transcribe(

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from adapters.faster_whisper_transcriber import FasterWhisperTranscriber
 from domain.speech import AudioClip, TranscriptionHints
 from entrypoints.bootstrap import Container
 from tests.integration.conftest import RunningServer, SteppedClock
@@ -371,3 +372,22 @@ async def test_word_timings_invent_nothing_in_the_silence_after(
     )
     assert wer(text, heard.text) <= 0.15, heard.text
     assert heard.words and heard.words[-1].end <= clip.duration_ms / 1000
+
+
+def test_a_model_slot_is_freed_when_the_loop_that_asked_has_stopped(container: Container) -> None:
+    # A service sharing the models stops (its loop closes) while its job runs: the slot must
+    # still be freed, or every later partial is refused as "busy" (drafts wait for no one).
+    transcriber = container.transcriber
+    assert isinstance(transcriber, FasterWhisperTranscriber)
+    before = transcriber.queued
+    clip = AudioClip(speech_16k(f"{FIRST} {SECOND}"), 16_000)
+
+    async def ask_and_leave() -> None:
+        asyncio.get_running_loop().create_task(transcriber.transcribe(clip, None))
+        await asyncio.sleep(0.1)  # the job is running on the model thread when the loop ends
+
+    asyncio.run(ask_and_leave())
+    deadline = time.monotonic() + 30
+    while transcriber.queued != before:
+        assert time.monotonic() < deadline, f"{transcriber.queued} jobs still counted"
+        time.sleep(0.05)
