@@ -33,8 +33,9 @@ def test_say_then_transcribe_in_process(tmp_path: Path) -> None:
     parts = out.split(f"==> {second} <==")
     assert f"==> {first} <==" in parts[0]
     heard = [list(srt.parse(p.split("<==", 1)[-1])) for p in parts]
-    assert wer(SENTENCES[0], " ".join(s.content for s in heard[0])) <= 0.1
-    assert wer(SENTENCES[1], " ".join(s.content for s in heard[1])) <= 0.1
+    # One word in nine may go (Piper's voice varies run to run: "lazy" was once "lizzy").
+    assert wer(SENTENCES[0], " ".join(s.content for s in heard[0])) <= 0.12
+    assert wer(SENTENCES[1], " ".join(s.content for s in heard[1])) <= 0.12
     assert "transcribing: 100%" in result.stderr.decode()  # the progress bar, on stderr
 
 

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from adapters.faster_whisper_transcriber import FasterWhisperTranscriber
 from domain.speech import AudioClip, TranscriptionHints
 from entrypoints.bootstrap import Container
 from tests.integration.conftest import RunningServer, SteppedClock
@@ -377,8 +376,7 @@ async def test_word_timings_invent_nothing_in_the_silence_after(
 def test_a_model_slot_is_freed_when_the_loop_that_asked_has_stopped(container: Container) -> None:
     # A service sharing the models stops (its loop closes) while its job runs: the slot must
     # still be freed, or every later partial is refused as "busy" (drafts wait for no one).
-    transcriber = container.transcriber
-    assert isinstance(transcriber, FasterWhisperTranscriber)
+    transcriber: Any = container.transcriber  # one model, or the models sharing one queue
     before = transcriber.queued
     clip = AudioClip(speech_16k(f"{FIRST} {SECOND}"), 16_000)
 
