@@ -16,7 +16,7 @@ import statistics
 import time
 
 from adapters import faster_whisper_transcriber as whisper
-from bench.final_decoding import p95
+from bench.harness import p95
 from bench.human_speech import clips, wer
 from domain.speech import AudioClip
 

@@ -16,6 +16,7 @@ import statistics
 import time
 
 from adapters.faster_whisper_transcriber import FasterWhisperTranscriber, bundled_model
+from bench.harness import p95
 from bench.human_speech import clips, wer
 from domain.speech import AudioClip, TranscriptionHints
 
@@ -25,11 +26,6 @@ WAYS = {
     "beam 3, no fallback": (3, 0.0),
     "greedy, no fallback": (1, 0.0),
 }
-
-
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 async def main() -> None:

@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from adapters.faster_whisper_transcriber import FULL_WINDOW, WindowedWhisper, bundled_model
+from bench.harness import p95
 from bench.human_speech import clips, normalize, wer
 
 WAYS = {  # name: (encoder window in 10 ms frames, timestamp tokens, beam width)
@@ -30,11 +31,6 @@ WAYS = {  # name: (encoder window in 10 ms frames, timestamp tokens, beam width)
     "15 s, timestamps, beam 3": (1500, True, 3),
 }
 SILENCE = np.zeros(16_000, dtype=np.float32)
-
-
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def decode(

@@ -133,3 +133,9 @@ def table(rows: list[tuple[str, str, str, str]]) -> str:
     ]
     lines.insert(1, "-|-".join("-" * w for w in widths))
     return "\n".join(f"| {line} |" for line in lines)
+
+
+def p95(values: list[float]) -> float:
+    """The value 95% of the way up the sorted values (rounded index)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import websockets
 
-from bench.harness import running_service
+from bench.harness import p95, running_service
 from bench.human_speech import Clip, clips, wer
 from bench.streaming import _wav
 
@@ -87,11 +87,6 @@ def one_shot(http: httpx.Client, audio: list[Clip]) -> list[str]:
         reply.raise_for_status()
         texts.append(reply.json()["text"])
     return texts
-
-
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 async def streams(ws_url: str, parts: list[list[Clip]]) -> list[list[dict[str, Any]]]:
