@@ -57,8 +57,6 @@ class ModelQueue:
 
 
 FULL_WINDOW = 3000  # Whisper's encoder window: 30 s of 10 ms feature frames
-PAD_LEAD_S, PAD_TAIL_S = 0.5, 0.5  # silence around a streamed final on a shortened window
-PAD_S = PAD_LEAD_S + PAD_TAIL_S
 TOKENS_PER_SECOND = 6  # a draft may not say more than this (speech is ~3-4 tokens a second)
 
 
@@ -67,17 +65,21 @@ class WindowedWhisper(WhisperModel):  # type: ignore[misc]  # faster-whisper is 
 
     The encoder's cost grows with its input and Whisper pads every clip to 30 s, so a 3 s
     utterance spends most of its time encoding silence. With at least twice the audio and
-    20 s in all, streamed finals keep their accuracy at half the time; drafts take 10 s, a
-    quarter of the time, and lose some words. Shorter windows make Whisper repeat itself
+    15 s in all (filled with silence), streamed finals keep Whisper's accuracy in ~40% of the
+    time; drafts take 10 s and lose some words. Shorter windows make Whisper repeat itself
     (all measured on recorded speech, docs/PERFORMANCE.md).
     """
 
     window = FULL_WINDOW  # set per call, on the model's one worker thread
+    fill_with_silence = True  # False: faster-whisper's zero padding (benches compare)
 
     def encode(self, features: np.ndarray) -> Any:
+        content = _content_frames(features)
         if self.window < FULL_WINDOW:
-            frames = min(FULL_WINDOW, max(2 * _content_frames(features), self.window))
+            frames = min(FULL_WINDOW, max(2 * content, self.window))
             features = features[..., : frames + frames % 2]  # the encoder halves it
+        if self.fill_with_silence:
+            features = silence_filled(features, content)
         return super().encode(features)
 
 
@@ -89,17 +91,19 @@ def _content_frames(features: np.ndarray) -> int:
     return int(used[-1]) + 1 if used.size else 0
 
 
-def padded(audio: np.ndarray) -> np.ndarray:
-    """A streamed utterance with digital silence around it (PAD_LEAD_S before, PAD_TAIL_S after).
+def silence_filled(features: np.ndarray, content: int) -> np.ndarray:
+    """The encoder's input with the frames after `content` set to the log-mel of silence.
 
-    The stream's VAD cuts close to the speech, and on a shortened window Whisper then errs more
-    than on the full one: 262 streamed utterances of recorded speech, WER 0.048 against 0.039;
-    0.042 with this padding (docs/PERFORMANCE.md). Free while the padded audio fits half the
-    window: the encoder's cost is the window's.
+    faster-whisper pads the log-mel with zeros, which after Whisper's normalisation is a
+    steady noise Whisper never heard: OpenAI's Whisper pads the audio with silence, whose
+    log-mel is the clip's floor, 2 below its loudest frame. Filled, a 15 s window is as
+    accurate as the full 30 s on recorded speech (docs/PERFORMANCE.md, issue 17).
     """
-    lead = np.zeros(round(PAD_LEAD_S * 16_000), dtype=np.float32)
-    tail = np.zeros(round(PAD_TAIL_S * 16_000), dtype=np.float32)
-    return np.concatenate([lead, audio, tail])
+    if not 0 < content < features.shape[-1]:
+        return features
+    filled = np.array(features, dtype=np.float32, copy=True)
+    filled[..., content:] = features[..., :content].max() - 2.0
+    return filled
 
 
 def _within(seconds: float, duration: float) -> float:
@@ -216,10 +220,6 @@ class FasterWhisperTranscriber:
             self.draft_window if draft else self.final_window if cut else FULL_WINDOW
         )
         duration = len(audio) / 16_000
-        lead = 0.0
-        # Not past Whisper's 30 s: a second window of padding is where it invents words.
-        if cut and self.final_window < FULL_WINDOW and duration + PAD_S <= FULL_WINDOW / 100:
-            audio, lead = padded(audio), PAD_LEAD_S
         # The segment generator is lazy: consume it here, in the worker thread.
         segments, info = self._model.transcribe(
             audio,
@@ -239,16 +239,16 @@ class FasterWhisperTranscriber:
             words.extend(
                 Word(
                     w.word.strip(),
-                    _within(w.start - lead, duration),
-                    _within(w.end - lead, duration),
+                    _within(w.start, duration),
+                    _within(w.end, duration),
                     round(float(w.probability), 4),  # numpy's float64 on some paths
                 )
                 for w in s.words or ()
             )
             segment = Segment(
                 # Whisper's timestamps are 20 ms tokens and can run past the audio's end.
-                start=_within(s.start - lead, duration),
-                end=_within(s.end - lead, duration),
+                start=_within(s.start, duration),
+                end=_within(s.end, duration),
                 text=s.text.strip(),
                 avg_logprob=round(s.avg_logprob, 4),
                 no_speech_prob=round(s.no_speech_prob, 4),

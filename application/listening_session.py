@@ -53,7 +53,7 @@ class ListeningLimits(msgspec.Struct, frozen=True):
     partial_ms: int = 500
     endpoint_ms: int = 500
     semantic: bool = False  # the turn model ends finished sentences at the pause
-    incomplete_ms: int = 1000  # ...and unfinished ones after this much silence
+    incomplete_ms: int = 700  # ...and unfinished ones after this much silence
     early_ms: int = 192  # silence before the final starts, speculatively
 
 

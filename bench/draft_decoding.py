@@ -27,8 +27,11 @@ async def main() -> None:
     args = parser.parse_args()
     audio = clips()[:: args.every]
     path = str(whisper.bundled_model())
+    zeros = whisper.FasterWhisperTranscriber(path, threads=2)
+    zeros._model.fill_with_silence = False  # faster-whisper's own padding
     ways = {
         "10 s window (now)": whisper.FasterWhisperTranscriber(path, threads=2),
+        "10 s window, zero padding": zeros,
         "30 s window": whisper.FasterWhisperTranscriber(path, threads=2, draft_window_s=30),
     }
     texts: dict[str, list[str]] = {way: [] for way in ways}

@@ -25,7 +25,7 @@ class Endpointing(msgspec.Struct, frozen=True):
     semantic: bool = False
     turn_ms: int = 192  # the turn model was trained on ~200 ms of trailing silence
     complete_threshold: float = 0.5
-    incomplete_ms: int = 1000
+    incomplete_ms: int = 700
 
 
 class UtteranceDetector:

@@ -60,10 +60,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stt_endpoint_ms: int = 500
     stt_stream_beam_size: int = 5
     stt_turn_detection: str = "semantic"
-    stt_incomplete_ms: int = 1000
+    stt_incomplete_ms: int = 700
     stt_early_ms: int = 192
     stt_draft_window_s: float = 10.0
-    stt_final_window_s: float = 20.0
+    stt_final_window_s: float = 15.0
     cache_ttl_seconds: float = 3600.0
     cache_max_bytes: int = 256 * MB
     max_text_chars: int = 5000
