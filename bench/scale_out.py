@@ -165,6 +165,9 @@ class Fleet:
             "LOG_LEVEL": "warning",
             "STT_TURN_DETECTION": "silence",
             "WHISPER_THREADS": "1",  # three instances share two cores here
+            # An upload takes 1-2 s on one shared core: past 4 queued, "busy" (retryable) comes
+            # at once instead of after the client's timeout (16 queued: 20 s on a slow machine).
+            "STT_QUEUE_MAX": "4",
             "OTEL_SDK_DISABLED": "true",
         }
         env.pop("PORT", None)
