@@ -54,7 +54,7 @@ class ListeningLimits(msgspec.Struct, frozen=True):
     endpoint_ms: int = 500
     semantic: bool = False  # the turn model ends finished sentences at the pause
     incomplete_ms: int = 700  # ...and unfinished ones after this much silence
-    early_ms: int = 192  # silence before the final starts, speculatively
+    early_ms: int = 128  # silence before the final starts, speculatively (domain/utterances)
 
 
 class ListeningSession:

@@ -61,7 +61,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stt_stream_beam_size: int = 5
     stt_turn_detection: str = "semantic"
     stt_incomplete_ms: int = 700
-    stt_early_ms: int = 192
+    stt_early_ms: int = 128
     stt_draft_window_s: float = 10.0
     stt_final_window_s: float = 15.0
     cache_ttl_seconds: float = 3600.0

@@ -128,7 +128,8 @@ class FailingCache:
 
 
 class FakeVadSession:
-    """Speech wherever a 32 ms window's first sample is non-zero."""
+    """Speech wherever a 32 ms window's first sample is non-zero; a first sample of 2 is a
+    faint sound (0.2: below the end threshold, above the quiet one), 3 an unsure one (0.5)."""
 
     def __init__(self) -> None:
         self.rest = b""
@@ -137,7 +138,8 @@ class FakeVadSession:
         data = self.rest + pcm
         whole = len(data) - len(data) % 1024
         self.rest = data[whole:]
-        return [1.0 if data[i : i + 2] != b"\x00\x00" else 0.0 for i in range(0, whole, 1024)]
+        heard = {b"\x00\x00": 0.0, b"\x02\x00": 0.2, b"\x03\x00": 0.5}
+        return [heard.get(data[i : i + 2], 1.0) for i in range(0, whole, 1024)]
 
 
 class FakeVoiceActivity:

@@ -44,6 +44,10 @@ def silence(ms: int) -> bytes:
     return b"\x00\x00" * (16 * ms)
 
 
+def faint(ms: int) -> bytes:
+    return b"\x02\x00" * (16 * ms)
+
+
 class ClipLengths(FakeTranscriber):
     """Answers with the length of the clip it heard; with `hold`, the first final waits for
     `release` (a slow model on the first utterance)."""
@@ -276,6 +280,59 @@ async def test_the_speculative_final_is_dropped_when_speech_resumes() -> None:
     assert (final.start, final.end) == (0.32, 1.728)  # to 192 ms after the second speech
     assert final.result.transcript.text == "1408 ms"
     assert [ms for ms, draft in transcriber.calls if not draft] == [832.0, 1408.0]
+    await stream.close(finish=True)
+
+
+async def test_a_final_starts_at_128_ms_and_stands_when_the_pause_stays_quiet() -> None:
+    world = build_world()
+    transcriber = ClipLengths()
+    stream, heard = open_stream(world, transcriber=transcriber, policy=Endpointing())
+    await feed(stream, silence(640) + speech(320) + silence(640), frame=WINDOW)
+    (final,) = finals(heard)
+    assert [ms for ms, draft in transcriber.calls if not draft] == [768.0]  # 320+320+128
+    assert (final.start, final.end) == (0.32, 1.088)
+    await stream.close(finish=True)
+
+
+async def test_a_final_cut_before_a_faint_sound_starts_again_on_the_longer_cut() -> None:
+    world = build_world()
+    transcriber = ClipLengths()
+    stream, heard = open_stream(world, transcriber=transcriber, policy=Endpointing())
+    await feed(stream, silence(640) + speech(320) + silence(128), frame=WINDOW)
+    assert [ms for ms, draft in transcriber.calls if not draft] == [768.0]
+    await feed(stream, faint(32) + silence(480), frame=WINDOW)
+    (final,) = finals(heard)
+    assert final.result.transcript.text == "832 ms"  # the faint sound is in the final
+    assert (final.start, final.end) == (0.32, 1.152)
+    assert [ms for ms, draft in transcriber.calls if not draft] == [768.0, 832.0]
+    await stream.close(finish=True)
+
+
+async def test_a_client_commit_before_settle_ms_keeps_a_faint_sound() -> None:
+    world = build_world()
+    transcriber = ClipLengths()
+    stream, heard = open_stream(world, transcriber=transcriber, policy=Endpointing())
+    await feed(stream, silence(640) + speech(320) + silence(128) + faint(32), frame=WINDOW)
+    await stream.end_utterance()
+    await settle()
+    (final,) = finals(heard)
+    assert final.result.transcript.text == "800 ms"  # cut at the commit, not at 128 ms
+    await stream.close(finish=True)
+
+
+async def test_drafts_wait_for_a_sure_window_unless_overdue() -> None:
+    world = build_world()
+    clock = StillClock()
+    stream, heard = open_stream(world, partial_ms=100, clock=clock)
+    unsure = b"\x03\x00" * (16 * 32)  # 0.5: speech, but below DRAFT_SURE
+    await feed(stream, silence(320) + speech(96) + unsure * 5, frame=WINDOW, clock=clock)
+    assert partials(heard) == []  # 160 ms since the start, due, but none of it sure
+    await feed(stream, speech(32), frame=WINDOW, clock=clock)
+    assert len(partials(heard)) == 1  # the first sure window
+    await feed(stream, unsure * 6, frame=WINDOW, clock=clock)
+    assert len(partials(heard)) == 1  # 192 ms: due, not sure
+    await feed(stream, unsure, frame=WINDOW, clock=clock)
+    assert len(partials(heard)) == 2  # 224 ms >= twice partial_ms: overdue, so anyway
     await stream.close(finish=True)
 
 

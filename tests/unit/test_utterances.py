@@ -8,6 +8,7 @@ from __future__ import annotations
 from domain.utterances import WINDOW_MS, Endpointing, UtteranceDetector
 
 SPEECH, SILENCE, UNSURE = 1.0, 0.0, 0.4  # UNSURE: between the end and start thresholds
+FAINT = 0.2  # below the end threshold (silence), above the quiet threshold
 
 
 def push_all(detector: UtteranceDetector, probabilities: list[float]) -> list[str | None]:
@@ -38,10 +39,54 @@ def test_probabilities_below_the_start_threshold_never_start_one() -> None:
 def test_silence_pauses_after_early_ms_and_ends_after_endpoint_ms() -> None:
     detector = started()
     changes = push_all(detector, [SILENCE] * 16)  # 16 windows: 512 ms >= 500 ms
-    assert changes[5] == "pause"  # 6 windows: 192 ms of silence
+    assert changes[3] == "pause"  # 4 windows: 128 ms of silence
     assert changes[15] == "end"
     assert [c for c in changes if c is not None] == ["pause", "end"]
+    assert detector.cut_is_quiet()
     assert not detector.in_speech
+
+
+def test_a_pause_that_is_not_quiet_by_settle_ms_is_cut_again_there() -> None:
+    detector = started()
+    assert push_all(detector, [SILENCE] * 4) == [None, None, None, "pause"]  # 128 ms
+    assert detector.cut_is_quiet()
+    assert detector.push(FAINT) is None
+    assert not detector.cut_is_quiet()  # a faint sound after the cut
+    assert detector.push(SILENCE) == "pause"  # 192 ms: it starts again, on the longer cut
+    assert detector.cut_is_quiet()  # settled: the longer cut stands
+    assert [c for c in push_all(detector, [SILENCE] * 10) if c is not None] == ["end"]
+
+
+def test_faint_sound_after_settle_ms_keeps_the_cut() -> None:
+    detector = started()
+    changes = push_all(detector, [SILENCE] * 6 + [FAINT] * 10)
+    assert [c for c in changes if c is not None] == ["pause", "end"]
+    assert detector.cut_is_quiet()
+
+
+def test_after_a_noisy_pause_the_next_final_starts_at_settle_ms_until_one_is_quiet() -> None:
+    detector = started()
+    push_all(detector, [SILENCE] * 4 + [FAINT] * 12)  # noisy: cut at 128, again at 192
+    assert detector.push(SPEECH) is None and push_all(detector, [SPEECH] * 2)[-1] == "start"
+    changes = push_all(detector, [SILENCE] * 4 + [FAINT] * 2 + [SILENCE])
+    assert changes[3] is None  # not at 128 ms any more
+    assert changes[5] == "pause"  # at 192 ms, once
+    assert detector.push(SPEECH) == "resume"  # that pause's 128-192 ms were faint: still noisy
+    changes = push_all(detector, [SILENCE] * 7)
+    assert changes[5] == "pause"  # 192 ms again; its 128-192 ms were quiet
+    assert detector.push(SPEECH) == "resume"
+    assert push_all(detector, [SILENCE] * 4)[3] == "pause"  # quiet again: 128 ms
+
+
+def test_an_end_before_settle_ms_keeps_a_cut_only_if_quiet() -> None:
+    policy = Endpointing(endpoint_ms=160)
+    detector = started(policy)
+    changes = push_all(detector, [SILENCE] * 4 + [FAINT])
+    assert changes == [None, None, None, "pause", "end"]
+    assert not detector.cut_is_quiet()  # the stream cuts again where it ended
+    detector = started(policy)
+    assert push_all(detector, [SILENCE] * 5)[-1] == "end"
+    assert detector.cut_is_quiet()
 
 
 def test_uncertain_windows_keep_an_utterance_going() -> None:
@@ -52,17 +97,17 @@ def test_uncertain_windows_keep_an_utterance_going() -> None:
 
 def test_speech_after_a_pause_resumes_and_restarts_the_silence_count() -> None:
     detector = started()
-    assert push_all(detector, [SILENCE] * 10)[5] == "pause"
+    assert push_all(detector, [SILENCE] * 10)[3] == "pause"
     assert detector.push(SPEECH) == "resume"
     changes = push_all(detector, [SILENCE] * 15)  # 10 + 15 silent windows, but not in a row
-    assert changes[5] == "pause"
+    assert changes[3] == "pause"
     assert "end" not in changes
     assert detector.push(SILENCE) == "end"
 
 
 def test_speech_before_the_pause_is_not_a_resume() -> None:
     detector = started()
-    assert push_all(detector, [SILENCE] * 5 + [SPEECH]) == [None] * 6  # 160 ms < early_ms
+    assert push_all(detector, [SILENCE] * 3 + [SPEECH]) == [None] * 4  # 96 ms < early_ms
     assert push_all(detector, [SILENCE] * 15)[-1] is None  # the count started again
     assert detector.push(SILENCE) == "end"
 
@@ -86,7 +131,7 @@ def test_force_end_ends_only_an_utterance_in_progress() -> None:
     assert not detector.in_speech
     assert detector.force_end() is False
     assert push_all(detector, [SPEECH, SPEECH, SPEECH]) == [None, None, "start"]
-    assert push_all(detector, [SILENCE] * 6)[-1] == "pause"  # silence counted from the start
+    assert push_all(detector, [SILENCE] * 4)[-1] == "pause"  # silence counted from the start
 
 
 def test_a_custom_policy_rounds_early_ms_down_to_whole_windows() -> None:
@@ -100,8 +145,11 @@ def test_a_custom_policy_rounds_early_ms_down_to_whole_windows() -> None:
 
 def test_semantic_turns_are_checked_after_turn_ms_and_unfinished_ones_wait_longer() -> None:
     detector = started(Endpointing(semantic=True, incomplete_ms=1000, early_ms=96))
-    changes = push_all(detector, [SILENCE] * 6)
-    assert (changes[2], changes[5]) == ("pause", "check")  # 96 ms, then 192 ms
+    due = []
+    for _ in range(6):
+        due.append((detector.push(SILENCE), detector.turn_due))
+    assert due[2] == ("pause", False) and due[5] == (None, True)  # 96 ms, then 192 ms
+    assert [d for _, d in due].count(True) == 1
     detector.wait_longer()  # the turn model: not finished
     assert "end" not in push_all(detector, [SILENCE] * 25)  # 992 ms
     assert detector.push(SILENCE) == "end"
@@ -110,3 +158,12 @@ def test_semantic_turns_are_checked_after_turn_ms_and_unfinished_ones_wait_longe
     push_all(again, [SILENCE] * 6)
     assert again.push(SPEECH) == "resume"  # speech: the next pause gets the usual endpoint
     assert push_all(again, [SILENCE] * 16)[-1] == "end"
+
+
+def test_a_cut_again_at_settle_ms_still_asks_the_turn_model_there() -> None:
+    detector = started(Endpointing(semantic=True))  # turn_ms = settle_ms = 192
+    changes = push_all(detector, [SILENCE] * 4 + [FAINT])
+    assert changes[3] == "pause" and not detector.turn_due
+    assert detector.push(SILENCE) == "pause"  # cut again
+    assert detector.turn_due  # and judged at the same window
+    assert detector.push(SILENCE) is None and not detector.turn_due
