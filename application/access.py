@@ -27,6 +27,12 @@ MINUTE, DAY = 60, 86_400
 CONNECTION_TTL = 120.0  # a connection refreshes its slot every minute; a crashed one expires
 
 
+class Credential(msgspec.Struct, frozen=True):  # TEMPORARY: the `usage` branch owns it
+    key: str | None = None
+    token: str | None = None
+    secret: str | None = None
+
+
 class Principal(msgspec.Struct, frozen=True):
     key_id: str  # first hex digits of the key's digest: safe in logs, events and metrics
     name: str
@@ -246,3 +252,21 @@ class Access:
         wait = await self.store.take(bucket, amount, limit, window, self.clock.now())
         if wait:
             raise RateLimited(f"the limit of {limit} {label} is reached for this key", wait)
+
+    # TEMPORARY until the `usage` branch lands (it owns these).
+    async def identify(self, credential: Credential, *, realtime: bool = False) -> Principal:
+        if self.open:
+            return ANONYMOUS
+        if credential.key is not None:
+            return self.authenticate(credential.key)
+        if credential.token is not None:
+            return await self.redeem(credential.token)
+        if credential.secret is not None and realtime:
+            return await self.redeem(credential.secret)
+        return self.authenticate(None)
+
+    async def check_llm(self, principal: Principal) -> None:
+        return None
+
+    async def add_llm(self, principal: Principal, chars: int) -> None:
+        return None

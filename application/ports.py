@@ -7,7 +7,7 @@ blocking work off the event loop.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import msgspec
 
@@ -259,3 +259,26 @@ class BreakerStore(Protocol):
         ...
 
     async def close(self, provider: str) -> None: ...
+
+
+In = TypeVar("In", covariant=True)
+Out = TypeVar("Out", contravariant=True)
+
+
+class Channel(Protocol[In, Out]):
+    """One long-lived connection's transport (a WebSocket, Wyoming's TCP): frames in and out.
+
+    A frame over the protocol's bound is refused before it is read: `receive` raises a
+    VoicePipeError and the connection cannot go on. A peer that is gone makes `send` raise
+    ConnectionError.
+    """
+
+    async def receive(self) -> In | None:
+        """The next frame; None once the peer has left."""
+        ...
+
+    async def send(self, frame: Out) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close (a WebSocket close code; a TCP stream just closes), never raising."""
+        ...

@@ -12,12 +12,12 @@ from typing import Any, Literal
 
 import msgspec
 
-from application.access import Principal
+from application.access import Principal, RateLimited
 from application.ports import AudioConverter, AudioOutput, Clock, EventLog, LanguageModel
 from application.speaking import Speaking, SpeakingSession
 from application.stream_speech import StreamChunk, StreamFinished, StreamStarted
 from domain.conversation import ChatTurn, SpokenPiece
-from domain.errors import LanguageModelMissing, TextTooLong, VoicePipeError
+from domain.errors import LanguageModelFailed, LanguageModelMissing, TextTooLong, VoicePipeError
 from domain.events import DomainEvent, LanguageModelReplied, ReplyInterrupted, VoiceReplied
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,11 @@ class Reply:
     - Text deltas come as the model sends them; audio (when asked) follows sentence by
       sentence, in slices of DELTA_MS, never more than LEAD_MS ahead of real time.
     - The speaking session charges the characters spoken; an answer longer than the text limit
-      stops there (`incomplete`, `max_output_tokens`).
+      stops there (`incomplete`, `max_output_tokens`). When the key's characters run out, the
+      model is read no further; what was already paid for is still spoken, then the answer
+      fails (`rate_limited`). The chat model's characters are metered, spoken or not.
+    - The model's whole answer is bounded in time (`answer_seconds`), not only each read: a
+      server that trickles empty chunks fails the answer (`llm_failed`).
     - After `cancel`, no more audio is yielded; `ReplyFinished` comes next and says how much
       was sent. The model stream and the synthesis wind down in the background.
     """
@@ -81,6 +85,7 @@ class Reply:
     def __init__(
         self,
         responding: Responding,
+        principal: Principal,
         *,
         turns: Sequence[ChatTurn],
         response_id: str,
@@ -90,6 +95,7 @@ class Reply:
         speech_ended_at: float | None,
     ) -> None:
         self._r = responding
+        self.principal = principal
         self.turns = list(turns)
         self.response_id = response_id
         self._speaking = speaking
@@ -162,11 +168,19 @@ class Reply:
             message=error.message if error else None,
         )
 
-    def _fail(self, status: Status, reason: str | None, error: VoicePipeError | None) -> None:
+    def _fail(
+        self,
+        status: Status,
+        reason: str | None,
+        error: VoicePipeError | None,
+        *,
+        speak_rest: bool = False,
+    ) -> None:
+        """`speak_rest`: what was already paid for is still said before the answer ends."""
         if self.cancelled:
             return
         self._status, self._reason, self._error = status, reason, error
-        if self._speaking is not None and status == "failed":
+        if self._speaking is not None and status == "failed" and not speak_rest:
             self._speaking.cancel()
 
     async def _think(self) -> None:
@@ -175,20 +189,27 @@ class Reply:
         started = self._r.clock.monotonic()
         first_ms, chars, limit = 0.0, 0, self._r.max_text_chars
         try:
-            async for delta in model.reply(self.turns, self._max_tokens):
-                if self.cancelled:
-                    break
-                if not first_ms:
-                    first_ms = self._r.since_ms(started)
-                if chars + len(delta) > limit:
-                    raise TextTooLong(f"answers are limited to {limit} characters")
-                if self._speaking is not None:
-                    await self._speaking.add_text(delta)  # charged before it is said
-                chars += len(delta)
-                self._text.append(delta)
-                self._queue.put_nowait(ReplyText(delta))
+            async with asyncio.timeout(self._r.answer_seconds):
+                async for delta in model.reply(self.turns, self._max_tokens):
+                    if self.cancelled:
+                        break
+                    if not first_ms:
+                        first_ms = self._r.since_ms(started)
+                    chars += len(delta)
+                    if sum(map(len, self._text)) + len(delta) > limit:
+                        raise TextTooLong(f"answers are limited to {limit} characters")
+                    if self._speaking is not None:
+                        await self._speaking.add_text(delta)  # reserved before it is said
+                    self._text.append(delta)
+                    self._queue.put_nowait(ReplyText(delta))
         except TextTooLong:
             self._fail("incomplete", "max_output_tokens", None)
+        except RateLimited as error:
+            self._fail("failed", None, error, speak_rest=True)
+        except TimeoutError:
+            seconds = self._r.answer_seconds
+            late = LanguageModelFailed(f"the chat model's answer took longer than {seconds:g} s")
+            self._fail("failed", None, late)
         except VoicePipeError as error:
             self._fail("failed", None, error)
         finally:
@@ -203,6 +224,7 @@ class Reply:
                 chars=chars,
                 status=self._status,
             )
+            self._r.meter(self.principal, chars)
             self._queue.put_nowait(_End("text"))
 
     async def _voice(self, speaking: SpeakingSession) -> None:
@@ -268,8 +290,10 @@ class Responding:
         events: EventLog,
         clock: Clock,
         max_text_chars: int,
+        answer_seconds: float = 120.0,
     ) -> None:
         self.model = model
+        self.answer_seconds = answer_seconds
         self.speaking = speaking
         self.converter = converter
         self.events = events
@@ -297,8 +321,9 @@ class Responding:
         transport: str = "realtime",
     ) -> Reply:
         """An answer to `turns`; with `audio`, spoken in that format (voice and speed checked
-        here, before any work)."""
+        here, before any work). Refused when the key's chat characters are spent."""
         self.check()
+        await self.speaking.access.check_llm(principal)
         speaking = None
         if audio is not None:
             speaking = await self.speaking.open(
@@ -310,6 +335,7 @@ class Responding:
             )
         return Reply(
             self,
+            principal,
             turns=turns,
             response_id=response_id,
             speaking=speaking,
@@ -317,6 +343,17 @@ class Responding:
             max_tokens=max_tokens,
             speech_ended_at=speech_ended_at,
         )
+
+    def meter(self, principal: Principal, chars: int) -> None:
+        """The chat model's characters, counted for the key (spoken or not)."""
+        if chars:
+            self._background(self._meter(principal, chars))
+
+    async def _meter(self, principal: Principal, chars: int) -> None:
+        try:
+            await self.speaking.access.add_llm(principal, chars)
+        except Exception:
+            log.exception("metering the chat model's characters failed")
 
     def since_ms(self, start: float) -> float:
         return round(1000 * (self.clock.monotonic() - start), 1)

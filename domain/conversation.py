@@ -58,17 +58,26 @@ def history(items: list[Item], instructions: str, max_chars: int) -> list[ChatTu
 
 
 class Conversation:
-    """The items of one session, in order, bounded (the oldest go first)."""
+    """The items of one session, in order, bounded in count and in characters: adding past
+    either bound drops the oldest items (as a model's context drops them), so a session holds
+    at most `max_items` items and `max_chars` characters of text, whatever its protocol."""
 
-    def __init__(self, max_items: int = 1000) -> None:
+    def __init__(self, max_items: int = 200, max_chars: int = 200_000) -> None:
         self.items: dict[str, Item] = {}
         self.max_items = max_items
+        self.max_chars = max_chars
+
+    @property
+    def chars(self) -> int:
+        return sum(len(item.text) for item in self.items.values())
 
     def add(self, item: Item, previous_item_id: str | None = None) -> str | None:
         """Appends `item` (or puts it after `previous_item_id`, "root" for first); returns the
         id of the item before it."""
         if item.id in self.items:
             raise InvalidRequest(f"an item with id {item.id!r} already exists")
+        if len(item.text) > self.max_chars:
+            raise InvalidRequest(f"an item's text is limited to {self.max_chars} characters")
         order = list(self.items.values())
         at = len(order)
         if previous_item_id == "root":
@@ -76,8 +85,23 @@ class Conversation:
         elif previous_item_id is not None:
             at = [i.id for i in order].index(self.get(previous_item_id).id) + 1
         order.insert(at, item)
-        self.items = {i.id: i for i in order[-self.max_items :]}
+        self.items = {i.id: i for i in order}
+        self.bound(keep=item.id)
         return order[at - 1].id if at > 0 else None
+
+    def bound(self, keep: str | None = None) -> list[str]:
+        """Drop the oldest items (never `keep`) until both bounds hold; their ids."""
+        dropped: list[str] = []
+        total = self.chars
+        for item in list(self.items.values()):
+            if len(self.items) <= self.max_items and total <= self.max_chars:
+                break
+            if item.id == keep:
+                continue
+            del self.items[item.id]
+            total -= len(item.text)
+            dropped.append(item.id)
+        return dropped
 
     def get(self, item_id: str) -> Item:
         item = self.items.get(item_id)

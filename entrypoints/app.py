@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import socket
 import time
@@ -21,14 +20,17 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from entrypoints import ops
 from entrypoints.bootstrap import Container
 from entrypoints.deepgram import deepgram_router
+from entrypoints.deepgram.live import max_frame_bytes as deepgram_frame_bytes
 from entrypoints.errors import EXCEPTION_HANDLERS
 from entrypoints.openai import openai_router
+from entrypoints.realtime import max_frame_bytes as realtime_frame_bytes
 from entrypoints.security import guarded
 from entrypoints.settings import Settings
 from entrypoints.shutdown_answers import ShutdownAnswers
 from entrypoints.tracing import traced
 from entrypoints.v1 import rest
-from entrypoints.v1.socket import voice_socket
+from entrypoints.v1 import socket as v1_socket
+from entrypoints.websocket import bounded_protocol
 
 STATIC = Path(__file__).parent / "static"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -87,6 +89,15 @@ def max_frame_bytes(max_audio_bytes: int) -> int:
     return max_audio_bytes * 2 + 1024 * 1024
 
 
+def frame_bounds(settings: Settings) -> dict[str, int]:
+    """Each WebSocket route's largest frame: what its biggest message can need."""
+    return {
+        "/ws/voice": max_frame_bytes(settings.max_audio_bytes),
+        "/v1/realtime": realtime_frame_bytes(),
+        "/v1/listen": deepgram_frame_bytes(),
+    }
+
+
 def server_config(app: Litestar, settings: Settings) -> uvicorn.Config:
     """How uvicorn serves the app, for `voicepipe serve` and the tests alike."""
     return uvicorn.Config(
@@ -96,6 +107,7 @@ def server_config(app: Litestar, settings: Settings) -> uvicorn.Config:
         log_config=None,
         access_log=False,
         ws_max_size=max_frame_bytes(settings.max_audio_bytes),
+        ws=bounded_protocol(frame_bounds(settings)),
         # Compressing base64 audio saves ~25% of bytes for ~80% of the CPU: not worth it.
         ws_per_message_deflate=False,
         # Keepalive: a peer that stops answering pings is dropped, its slot freed.
@@ -117,9 +129,7 @@ class DrainingServer(uvicorn.Server):
         while not isinstance(app, Litestar) and hasattr(app, "app"):
             app = app.app
         if isinstance(app, Litestar):
-            app.state.container.draining = True  # /ready answers 503 on kept-alive connections
-            connections = list(app.state.connections)
-            await asyncio.gather(*(c.drain(self.drain_seconds) for c in connections))
+            await app.state.container.drain(self.drain_seconds)
         await super().shutdown(sockets)
 
 
@@ -128,21 +138,20 @@ def create_app(container: Container) -> Litestar:
     # Base64 inflates audio by 4/3; the margin lets a slightly oversized upload reach the
     # audio size check and its specific `audio_too_large` error.
     max_body = max_frame_bytes(settings.max_audio_bytes)
-    connections: set[object] = set()
     telemetry = container.telemetry
-    telemetry.connections = connections.__len__
+    telemetry.connections = container.connections.__len__
     tracing = [traced(telemetry.tracer, telemetry.recording)] if telemetry.enabled else []
     return Litestar(
         route_handlers=[
             *rest.ROUTES,
             *ops.ROUTES,
-            voice_socket,
+            v1_socket.voice_socket,
             playground,
             static_files,
             openai_router,
             deepgram_router,
         ],
-        state=State({"container": container, "connections": connections}),
+        state=State({"container": container}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[*tracing, request_context, guarded(container.access, settings)],
         request_max_body_size=max_body,

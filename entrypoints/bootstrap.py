@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from application.access import Access, KeyRing, Limits
+from application.connections import ConnectionLimits, Connections
 from application.listening_session import ListeningLimits, StartListening
 from application.ports import (
     AudioCache,
@@ -70,6 +71,7 @@ class Container:
     projector: StatsProjector
     telemetry: Telemetry
     access: Access
+    connections: Connections
     clock: Clock
     transcriber: Transcriber
     cache: AudioCache
@@ -80,15 +82,25 @@ class Container:
     draining: bool = False  # shutting down: not ready for new work (GET /ready)
     on_start: list[Hook] = field(default_factory=list)
     on_stop: list[Hook] = field(default_factory=list)
+    on_drain: list[Hook] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         """Connect to shared stores and start following the event log (in the app's loop)."""
+        self.draining = self.connections.closing = False  # a server started (again) serves
         for hook in self.on_start:
             await hook()
         self._tasks.append(asyncio.get_running_loop().create_task(self.projector.run()))
         if self.shared_breakers is not None:
             self._tasks.append(asyncio.get_running_loop().create_task(self.shared_breakers.run()))
+
+    async def drain(self, seconds: float) -> None:
+        """Shutting down: no new work (GET /ready says so, listeners close), and every open
+        connection finishes what is in flight and says its last words."""
+        self.draining = True
+        for hook in self.on_drain:
+            await hook()
+        await self.connections.drain(seconds)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -244,6 +256,14 @@ def bootstrap(
         projector=StatsProjector(events),
         telemetry=telemetry,
         access=access,
+        connections=Connections(
+            access,
+            clock,
+            ConnectionLimits(
+                max_connections=settings.ws_max_connections,
+                idle_seconds=settings.ws_idle_seconds,
+            ),
+        ),
         clock=clock,
         transcriber=transcriber,
         cache=cache,

@@ -9,13 +9,15 @@ from typing import Any
 import msgspec
 from litestar import Request, WebSocket, post, websocket
 
+from application.listening_session import ListeningLimits
 from entrypoints.bootstrap import Container
 from entrypoints.openai.shapes import OpenAIError
-from entrypoints.realtime.admission import SECRET_PREFIX
-from entrypoints.realtime.config import new_session, render, updated
-from entrypoints.realtime.connection import RealtimeConnection
+from entrypoints.realtime.dialect import RealtimeDialect
+from entrypoints.realtime.session import new_session, read, updated
+from entrypoints.realtime.shapes import session_shape
 from entrypoints.security import principal_of
 from entrypoints.v1.wire import decode_body
+from entrypoints.websocket import SECRET_PREFIX, chosen, serve_socket
 
 MAX_SECRET_SECONDS = 7200
 
@@ -25,9 +27,23 @@ class SecretRequest(msgspec.Struct, frozen=True):
     session: dict[str, Any] | None = None
 
 
+def max_frame_bytes() -> int:
+    """An append's base64 audio (4/3 of a listening frame) and its envelope, with room: a
+    frame a little over it still gets a coded error."""
+    return 2 * (ListeningLimits().max_frame_bytes * 4 // 3)
+
+
 @websocket("/realtime")
 async def realtime_socket(socket: WebSocket[Any, Any, Any]) -> None:
-    await RealtimeConnection(socket, socket.app.state.container).run()
+    headers = dict(socket.scope["headers"])
+    query = socket.query_params
+    dialect = RealtimeDialect(
+        socket.app.state.container,
+        beta=b"realtime=v1" in headers.get(b"openai-beta", b"").lower(),
+        kind="transcription" if query.get("intent") == "transcription" else "realtime",
+        model=query.get("model"),
+    )
+    await serve_socket(socket, dialect, subprotocol=chosen(socket.scope, "realtime"))
 
 
 @post("/realtime/client_secrets", status_code=200)
@@ -46,15 +62,14 @@ async def client_secrets(request: Request[Any, Any, Any]) -> dict[str, Any]:
     if kind != "realtime" and kind != "transcription":
         raise OpenAIError("session.type must be realtime or transcription",
                           param="session.type", code="invalid_value")  # fmt: skip
+    model = session.get("model") if isinstance(session.get("model"), str) else None
     config = updated(
-        new_session("sess_" + uuid.uuid4().hex[:20], kind, session.get("model")),
-        session,
-        beta=False,
+        new_session("sess_" + uuid.uuid4().hex[:20], kind, model), read(session, beta=False)
     )
     token = container.access.issue_token(principal_of(request), ttl=seconds)
     expires_at = int(time.time()) + seconds
     return {
         "value": SECRET_PREFIX + token,
         "expires_at": expires_at,
-        "session": render(config, beta=False, expires_at=expires_at),
+        "session": session_shape(config, beta=False, expires_at=expires_at),
     }

@@ -10,7 +10,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import pybase64
-from litestar.exceptions import WebSocketDisconnect
 
 from application.access import Principal
 from application.speaking import Speaking, SpeakingSession
@@ -109,9 +108,13 @@ class SpeechOut:
         for session in self.streams.values():
             session.finish()
 
-    async def cancel_all(self) -> None:
+    def cancel_streams(self) -> None:
+        """Stop every stream after its piece in synthesis; each still ends with `audio_end`."""
         for session in self.streams.values():
             session.cancel()
+
+    async def cancel_all(self) -> None:
+        self.cancel_streams()
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -134,7 +137,7 @@ class SpeechOut:
                     await self._send_item(stream_id, item, binary)
         except VoicePipeError as error:
             await self.send(error_frame(error, stream_id))
-        except (WebSocketDisconnect, TimeoutError, asyncio.CancelledError):
+        except (ConnectionError, TimeoutError, asyncio.CancelledError):
             session.cancel()
         finally:
             self.streams.pop(stream_id, None)

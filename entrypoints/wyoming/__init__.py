@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import socket
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
-from wyoming.server import AsyncServer, AsyncTcpServer
 
 from entrypoints.bootstrap import Container
-from entrypoints.wyoming.handler import WyomingHandler
+from entrypoints.wyoming.channel import MAX_HEADER_BYTES, WyomingChannel
+from entrypoints.wyoming.handler import WyomingDialect
 
 log = structlog.get_logger(__name__)
 
@@ -25,28 +25,52 @@ class WyomingService:
     def __init__(self, container: Container) -> None:
         self.container = container
         self.uri = container.settings.wyoming_uri or ""
-        self.server: AsyncServer | None = None
-        self.live: set[Any] = set()
+        self.server: asyncio.Server | None = None
         self._zeroconf: Any = None
 
     def attach(self) -> None:
         self.container.on_start.append(self.start)
+        self.container.on_drain.append(self.stop_listening)
         self.container.on_stop.insert(0, self.stop)
 
     @property
     def port(self) -> int:
-        server = getattr(self.server, "_server", None)
-        sockets = server.sockets if server is not None else []
+        sockets = self.server.sockets if self.server is not None else []
         return int(sockets[0].getsockname()[1]) if sockets else 0
 
     async def start(self) -> None:
-        self.server = AsyncServer.from_uri(self.uri)
-        factory = functools.partial(WyomingHandler, container=self.container, live=self.live)
-        await self.server.start(factory)
+        where = urlsplit(self.uri)
+        limit = MAX_HEADER_BYTES + 1  # a longer header line is refused, not buffered
+        if where.scheme == "unix":
+            self.server = await asyncio.start_unix_server(self._serve, where.path, limit=limit)
+        else:
+            self.server = await asyncio.start_server(
+                self._serve, where.hostname, where.port, limit=limit
+            )
         log.info("wyoming listening", uri=self.uri, port=self.port)
         name = self.container.settings.wyoming_zeroconf
-        if name and isinstance(self.server, AsyncTcpServer):
+        if name and where.scheme == "tcp":
             await self._advertise(name)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One client, for as long as it stays: the connection core runs it."""
+        channel = WyomingChannel(reader, writer, self.container.listen.limits.max_frame_bytes)
+        connection_id = uuid.uuid4().hex[:12]
+        structlog.contextvars.bind_contextvars(connection_id=connection_id)
+        log.info("connection opened", protocol="wyoming")
+        try:
+            dialect = WyomingDialect(self.container)
+            await self.container.connections.serve(
+                channel, dialect, None, connection_id=connection_id
+            )
+        finally:
+            log.info("connection closed", protocol="wyoming")
+            await channel.close(1000, "")
+
+    async def stop_listening(self) -> None:
+        """Shutting down: no new clients (those connected say their last words)."""
+        if self.server is not None:
+            self.server.close()
 
     async def _advertise(self, name: str) -> None:
         """`_wyoming._tcp` for Home Assistant's discovery, on the interface Wyoming listens on
@@ -80,7 +104,9 @@ class WyomingService:
                 await self._zeroconf.async_unregister_all_services()
                 await self._zeroconf.async_close()
         if self.server is not None:
-            await asyncio.wait_for(self.server.stop(), 10)
+            self.server.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.server.wait_closed(), 10)
 
 
 def _outward_address() -> str:

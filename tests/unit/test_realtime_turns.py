@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from domain.utterances import Endpointing
 from entrypoints import app  # noqa: F401  (the routers in their import order)
-from entrypoints.realtime import config as realtime
+from entrypoints.realtime import session as realtime
 
 
-def turn(detection: dict[str, object]):  # type: ignore[no-untyped-def]
-    session = {"type": "realtime", "audio": {"input": {"turn_detection": detection}}}
-    config = realtime.updated(realtime.new_session("s1", "realtime", None), session, beta=False)
+def turn(detection: dict[str, object]) -> Endpointing:
+    update = realtime.read(
+        {"type": "realtime", "audio": {"input": {"turn_detection": detection}}}, beta=False
+    )
+    config = realtime.updated(realtime.new_session("s1", "realtime", None), update)
     assert config.turn_detection is not None
     return config.turn_detection.endpointing()
 

@@ -182,13 +182,18 @@ async def test_an_answer_over_the_text_limit_stops_there() -> None:
 
 
 async def test_spoken_characters_are_charged_and_the_quota_stops_the_answer() -> None:
+    """20 characters a day: "One two three. Four" fits; what was paid for is still said,
+    then the answer fails, and the model was read no further."""
     model = FakeModel("One two three. Four five six. Seven eight nine.")
     world, responding = world_with(model, chars_per_day=20)
     reply = await start(world, responding, AUDIO)
-    done = [event async for event in reply.events()][-1]
+    events = [event async for event in reply.events()]
+    done = events[-1]
     assert isinstance(done, ReplyFinished)
     assert (done.status, done.code) == ("failed", "rate_limited")
-    assert [text for text, _ in world.synthesizer.spoken] == ["One two three."]
+    assert [text for text, _ in world.synthesizer.spoken] == ["One two three.", "Four"]
+    assert done.text == "One two three. Four"
+    assert any(isinstance(event, ReplyAudio) for event in events)
 
 
 async def test_a_failing_model_fails_the_answer_and_a_missing_one_refuses_it() -> None:

@@ -1,0 +1,238 @@
+"""Use case: a voice conversation. Items in order (bounded), the user's turns from a listening
+session, answers from the chat model spoken through a speaking session, barge-in, truncation
+and cancellation. A protocol renders its events; none keeps conversation state of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from application.access import Access, Principal
+from application.conversation_events import (
+    ConversationFailed,
+    ItemAdded,
+    ItemDeleted,
+    ItemDone,
+    ItemTruncated,
+    ReplyAudio,
+    ReplyDone,
+    ReplyStarted,
+    ReplyText,
+    Tell,
+)
+from application.replying import OutputAudio, Reply, ReplyFinished, Responding
+from application.replying import ReplyAudio as Sound
+from application.replying import ReplyText as Words
+from application.user_turns import UserTurn, UserTurns
+from domain.conversation import Conversation, Item
+from domain.errors import InvalidRequest, VoicePipeError
+from domain.turn_taking import TurnDetection
+
+
+class ConversationLimits(msgspec.Struct, frozen=True):
+    max_items: int = 200
+    max_chars: int = 200_000  # all items' text together
+    history_chars: int = 32_000  # the newest items that fit go to the model
+
+
+class ReplyOptions(msgspec.Struct, frozen=True):
+    instructions: str = ""
+    audio: OutputAudio | None = None  # None: a text answer
+    max_tokens: int | None = None
+    in_conversation: bool = True  # False: out of band, not added to the items
+    tag: Any = None  # handed back in ReplyStarted / ReplyDone, for the protocol to render
+
+
+class ConversationSession:
+    """One conversation.
+
+    Rules:
+    - Items are bounded per session in count and in characters, whatever the protocol: past
+      either bound the oldest go (as a model's context drops them).
+    - One answer at a time. A finished user turn with text starts one when the turn policy
+      says so (`create_response`); speech that starts cancels the answer in progress when it
+      says so (`interrupt_response`, barge-in).
+    - An answer's assistant item keeps what was spoken: a cancelled one only the sentences
+      whose audio was sent; `truncate` keeps the sentences heard by a point.
+    - `replies` False (a transcription session): items come only from speech; no answers.
+    """
+
+    def __init__(
+        self,
+        *,
+        responding: Responding,
+        access: Access,
+        principal: Principal,
+        tell: Tell,
+        monotonic: Callable[[], float],
+        replies: bool,
+        limits: ConversationLimits | None = None,
+    ) -> None:
+        self.responding = responding
+        self.access = access
+        self.principal = principal
+        self.tell = tell
+        self.monotonic = monotonic
+        self.replies = replies
+        self.limits = limits or ConversationLimits()
+        self.items = Conversation(self.limits.max_items, self.limits.max_chars)
+        self.turn_detection: TurnDetection | None = TurnDetection()
+        self.defaults = ReplyOptions()  # what an automatic answer is like
+        self.closing = False  # the server is draining: no new answers
+        self.reply: Reply | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._starting = False  # a start awaits the speaking session: still one at a time
+
+    @property
+    def active(self) -> bool:
+        return self._starting or (self.task is not None and not self.task.done())
+
+    def user_turns(self) -> UserTurns:
+        """A listening session's utterances as this conversation's user turns."""
+        return UserTurns(
+            items=self.items,
+            tell=self.tell,
+            on_speech=self._barge_in,
+            on_turn=self._user_turn,
+            monotonic=self.monotonic,
+            announce_stops=self.turn_detection is not None,
+        )
+
+    # Items
+
+    async def add(self, item: Item, previous_item_id: str | None) -> None:
+        if not self.replies:
+            raise InvalidRequest("transcription sessions take audio, not conversation items")
+        previous = self.items.add(item, previous_item_id)
+        await self.tell(ItemAdded(item, previous))
+        await self.tell(ItemDone(item, previous))
+
+    async def delete(self, item_id: str) -> None:
+        self.items.delete(item_id)
+        await self.tell(ItemDeleted(item_id))
+
+    async def truncate(self, item_id: str, audio_end_ms: int) -> None:
+        item = self.items.get(item_id)
+        if item.role != "assistant" or not item.audio:
+            raise InvalidRequest("only an assistant's audio item can be truncated")
+        if not 0 <= audio_end_ms <= item.audio_ms:
+            raise InvalidRequest(
+                f"audio_end_ms must be an integer from 0 to the item's {item.audio_ms:.0f} ms"
+            )
+        item.truncate(audio_end_ms)
+        await self.tell(ItemTruncated(item.id, audio_end_ms))
+
+    # Answers
+
+    async def respond(self, options: ReplyOptions, speech_ended_at: float | None = None) -> None:
+        if not self.replies:
+            raise InvalidRequest("transcription sessions do not create responses")
+        if self.closing:
+            raise InvalidRequest("the server is shutting down; reconnect shortly")
+        if self.active:
+            raise InvalidRequest(
+                "a response is in progress; cancel it (response.cancel) or wait for response.done"
+            )
+        self._starting = True
+        try:
+            response_id = "resp_" + uuid.uuid4().hex[:20]
+            reply = await self.responding.start(
+                self.principal,
+                turns=self.items.turns(options.instructions, self.limits.history_chars),
+                response_id=response_id,
+                audio=options.audio,
+                max_tokens=options.max_tokens,
+                speech_ended_at=speech_ended_at,
+            )
+        finally:
+            self._starting = False
+        self.reply = reply
+        self.task = asyncio.get_running_loop().create_task(self._answer(reply, options))
+
+    def cancel(self, reason: str) -> bool:
+        if self.reply is None or not self.active:
+            return False
+        self.reply.cancel(reason)
+        return True
+
+    async def finish(self, seconds: float) -> None:
+        """Let the answer in progress end within `seconds`, else cancel it (it still ends
+        with its ReplyDone)."""
+        self.closing = True
+        if self.task is None:
+            return
+        done, _ = await asyncio.wait({self.task}, timeout=max(0.0, seconds))
+        if not done:
+            self.cancel("server_shutdown")
+            with contextlib.suppress(Exception):
+                await self.task
+
+    async def close(self) -> None:
+        self.cancel("client_left")
+        if self.task is not None:
+            self.task.cancel()
+
+    async def _answer(self, reply: Reply, options: ReplyOptions) -> None:
+        audio = options.audio is not None
+        item = Item(
+            id="item_" + uuid.uuid4().hex[:20], role="assistant", audio=audio, status="in_progress"
+        )
+        keep = options.in_conversation
+        previous = self.items.add(item) if keep else None
+        started = ReplyStarted(reply.response_id, item, previous, keep, options.tag)
+        await self.tell(started)
+        finished: ReplyFinished | None = None
+        async for event in reply.events():
+            if isinstance(event, Words):
+                await self.tell(ReplyText(reply.response_id, item.id, event.delta, audio))
+            elif isinstance(event, Sound):
+                await self.tell(ReplyAudio(reply.response_id, item.id, event.data))
+            else:
+                finished = event
+        assert finished is not None
+        item.pieces, item.audio_ms, item.text = finished.pieces, finished.audio_ms, finished.text
+        if finished.status == "cancelled" and audio:
+            item.truncate(finished.audio_ms + 1)  # what was sent is what the model said
+        item.status = "completed" if finished.status == "completed" else "incomplete"
+        if keep:
+            self.items.bound(keep=item.id)
+        given = sum(len(turn.text) for turn in reply.turns)
+        await self.tell(
+            ReplyDone(
+                reply.response_id,
+                item,
+                previous,
+                keep,
+                options.tag,
+                finished.status,
+                finished.reason,
+                finished.code,
+                finished.message,
+                input_chars=given,
+                output_chars=len(item.text),
+            )
+        )
+
+    # Turns
+
+    def _barge_in(self) -> None:
+        turn = self.turn_detection
+        if turn is not None and turn.interrupt_response:
+            self.cancel("turn_detected")
+
+    async def _user_turn(self, turn: UserTurn) -> None:
+        detection = self.turn_detection
+        if not self.replies or detection is None or not detection.create_response:
+            return
+        if not turn.item.text.strip():
+            return  # nothing was said: no answer
+        try:
+            await self.access.admit_request(self.principal)
+            await self.respond(self.defaults, turn.speech_ended_at)
+        except VoicePipeError as error:
+            await self.tell(ConversationFailed(error))

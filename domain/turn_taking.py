@@ -1,0 +1,57 @@
+"""How a conversation takes turns: what ends the user's turn and what follows it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from domain.utterances import Endpointing
+
+Eagerness = Literal["low", "medium", "high", "auto"]
+# Voice activity alone: the silence that ends a turn at each eagerness.
+EAGERNESS_SILENCE_MS = {"low": 1000, "medium": 500, "auto": 500, "high": 300}
+# With the turn model: how sure it must be that a sentence is finished to end the turn at the
+# pause, and how long an unfinished one waits.
+EAGERNESS_TURN = {
+    "low": (0.7, 2000),
+    "medium": (0.5, 1000),
+    "auto": (0.5, 1000),
+    "high": (0.3, 600),
+}
+
+
+class TurnDetection(msgspec.Struct, frozen=True):
+    """`server_vad`: the turn ends after `silence_duration_ms` of silence. `semantic_vad`: the
+    turn model judges each pause (per `eagerness`). Either may start an answer at the end of
+    a turn (`create_response`) and stop one when the user speaks (`interrupt_response`)."""
+
+    type: Literal["server_vad", "semantic_vad"] = "server_vad"
+    threshold: float = 0.5
+    prefix_padding_ms: int = 300
+    silence_duration_ms: int = 500
+    create_response: bool = True
+    interrupt_response: bool = True
+    eagerness: Eagerness | None = None
+
+    def semantic(self, eagerness: Eagerness) -> TurnDetection:
+        """This detection's flags, with the turn model judging at `eagerness`."""
+        return TurnDetection(
+            "semantic_vad",
+            silence_duration_ms=EAGERNESS_SILENCE_MS[eagerness],
+            create_response=self.create_response,
+            interrupt_response=self.interrupt_response,
+            eagerness=eagerness,
+        )
+
+    def endpointing(self) -> Endpointing:
+        complete, incomplete = EAGERNESS_TURN[self.eagerness or "auto"]
+        return Endpointing(
+            start_threshold=self.threshold,
+            end_threshold=max(0.05, self.threshold - 0.15),
+            endpoint_ms=self.silence_duration_ms,
+            preroll_ms=self.prefix_padding_ms,
+            semantic=self.type == "semantic_vad",
+            complete_threshold=complete,
+            incomplete_ms=incomplete,
+        )

@@ -1,0 +1,280 @@
+"""WebSocket /v1/realtime: OpenAI's Realtime API (GA event names; the beta's with `OpenAI-Beta:
+realtime=v1`) as a dialect of the connection core: client events decode to typed commands,
+each handled by its registered handler on the conversation and listening sessions; the
+conversation's events go out as server events. An `error` event never closes the connection.
+"""
+
+from __future__ import annotations
+
+import binascii
+import time
+import uuid
+from typing import Any
+
+import msgspec
+
+from application.connections import Connection
+from application.conversation_events import ConversationEvent
+from application.conversation_session import ConversationSession, ReplyOptions
+from application.listening_session import ListeningSession
+from application.replying import OutputAudio
+from domain.conversation import Item
+from domain.errors import InvalidRequest, VoicePipeError
+from entrypoints.bootstrap import Container
+from entrypoints.handlers import Handlers
+from entrypoints.openai.speech import voice_of
+from entrypoints.realtime import events as ev
+from entrypoints.realtime.render import rendered
+from entrypoints.realtime.session import (
+    SessionConfig,
+    SessionType,
+    new_session,
+    read,
+    tokens,
+    updated,
+)
+from entrypoints.realtime.shapes import BETA_NAMES, error_body, item_shape, session_shape
+from entrypoints.websocket import Frame
+
+SESSION_SECONDS = 3600  # `expires_at`, as OpenAI's sessions
+_encoder = msgspec.json.Encoder()
+HANDLERS: Handlers[RealtimeDialect] = Handlers()
+
+
+class RealtimeDialect:
+    name = "realtime"
+    secrets = True  # a client secret opens a Realtime connection (once)
+
+    def __init__(
+        self, container: Container, *, beta: bool, kind: SessionType, model: str | None
+    ) -> None:
+        self.container = container
+        self.beta = beta
+        self.config: SessionConfig = new_session("sess_" + uuid.uuid4().hex[:20], kind, model)
+        self.expires_at = int(time.time()) + SESSION_SECONDS
+        self.connection: Connection[Frame] | None = None
+        self.conversation: ConversationSession | None = None
+        self.listening: ListeningSession | None = None
+        self._listening_key: tuple[Any, ...] | None = None
+        self._event_id: str | None = None  # of the frame that failed to decode
+        # 4/3 for base64, plus room: the listening session bounds frames in bytes itself
+        self.max_append_chars = (container.listen.limits.max_frame_bytes * 4) // 3 + 4
+
+    @property
+    def busy(self) -> bool:
+        return self.conversation is not None and self.conversation.active
+
+    def decode(self, frame: Frame) -> ev.ClientEvent:
+        try:
+            return ev.decode(frame)
+        except VoicePipeError:
+            self._event_id = ev.event_id_of(frame)
+            raise
+
+    def render_error(self, error: VoicePipeError, command: ev.ClientEvent | None) -> Frame:
+        event_id = command.event_id if command is not None else self._event_id
+        self._event_id = None
+        return self._encoded({"type": "error", "error": error_body(error, event_id)}) or ""
+
+    def paced(self, command: ev.ClientEvent) -> bool:
+        return isinstance(command, ev.Append)
+
+    async def open(self, connection: Connection[Frame]) -> None:
+        self.connection = connection
+        self.conversation = ConversationSession(
+            responding=self.container.responding,
+            access=self.container.access,
+            principal=connection.principal,
+            tell=self._tell,
+            monotonic=self.container.clock.monotonic,
+            replies=self.config.type == "realtime",
+        )
+        self._configure(self.config)
+        await self.send({"type": "session.created", "session": self._session()})
+        if self.config.type == "realtime":
+            try:
+                self.container.responding.check()
+            except VoicePipeError as error:  # said once; transcription still works
+                await self.send({"type": "error", "error": error_body(error)})
+
+    async def handle(self, command: ev.ClientEvent) -> None:
+        await HANDLERS.dispatch(self, command)
+
+    async def drain(self, seconds: float) -> None:
+        """The utterance in progress gets its transcript; the answer in progress ends (or is
+        cancelled when the drain time runs short) with its `response.done`."""
+        loop_time = time.monotonic()
+        await self._stop_listening(finish=True)
+        if self.conversation is not None:
+            await self.conversation.finish(seconds - 1.0 - (time.monotonic() - loop_time))
+
+    async def close(self) -> None:
+        if self.conversation is not None:
+            await self.conversation.close()
+        await self._stop_listening(finish=False)
+
+    async def send(self, event: dict[str, Any]) -> None:
+        data = self._encoded(event)
+        if data is not None and self.connection is not None:
+            await self.connection.send(data)
+
+    def _encoded(self, event: dict[str, Any]) -> str | None:
+        kind = event["type"]
+        if self.beta and kind in BETA_NAMES:
+            renamed = BETA_NAMES[kind]
+            if renamed is None:
+                return None
+            event = {**event, "type": renamed}
+        return _encoder.encode({"event_id": "event_" + uuid.uuid4().hex[:20], **event}).decode()
+
+    async def _tell(self, event: ConversationEvent) -> None:
+        for server_event in rendered(event, self.beta):
+            await self.send(server_event)
+
+    def _session(self) -> dict[str, Any]:
+        return session_shape(self.config, beta=self.beta, expires_at=self.expires_at)
+
+    def _configure(self, config: SessionConfig) -> None:
+        self.config = config
+        conversation = self.conversation
+        assert conversation is not None
+        conversation.turn_detection = config.turn_detection
+        conversation.defaults = self._options(None)
+
+    def _options(self, asked: ev.ResponseIn | None) -> ReplyOptions:
+        config, asked = self.config, asked or ev.ResponseIn()
+        modalities: list[str] = list(
+            asked.output_modalities or asked.modalities or config.output_modalities
+        )
+        if self.beta and "audio" in modalities:
+            modalities = ["audio"]
+        if modalities not in (["audio"], ["text"]):
+            raise InvalidRequest('output_modalities must be ["audio"] or ["text"]')
+        limit = asked.max_output_tokens
+        if isinstance(limit, msgspec.UnsetType):
+            limit = asked.max_response_output_tokens
+        audio = None
+        if modalities == ["audio"]:
+            voice = asked.audio.output.voice or asked.voice or config.voice
+            audio = OutputAudio(
+                encoding=config.output_encoding,
+                rate=config.rate_of(config.output_format),
+                voice=voice_of(voice, self.container.speech.voices()),
+                speed=config.speed,
+            )
+        out_of_band = asked.conversation == "none"
+        conversation_id = None if out_of_band else "conv_" + config.id.removeprefix("sess_")
+        tag = {"conversation_id": conversation_id, "output_modalities": modalities,
+               "metadata": asked.metadata}  # fmt: skip
+        unset = isinstance(limit, msgspec.UnsetType)
+        return ReplyOptions(
+            instructions=config.instructions if asked.instructions is None else asked.instructions,
+            audio=audio,
+            max_tokens=config.max_output_tokens if unset else tokens(limit),
+            in_conversation=not out_of_band,
+            tag=tag,
+        )
+
+    def _listen(self) -> ListeningSession:
+        if self.listening is not None:
+            return self.listening
+        config, conversation, connection = self.config, self.conversation, self.connection
+        assert conversation is not None and connection is not None
+        turn, transcription = config.turn_detection, config.transcription
+        self.listening = self.container.listen.open(
+            stream_id=config.id + "-" + uuid.uuid4().hex[:6],
+            encoding=config.input_encoding,
+            sample_rate=config.rate_of(config.input_format),
+            language=transcription.language if transcription else None,
+            allowance=self.container.access.audio_allowance(connection.principal),
+            emit=conversation.user_turns().heard,
+            transport="realtime",
+            policy=turn.endpointing() if turn is not None else None,
+            manual=turn is None,
+            prompt=transcription.prompt if transcription else None,
+        )
+        self._listening_key = config.listening_key()
+        return self.listening
+
+    async def _stop_listening(self, *, finish: bool) -> None:
+        session, self.listening, self._listening_key = self.listening, None, None
+        if session is not None:
+            await session.stop(finish=finish)
+
+    # Handlers, one per client event
+
+    @HANDLERS.on(ev.SessionUpdate, ev.TranscriptionSessionUpdate)
+    async def _update(self, event: ev.SessionUpdate) -> None:
+        config = updated(self.config, read(event.session, beta=self.beta))
+        voice_of(config.voice, self.container.speech.voices())  # refused now, not at reply
+        self._configure(config)
+        if self._listening_key not in (None, config.listening_key()):
+            await self._stop_listening(finish=True)  # new input settings: at the next append
+        transcription = self.beta and config.type == "transcription"
+        kind = "transcription_session.updated" if transcription else "session.updated"
+        await self.send({"type": kind, "session": self._session()})
+
+    @HANDLERS.on(ev.Append)
+    async def _append(self, event: ev.Append) -> None:
+        if len(event.audio) > self.max_append_chars:
+            raise InvalidRequest(
+                f"one append carries at most {self.max_append_chars} base64 characters; "
+                "send audio in smaller chunks"
+            )
+        try:
+            data = binascii.a2b_base64(event.audio, strict_mode=True)
+        except (binascii.Error, ValueError) as error:
+            raise InvalidRequest("audio is not valid base64") from error
+        if not data:
+            raise InvalidRequest("audio must be base64-encoded audio bytes")
+        await self._listen().feed(data)
+
+    @HANDLERS.on(ev.Commit)
+    async def _commit(self, _: ev.Commit) -> None:
+        if self.listening is None or not await self.listening.end_utterance():
+            raise InvalidRequest("the input audio buffer is empty: append audio before committing")
+
+    @HANDLERS.on(ev.Clear)
+    async def _clear(self, _: ev.Clear) -> None:
+        if self.listening is not None:
+            self.listening.clear()
+        await self.send({"type": "input_audio_buffer.cleared"})
+
+    @HANDLERS.on(ev.ItemCreate)
+    async def _create(self, event: ev.ItemCreate) -> None:
+        assert self.conversation is not None
+        item = event.item
+        text = "\n".join(part.text for part in item.content)
+        item_id = item.id or "item_" + uuid.uuid4().hex[:20]
+        made = Item(id=item_id, role=item.role, audio=False, text=text)
+        await self.conversation.add(made, event.previous_item_id)
+
+    @HANDLERS.on(ev.ItemDelete)
+    async def _delete(self, event: ev.ItemDelete) -> None:
+        assert self.conversation is not None
+        await self.conversation.delete(event.item_id)
+
+    @HANDLERS.on(ev.ItemRetrieve)
+    async def _retrieve(self, event: ev.ItemRetrieve) -> None:
+        assert self.conversation is not None
+        item = self.conversation.items.get(event.item_id)
+        await self.send({"type": "conversation.item.retrieved", "item": item_shape(item)})
+
+    @HANDLERS.on(ev.ItemTruncate)
+    async def _truncate(self, event: ev.ItemTruncate) -> None:
+        assert self.conversation is not None
+        await self.conversation.truncate(event.item_id, event.audio_end_ms)
+
+    @HANDLERS.on(ev.ResponseCreate)
+    async def _respond(self, event: ev.ResponseCreate) -> None:
+        assert self.conversation is not None
+        await self.conversation.respond(self._options(event.response))
+
+    @HANDLERS.on(ev.ResponseCancel)
+    async def _cancel(self, _: ev.ResponseCancel) -> None:
+        if self.conversation is None or not self.conversation.cancel("client_cancelled"):
+            raise InvalidRequest("no response is in progress to cancel")
+
+    @HANDLERS.on(ev.OutputAudioClear)
+    async def _clear_output(self, _: ev.OutputAudioClear) -> None:
+        raise InvalidRequest("output_audio_buffer.clear is for WebRTC connections only")
