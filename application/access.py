@@ -190,7 +190,7 @@ class Access:
         if principal is ANONYMOUS or not limit:
             return
         now = self.clock.now()
-        used = await self.store.add(f"{principal.key_id}:stt_seconds", 0, DAY, now)  # a read
+        used = await self.store.total(f"{principal.key_id}:stt_seconds", DAY, now)
         if used >= limit:
             message = f"the limit of {limit} STT audio seconds a day is reached for this key"
             raise RateLimited(message, DAY - now % DAY)

@@ -76,8 +76,8 @@ async def test_per_key_limits_are_separate() -> None:
 
 
 async def used_today(guard: Access, who: str) -> float:
-    return await guard.store.add(
-        f"{guard.authenticate(who).key_id}:stt_seconds", 0, 86_400, guard.clock.now()
+    return await guard.store.total(
+        f"{guard.authenticate(who).key_id}:stt_seconds", 86_400, guard.clock.now()
     )
 
 
