@@ -2,11 +2,15 @@
 
 Rules:
 - With no keys configured the service is open (local use) and nothing is limited per key.
+- Anonymous clients (with keys configured, only Wyoming's: its protocol has no
+  authentication) live together under one key's limits, in buckets named "anonymous", as
+  ANONYMOUS_LIMITS says: `auto` when keys are configured, `on` always, `off` never.
 - Keys are kept only as SHA-256 digests and compared in constant time against every key.
 - A token (for browser WebSockets) is signed, names its key, expires after `token_ttl`
   seconds and is accepted once.
 - Per key: requests in any 60 s, TTS characters per UTC day, STT audio seconds per UTC day,
   open WebSocket connections. Exceeding one is `rate_limited` with the seconds to wait.
+- A limit of 0 never refuses, but what is used is still counted (usage shows it).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from domain.errors import VoicePipeError
 
 MINUTE, DAY = 60, 86_400
 CONNECTION_TTL = 120.0  # a connection refreshes its slot every minute; a crashed one expires
+UNBOUNDED = 2**31 - 1  # the limit a counter of limit 0 is kept under: counted, never refused
+ANONYMOUS_LIMITS = ("auto", "on", "off")
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -111,17 +117,30 @@ class Access:
         *,
         limits: Limits | None = None,
         token_ttl: int = 60,
+        anonymous_limits: str = "auto",
     ) -> None:
+        if anonymous_limits not in ANONYMOUS_LIMITS:
+            raise ValueError(f"anonymous_limits is one of {ANONYMOUS_LIMITS}")
         self.keys = keys
         self.store = store
         self.clock = clock
         self.limits = limits or Limits()
         self.token_ttl = token_ttl
+        self.anonymous_limits = anonymous_limits
         self._secret = keys.secret()
 
     @property
     def open(self) -> bool:
         return self.keys.open
+
+    def limited(self, principal: Principal) -> bool:
+        """Whether `principal` is counted and limited: every key; the anonymous clients (all
+        together) with keys configured (`auto`), always (`on`) or never (`off`)."""
+        if principal != ANONYMOUS:
+            return True
+        if self.anonymous_limits == "auto":
+            return not self.keys.open
+        return self.anonymous_limits == "on"
 
     def authenticate(self, presented: str | None) -> Principal:
         if self.keys.open:
@@ -165,35 +184,21 @@ class Access:
 
     async def admit_request(self, principal: Principal) -> None:
         """Requests a minute hold over any 60 s, not per clock minute (no boundary bursts)."""
-        limit = self.limits.requests_per_minute
-        if principal is ANONYMOUS or not limit:
+        if not self.limited(principal):
             return
-        wait = await self.store.hit(f"{principal.key_id}:requests", limit, MINUTE, self.clock.now())
+        limit = self.limits.requests_per_minute
+        bucket = f"{principal.key_id}:requests"
+        wait = await self.store.hit(bucket, limit or UNBOUNDED, MINUTE, self.clock.now())
         if wait:
-            raise RateLimited(
-                f"the limit of {limit} requests a minute is reached for this key", wait
-            )
+            message = f"the limit of {limit} requests a minute is reached {_for(principal)}"
+            raise RateLimited(message, wait)
 
     async def charge_text(self, principal: Principal, chars: int) -> None:
-        await self._take(
-            principal,
-            "tts_chars",
-            chars,
-            self.limits.tts_chars_per_day,
-            DAY,
-            "TTS characters a day",
-        )
+        await self._reserve(principal, TTS_CHARS, chars, "this request alone")
 
     async def check_audio(self, principal: Principal) -> None:
         """Refuse before decoding when the day's STT seconds are spent (cost known after)."""
-        limit = self.limits.stt_seconds_per_day
-        if principal is ANONYMOUS or not limit:
-            return
-        now = self.clock.now()
-        used = await self.store.total(f"{principal.key_id}:stt_seconds", DAY, now)
-        if used >= limit:
-            message = f"the limit of {limit} STT audio seconds a day is reached for this key"
-            raise RateLimited(message, DAY - now % DAY)
+        await self._check(principal, STT_SECONDS)
 
     def audio_allowance(self, principal: Principal) -> AudioAllowance:
         """The STT seconds one upload or stream may use: reserved before the model runs."""
@@ -201,48 +206,67 @@ class Access:
 
     async def reserve_audio(self, principal: Principal, seconds: float) -> float:
         """Atomically take `seconds` of today's STT quota; the time it counts against."""
-        now = self.clock.now()
-        limit = self.limits.stt_seconds_per_day
-        if principal is ANONYMOUS or not limit or seconds <= 0:
-            return now
-        label = "STT audio seconds a day"
-        if seconds > limit:
-            raise RateLimited(f"this audio alone is over the limit of {limit} {label}", DAY)
-        wait = await self.store.take(f"{principal.key_id}:stt_seconds", seconds, limit, DAY, now)
-        if wait:
-            raise RateLimited(f"the limit of {limit} {label} is reached for this key", wait)
-        return now
+        return await self._reserve(principal, STT_SECONDS, seconds, "this audio alone")
 
     async def refund_audio(self, principal: Principal, seconds: float, at: float) -> None:
-        if principal is not ANONYMOUS and self.limits.stt_seconds_per_day and seconds > 0:
-            await self.store.add(f"{principal.key_id}:stt_seconds", -seconds, DAY, at)
+        await self._refund(principal, STT_SECONDS, seconds, at)
 
     async def connect(self, principal: Principal, connection_id: str) -> None:
-        limit = self.limits.connections_per_key
-        if principal is ANONYMOUS or not limit:
+        if not self.limited(principal):
             return
+        limit = self.limits.connections_per_key
         group = f"{principal.key_id}:connections"
-        if not await self.store.join(group, connection_id, limit, CONNECTION_TTL, self.clock.now()):
-            raise RateLimited(f"this key already has {limit} open connections", 5)
+        now = self.clock.now()
+        if not await self.store.join(group, connection_id, limit or UNBOUNDED, CONNECTION_TTL, now):
+            whose = "these anonymous clients have" if principal == ANONYMOUS else "this key has"
+            raise RateLimited(f"{whose} {limit} open connections already", 5)
 
     async def disconnect(self, principal: Principal, connection_id: str) -> None:
-        if principal is not ANONYMOUS and self.limits.connections_per_key:
+        if self.limited(principal):
             await self.store.leave(f"{principal.key_id}:connections", connection_id)
 
-    async def _take(
-        self,
-        principal: Principal,
-        what: str,
-        amount: float,
-        limit: int,
-        window: int,
-        label: str,
-    ) -> None:
-        if principal is ANONYMOUS or not limit:
-            return
+    def _quota(self, what: str) -> int:
+        return {
+            TTS_CHARS: self.limits.tts_chars_per_day,
+            STT_SECONDS: self.limits.stt_seconds_per_day,
+        }[what]
+
+    async def _reserve(self, principal: Principal, what: str, amount: float, alone: str) -> float:
+        """Atomically charge `amount` to today's `what` unless it would pass the limit (then
+        nothing is charged); the time the charge counts against."""
+        now = self.clock.now()
+        if not self.limited(principal) or amount <= 0:
+            return now
+        bucket, limit, label = f"{principal.key_id}:{what}", self._quota(what), _LABELS[what]
+        if not limit:
+            await self.store.add(bucket, amount, DAY, now)  # counted, never refused
+            return now
         if amount > limit:
-            raise RateLimited(f"this request alone is over the limit of {limit} {label}", window)
-        bucket = f"{principal.key_id}:{what}"
-        wait = await self.store.take(bucket, amount, limit, window, self.clock.now())
+            raise RateLimited(f"{alone} is over the limit of {limit} {label}", DAY)
+        wait = await self.store.take(bucket, amount, limit, DAY, now)
         if wait:
-            raise RateLimited(f"the limit of {limit} {label} is reached for this key", wait)
+            raise RateLimited(f"the limit of {limit} {label} is reached {_for(principal)}", wait)
+        return now
+
+    async def _refund(self, principal: Principal, what: str, amount: float, at: float) -> None:
+        """Give back part of a charge made at `at` (to the day it was charged to)."""
+        if self.limited(principal) and amount > 0:
+            await self.store.add(f"{principal.key_id}:{what}", -amount, DAY, at)
+
+    async def _check(self, principal: Principal, what: str) -> None:
+        """Refuse when today's `what` is spent (the cost of the work is known only after)."""
+        limit = self._quota(what)
+        if not self.limited(principal) or not limit:
+            return
+        now = self.clock.now()
+        if await self.store.total(f"{principal.key_id}:{what}", DAY, now) >= limit:
+            message = f"the limit of {limit} {_LABELS[what]} is reached {_for(principal)}"
+            raise RateLimited(message, DAY - now % DAY)
+
+
+TTS_CHARS, STT_SECONDS = "tts_chars", "stt_seconds"  # bucket names, after the key id
+_LABELS = {TTS_CHARS: "TTS characters a day", STT_SECONDS: "STT audio seconds a day"}
+
+
+def _for(principal: Principal) -> str:
+    return "for anonymous clients" if principal == ANONYMOUS else "for this key"

@@ -192,6 +192,7 @@ def bootstrap(
             connections_per_key=settings.connections_per_key,
         ),
         token_ttl=settings.token_ttl_seconds,
+        anonymous_limits=settings.anonymous_limits,
     )
     breakers = breakers or wiring.breaker_store(settings, link, clock)
     shared = None

@@ -1,6 +1,7 @@
 """Who may call what: API keys on HTTP routes, the WebSocket handshake, quotas per key.
 
-With no API_KEYS the service is open (local use): nothing here refuses anything.
+With no API_KEYS the service is open (local use): nothing here refuses anything, unless
+ANONYMOUS_LIMITS=on puts the anonymous clients under one key's limits.
 """
 
 from __future__ import annotations
@@ -80,13 +81,14 @@ def guarded(access: Access, settings: Settings) -> Any:
 
     def middleware_for(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == ScopeType.HTTP and not access.open:
+            if scope["type"] == ScopeType.HTTP:
                 principal = ANONYMOUS
                 if not _is_open(scope["path"], settings):
                     try:
-                        principal = access.authenticate(presented_key(scope))
-                        structlog.contextvars.bind_contextvars(key_id=principal.key_id)
-                        await access.admit_request(principal)
+                        principal = access.authenticate(presented_key(scope))  # open: anonymous
+                        if not access.open:
+                            structlog.contextvars.bind_contextvars(key_id=principal.key_id)
+                        await access.admit_request(principal)  # anonymous: ANONYMOUS_LIMITS
                     except VoicePipeError as error:
                         await refuse(scope, send, error)  # inside the request's id and log
                         return

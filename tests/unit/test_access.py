@@ -126,7 +126,7 @@ async def test_a_stream_pays_exactly_what_it_used() -> None:
     assert await used_today(guard, "alice-secret") == pytest.approx(12.012)
 
 
-async def test_zero_means_unlimited_and_anonymous_is_never_limited() -> None:
+async def test_zero_means_unlimited() -> None:
     guard, _ = access(Limits(requests_per_minute=0, connections_per_key=1))
     alice = guard.authenticate("alice-secret")
     for _ in range(1000):
@@ -136,8 +136,40 @@ async def test_zero_means_unlimited_and_anonymous_is_never_limited() -> None:
         await guard.connect(alice, "c2")
     await guard.disconnect(alice, "c1")
     await guard.connect(alice, "c2")
-    for i in range(5):
-        await guard.connect(ANONYMOUS, f"a{i}")
+
+
+async def test_with_keys_the_anonymous_clients_share_one_keys_limits() -> None:
+    """With API_KEYS set, the only anonymous clients are Wyoming's (no authentication there):
+    all of them together live under one key's limits, in one bucket, apart from every key."""
+    guard, _ = access(
+        Limits(
+            requests_per_minute=2,
+            tts_chars_per_day=10,
+            stt_seconds_per_day=5,
+            connections_per_key=1,
+        )
+    )
+    await guard.charge_text(ANONYMOUS, 10)
+    with pytest.raises(RateLimited, match="characters"):
+        await guard.charge_text(ANONYMOUS, 1)
+    with pytest.raises(RateLimited, match="audio seconds"):
+        await guard.reserve_audio(ANONYMOUS, 6)
+    await guard.reserve_audio(ANONYMOUS, 5)
+    with pytest.raises(RateLimited, match="audio seconds"):
+        await guard.check_audio(ANONYMOUS)
+    await guard.admit_request(ANONYMOUS)
+    await guard.admit_request(ANONYMOUS)
+    with pytest.raises(RateLimited, match="requests a minute"):
+        await guard.admit_request(ANONYMOUS)
+    await guard.connect(ANONYMOUS, "a1")
+    with pytest.raises(RateLimited, match="open connections"):
+        await guard.connect(ANONYMOUS, "a2")
+    alice = guard.authenticate("alice-secret")  # a key's limits are its own
+    await guard.charge_text(alice, 10)
+    await guard.reserve_audio(alice, 5)
+    await guard.admit_request(alice)
+    await guard.connect(alice, "c1")
+    assert await guard.store.total("anonymous:tts_chars", 86_400, guard.clock.now()) == 10
 
 
 async def test_a_flood_across_a_minute_boundary_gets_the_limit_once() -> None:
@@ -156,3 +188,54 @@ async def test_a_flood_across_a_minute_boundary_gets_the_limit_once() -> None:
     assert admitted == 5
     clock.t += 57  # the first five are now a minute old
     await guard.admit_request(alice)
+
+
+@pytest.mark.parametrize(
+    ("keys", "mode", "limited"),
+    [
+        ([], "auto", False),  # open, local use: nothing is limited, as always
+        ([], "on", True),
+        ([], "off", False),
+        (["alice:alice-secret"], "auto", True),
+        (["alice:alice-secret"], "on", True),
+        (["alice:alice-secret"], "off", False),
+    ],
+)
+async def test_anonymous_limits_follow_the_setting(
+    keys: list[str], mode: str, limited: bool
+) -> None:
+    limits = Limits(requests_per_minute=1, tts_chars_per_day=5, connections_per_key=1)
+    guard = Access(
+        KeyRing(keys), InMemoryLimits(), FakeClock(), limits=limits, anonymous_limits=mode
+    )
+    assert guard.limited(ANONYMOUS) is limited
+    await guard.admit_request(ANONYMOUS)
+    await guard.charge_text(ANONYMOUS, 5)
+    await guard.connect(ANONYMOUS, "a1")
+    for refused in (
+        guard.admit_request(ANONYMOUS),
+        guard.charge_text(ANONYMOUS, 1),
+        guard.connect(ANONYMOUS, "a2"),
+    ):
+        if limited:
+            with pytest.raises(RateLimited, match="anonymous clients"):
+                await refused
+        else:
+            await refused
+
+
+def test_anonymous_limits_is_auto_on_or_off() -> None:
+    with pytest.raises(ValueError, match="anonymous_limits"):
+        Access(KeyRing([]), InMemoryLimits(), FakeClock(), anonymous_limits="maybe")
+
+
+def test_settings_read_anonymous_limits_and_refuse_other_values() -> None:
+    from entrypoints.settings import Settings, SettingsError
+
+    assert Settings.from_env({}).anonymous_limits == "auto"
+    assert Settings.from_env({"ANONYMOUS_LIMITS": "on"}).anonymous_limits == "on"
+    with pytest.raises(SettingsError, match="ANONYMOUS_LIMITS must be auto, on or off"):
+        Settings.from_env({"ANONYMOUS_LIMITS": "yes"})
+    with pytest.raises(SettingsError, match="LLM_CHARS_PER_DAY"):
+        Settings.from_env({"LLM_CHARS_PER_DAY": "-1"})
+    assert Settings.from_env({}).llm_chars_per_day == 1_000_000
