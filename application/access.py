@@ -9,7 +9,11 @@ Rules:
 - A token (for browser WebSockets) is signed, names its key, expires after `token_ttl`
   seconds and is accepted once.
 - Per key: requests in any 60 s, TTS characters per UTC day, STT audio seconds per UTC day,
-  open WebSocket connections. Exceeding one is `rate_limited` with the seconds to wait.
+  chat-model characters per UTC day, open WebSocket connections. Exceeding one is
+  `rate_limited` with the seconds to wait.
+- A cost known before the work (TTS text, decoded audio) is reserved atomically, then settled
+  (the unused part refunded); one known only after (a chat model's answer) is checked before
+  and added after.
 - A limit of 0 never refuses, but what is used is still counted (usage shows it).
 """
 
@@ -48,6 +52,7 @@ class Limits(msgspec.Struct, frozen=True):
     tts_chars_per_day: int = 1_000_000
     stt_seconds_per_day: int = 36_000
     connections_per_key: int = 10
+    llm_chars_per_day: int = 1_000_000  # what the chat model answers in conversations
 
 
 class Unauthorized(VoicePipeError):
@@ -193,8 +198,27 @@ class Access:
             message = f"the limit of {limit} requests a minute is reached {_for(principal)}"
             raise RateLimited(message, wait)
 
+    async def reserve_text(self, principal: Principal, chars: int) -> float:
+        """Atomically take `chars` of today's TTS quota (nothing when refused); the time the
+        charge counts against, for `refund_text`."""
+        return await self._reserve(principal, TTS_CHARS, chars, "this request alone")
+
+    async def refund_text(self, principal: Principal, chars: int, at: float) -> None:
+        """Give back characters reserved at `at` that were not spoken."""
+        await self._refund(principal, TTS_CHARS, chars, at)
+
     async def charge_text(self, principal: Principal, chars: int) -> None:
-        await self._reserve(principal, TTS_CHARS, chars, "this request alone")
+        """Reserve `chars` for good: the text will be spoken in full."""
+        await self.reserve_text(principal, chars)
+
+    async def check_llm(self, principal: Principal) -> None:
+        """Refuse before asking the chat model when today's chat characters are spent."""
+        await self._check(principal, LLM_CHARS)
+
+    async def add_llm(self, principal: Principal, chars: int) -> None:
+        """Count what the chat model answered, unconditionally (known only afterwards)."""
+        if self.limited(principal) and chars > 0:
+            await self.store.add(f"{principal.key_id}:{LLM_CHARS}", chars, DAY, self.clock.now())
 
     async def check_audio(self, principal: Principal) -> None:
         """Refuse before decoding when the day's STT seconds are spent (cost known after)."""
@@ -229,6 +253,7 @@ class Access:
         return {
             TTS_CHARS: self.limits.tts_chars_per_day,
             STT_SECONDS: self.limits.stt_seconds_per_day,
+            LLM_CHARS: self.limits.llm_chars_per_day,
         }[what]
 
     async def _reserve(self, principal: Principal, what: str, amount: float, alone: str) -> float:
@@ -264,8 +289,12 @@ class Access:
             raise RateLimited(message, DAY - now % DAY)
 
 
-TTS_CHARS, STT_SECONDS = "tts_chars", "stt_seconds"  # bucket names, after the key id
-_LABELS = {TTS_CHARS: "TTS characters a day", STT_SECONDS: "STT audio seconds a day"}
+TTS_CHARS, STT_SECONDS, LLM_CHARS = "tts_chars", "stt_seconds", "llm_chars"  # bucket names
+_LABELS = {
+    TTS_CHARS: "TTS characters a day",
+    STT_SECONDS: "STT audio seconds a day",
+    LLM_CHARS: "chat-model characters a day",
+}
 
 
 def _for(principal: Principal) -> str:

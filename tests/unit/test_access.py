@@ -239,3 +239,91 @@ def test_settings_read_anonymous_limits_and_refuse_other_values() -> None:
     with pytest.raises(SettingsError, match="LLM_CHARS_PER_DAY"):
         Settings.from_env({"LLM_CHARS_PER_DAY": "-1"})
     assert Settings.from_env({}).llm_chars_per_day == 1_000_000
+
+
+async def today(guard: Access, who: str, what: str) -> float:
+    key_id = guard.authenticate(who).key_id
+    return await guard.store.total(f"{key_id}:{what}", 86_400, guard.clock.now())
+
+
+async def test_text_is_reserved_then_settled_and_a_refusal_costs_nothing() -> None:
+    guard, clock = access(Limits(tts_chars_per_day=100))
+    alice = guard.authenticate("alice-secret")
+    at = await guard.reserve_text(alice, 80)
+    assert at == clock.now() and await today(guard, "alice-secret", "tts_chars") == 80
+    with pytest.raises(RateLimited, match="TTS characters") as refused:
+        await guard.reserve_text(alice, 30)
+    assert refused.value.retry_after > 0
+    assert await today(guard, "alice-secret", "tts_chars") == 80  # refused: nothing charged
+    with pytest.raises(RateLimited, match="alone"):
+        await guard.reserve_text(alice, 101)
+    await guard.refund_text(alice, 50, at)  # only 30 of the 80 were spoken
+    assert await today(guard, "alice-secret", "tts_chars") == 30
+    await guard.reserve_text(alice, 70)  # the refunded characters are free again
+    clock.t += 86_400
+    await guard.refund_text(alice, 70, at)  # settled after midnight: back to its own day
+    assert await today(guard, "alice-secret", "tts_chars") == 0
+    clock.t -= 86_400
+    assert await today(guard, "alice-secret", "tts_chars") == 30
+    await guard.charge_text(alice, 1)  # a reservation never refunded
+    assert await today(guard, "alice-secret", "tts_chars") == 31
+
+
+async def test_concurrent_text_reservations_never_pass_the_quota() -> None:
+    guard, _ = access(Limits(tts_chars_per_day=100))
+    alice = guard.authenticate("alice-secret")
+
+    async def speak() -> bool:
+        try:
+            at = await guard.reserve_text(alice, 30)
+        except RateLimited:
+            return False
+        await asyncio.sleep(0)
+        await guard.refund_text(alice, 5, at)  # 25 of the 30 spoken
+        return True
+
+    assert (await asyncio.gather(*(speak() for _ in range(10)))).count(True) == 3
+    assert await today(guard, "alice-secret", "tts_chars") == 75
+
+
+async def test_chat_model_characters_are_checked_before_and_counted_after() -> None:
+    guard, clock = access(Limits(llm_chars_per_day=100))
+    alice, bob = guard.authenticate("alice-secret"), guard.authenticate("bob-secret")
+    await guard.check_llm(alice)
+    await guard.add_llm(alice, 60)
+    await guard.check_llm(alice)  # 40 left: the model may answer
+    await guard.add_llm(alice, 60)  # the answer is counted whole, past the limit
+    assert await today(guard, "alice-secret", "llm_chars") == 120
+    with pytest.raises(RateLimited, match="chat-model characters") as spent:
+        await guard.check_llm(alice)
+    assert 1 <= spent.value.retry_after <= 86_400
+    await guard.check_llm(bob)  # a key's meter is its own
+    await guard.add_llm(alice, 0)
+    clock.t += 86_400
+    await guard.check_llm(alice)  # a new day
+
+
+async def test_a_limit_of_zero_refuses_nothing_but_still_counts() -> None:
+    limits = Limits(
+        requests_per_minute=0,
+        tts_chars_per_day=0,
+        stt_seconds_per_day=0,
+        llm_chars_per_day=0,
+        connections_per_key=0,
+    )
+    guard, _ = access(limits)
+    alice = guard.authenticate("alice-secret")
+    at = await guard.reserve_text(alice, 10**7)
+    await guard.refund_text(alice, 10**6, at)
+    await guard.reserve_audio(alice, 10**6)
+    await guard.add_llm(alice, 10**7)
+    await guard.check_llm(alice)
+    await guard.check_audio(alice)
+    for i in range(50):
+        await guard.admit_request(alice)
+        await guard.connect(alice, f"c{i}")
+    assert await today(guard, "alice-secret", "tts_chars") == 9 * 10**6
+    assert await today(guard, "alice-secret", "stt_seconds") == 10**6
+    assert await today(guard, "alice-secret", "llm_chars") == 10**7
+    assert await guard.store.count(f"{alice.key_id}:requests", 60, guard.clock.now()) == 50
+    assert await guard.store.members(f"{alice.key_id}:connections", guard.clock.now()) == 50
