@@ -22,8 +22,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import msgspec
 
@@ -53,6 +55,32 @@ class Limits(msgspec.Struct, frozen=True):
     stt_seconds_per_day: int = 36_000
     connections_per_key: int = 10
     llm_chars_per_day: int = 1_000_000  # what the chat model answers in conversations
+
+
+class Meter(msgspec.Struct, frozen=True):
+    """One limit as its key sees it; `limit` and `left` are None where nothing is limited."""
+
+    used: float
+    limit: int | None
+    left: float | None
+
+
+class RateMeter(Meter, frozen=True):
+    window_seconds: int  # `used` counts the requests of the last `window_seconds`
+
+
+class Usage(msgspec.Struct, frozen=True):
+    """What a key has used of each of its limits: the counts the limits are enforced on."""
+
+    key_id: str
+    name: str
+    day: str  # the UTC day the daily quotas count, ISO 8601
+    resets_in_seconds: int  # until the daily quotas start again
+    requests: RateMeter
+    tts_characters: Meter
+    stt_seconds: Meter
+    llm_characters: Meter
+    connections: Meter
 
 
 class Unauthorized(VoicePipeError):
@@ -248,6 +276,35 @@ class Access:
     async def disconnect(self, principal: Principal, connection_id: str) -> None:
         if self.limited(principal):
             await self.store.leave(f"{principal.key_id}:connections", connection_id)
+
+    async def usage(self, principal: Principal) -> Usage:
+        """Read, never charged: what `principal` used today, this minute and now."""
+        now, key_id = self.clock.now(), principal.key_id
+        limited, limits = self.limited(principal), self.limits
+
+        def meter(used: float, limit: int) -> Meter:
+            if not limited or not limit:
+                return Meter(used, None, None)
+            return Meter(used, limit, max(0, round(limit - used, 3)))
+
+        async def today(what: str) -> float:
+            return round(await self.store.total(f"{key_id}:{what}", DAY, now), 3)
+
+        requests = meter(await self.store.count(f"{key_id}:requests", MINUTE, now),
+                         limits.requests_per_minute)  # fmt: skip
+        return Usage(
+            key_id=key_id,
+            name=principal.name,
+            day=datetime.fromtimestamp(now, UTC).date().isoformat(),
+            resets_in_seconds=math.ceil(DAY - now % DAY),
+            requests=RateMeter(requests.used, requests.limit, requests.left, MINUTE),
+            tts_characters=meter(int(await today(TTS_CHARS)), limits.tts_chars_per_day),
+            stt_seconds=meter(await today(STT_SECONDS), limits.stt_seconds_per_day),
+            llm_characters=meter(int(await today(LLM_CHARS)), limits.llm_chars_per_day),
+            connections=meter(
+                await self.store.members(f"{key_id}:connections", now), limits.connections_per_key
+            ),
+        )
 
     def _quota(self, what: str) -> int:
         return {

@@ -27,6 +27,7 @@ from entrypoints.security import guarded
 from entrypoints.settings import Settings
 from entrypoints.shutdown_answers import ShutdownAnswers
 from entrypoints.tracing import traced
+from entrypoints.usage import usage
 from entrypoints.v1 import rest
 from entrypoints.v1.socket import voice_socket
 
@@ -141,6 +142,7 @@ def create_app(container: Container) -> Litestar:
             static_files,
             openai_router,
             deepgram_router,
+            usage,
         ],
         state=State({"container": container, "connections": connections}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
+import msgspec
 import pytest
 
 from adapters.memory_limits import InMemoryLimits
@@ -327,3 +328,37 @@ async def test_a_limit_of_zero_refuses_nothing_but_still_counts() -> None:
     assert await today(guard, "alice-secret", "llm_chars") == 10**7
     assert await guard.store.count(f"{alice.key_id}:requests", 60, guard.clock.now()) == 50
     assert await guard.store.members(f"{alice.key_id}:connections", guard.clock.now()) == 50
+
+
+async def test_usage_reads_what_the_limits_count_and_charges_nothing() -> None:
+    guard, clock = access(Limits(requests_per_minute=5, tts_chars_per_day=100, llm_chars_per_day=0))
+    clock.t = 1_796_601_600.0 - 1_700_000_000.0 + 50_000  # 2026-12-07, 13:53:20 UTC
+    alice = guard.authenticate("alice-secret")
+    await guard.admit_request(alice)
+    await guard.admit_request(alice)
+    await guard.charge_text(alice, 42)
+    allowance = guard.audio_allowance(alice)
+    await allowance.use(2.25)
+    await allowance.settle()
+    await guard.add_llm(alice, 7)
+    await guard.connect(alice, "c1")
+    for _ in range(2):  # reading twice: nothing was charged by the first read
+        usage = await guard.usage(alice)
+        assert msgspec.to_builtins(usage) == {
+            "key_id": alice.key_id,
+            "name": "alice",
+            "day": "2026-12-07",
+            "resets_in_seconds": 36_400,
+            "requests": {"used": 2, "limit": 5, "left": 3, "window_seconds": 60},
+            "tts_characters": {"used": 42, "limit": 100, "left": 58},
+            "stt_seconds": {"used": 2.25, "limit": 36_000, "left": 35_997.75},
+            "llm_characters": {"used": 7, "limit": None, "left": None},  # 0: no limit
+            "connections": {"used": 1, "limit": 10, "left": 9},
+        }
+    bob = await guard.usage(guard.authenticate("bob-secret"))
+    assert (bob.requests.used, bob.tts_characters.used, bob.connections.used) == (0, 0, 0)
+    await guard.charge_text(alice, 58)
+    assert (await guard.usage(alice)).tts_characters.left == 0
+    open_guard = Access(KeyRing([]), InMemoryLimits(), clock)
+    anonymous = await open_guard.usage(ANONYMOUS)  # open, local use: nothing is limited
+    assert anonymous.name == "anonymous" and anonymous.tts_characters.limit is None
