@@ -6,8 +6,10 @@ Rules:
   authentication) live together under one key's limits, in buckets named "anonymous", as
   ANONYMOUS_LIMITS says: `auto` when keys are configured, `on` always, `off` never.
 - Keys are kept only as SHA-256 digests and compared in constant time against every key.
-- A token (for browser WebSockets) is signed, names its key, expires after `token_ttl`
-  seconds and is accepted once.
+- A token (for browser WebSockets) is signed, names its key and its scope, expires after
+  `token_ttl` seconds and is accepted once. Scope `socket` (POST /api/token) opens the
+  service's WebSockets; scope `realtime` (a Realtime client secret, `ek_…`) opens /v1/realtime
+  only, which also accepts `socket` tokens.
 - Per key: requests in any 60 s, TTS characters per UTC day, STT audio seconds per UTC day,
   chat-model characters per UTC day, open WebSocket connections. Exceeding one is
   `rate_limited` with the seconds to wait.
@@ -37,6 +39,18 @@ MINUTE, DAY = 60, 86_400
 CONNECTION_TTL = 120.0  # a connection refreshes its slot every minute; a crashed one expires
 UNBOUNDED = 2**31 - 1  # the limit a counter of limit 0 is kept under: counted, never refused
 ANONYMOUS_LIMITS = ("auto", "on", "off")
+
+
+SOCKET, REALTIME = "socket", "realtime"  # token scopes
+SCOPES = (SOCKET, REALTIME)
+
+
+class Credential(msgspec.Struct, frozen=True):
+    """What a client presented, as its transport found it; at most one is used (in order)."""
+
+    key: str | None = None  # an API key
+    token: str | None = None  # a one-time token from POST /api/token
+    secret: str | None = None  # a Realtime client secret, its `ek_` prefix removed
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -187,27 +201,62 @@ class Access:
             raise Unauthorized("the API key is not valid")
         return principal
 
-    def issue_token(self, principal: Principal, ttl: int | None = None) -> str:
-        """`ttl`: seconds the token may wait to be used (default `token_ttl`)."""
+    async def identify(self, credential: Credential, *, realtime: bool = False) -> Principal:
+        """Who presented `credential`, checked once for every transport.
+
+        Open: anonymous. Else the key, else the token (scope `socket`), else the client secret
+        (only where `realtime`: a secret opens /v1/realtime only); /v1/realtime (`realtime`)
+        accepts both scopes, from either field. Nothing presented: Unauthorized.
+        """
+        if self.keys.open:
+            return ANONYMOUS
+        if credential.key is not None:
+            return self.authenticate(credential.key)
+        scopes = SCOPES if realtime else (SOCKET,)
+        if credential.token is not None:
+            return await self.redeem(credential.token, scopes)
+        if credential.secret is not None:
+            if not realtime:
+                raise InvalidToken("a client secret (ek_…) opens /v1/realtime only")
+            return await self.redeem(credential.secret, scopes)
+        return self.authenticate(None)
+
+    def issue_token(
+        self, principal: Principal, ttl: int | None = None, *, scope: str = SOCKET
+    ) -> str:
+        """A one-time token for `scope`; `ttl`: seconds it may wait to be used (default
+        `token_ttl`)."""
+        if scope not in SCOPES:
+            raise ValueError(f"a token's scope is one of {SCOPES}")
         expires = int(self.clock.now()) + (ttl or self.token_ttl)
-        body = f"{principal.key_id}.{expires}.{secrets.token_hex(8)}"
+        body = f"{principal.key_id}.{expires}.{secrets.token_hex(8)}.{scope}"
         return f"{body}.{self._sign(body)}"
 
-    async def redeem(self, token: str) -> Principal:
-        """The key a token was issued to; a token works once, and only before it expires."""
+    async def redeem(self, token: str, scope: str | tuple[str, ...]) -> Principal:
+        """The key a token was issued to, if its scope is `scope` (or one of them); a token
+        works once, and only before it expires. A refused token is not spent."""
         parts = token.split(".")
-        if len(parts) != 4 or not parts[1].isdigit():
+        if len(parts) != 5 or not parts[1].isdigit():
             raise InvalidToken("the token is malformed")
-        body = ".".join(parts[:3])
-        if not hmac.compare_digest(parts[3], self._sign(body)):
+        key_id, expires, nonce, issued_for, signature = parts
+        body = ".".join(parts[:4])
+        if not hmac.compare_digest(signature, self._sign(body)):
             raise InvalidToken("the token is not valid")
-        if int(parts[1]) < self.clock.now():
-            raise InvalidToken("the token has expired; ask POST /api/token for a new one")
-        principal = self.keys.principal(parts[0])
+        wanted = (scope,) if isinstance(scope, str) else scope
+        if issued_for not in wanted:
+            if issued_for == REALTIME:
+                raise InvalidToken("a client secret (ek_…) opens /v1/realtime only")
+            raise InvalidToken(f"a {issued_for} token does not open this connection")
+        if int(expires) < self.clock.now():
+            again = (
+                "POST /v1/realtime/client_secrets" if issued_for == REALTIME else "POST /api/token"
+            )
+            raise InvalidToken(f"the token has expired; ask {again} for a new one")
+        principal = self.keys.principal(key_id)
         if principal is None:
             raise InvalidToken("the token's key is no longer valid")
-        remaining = int(parts[1]) - self.clock.now() + 1
-        if not await self.store.first_use(f"token:{parts[2]}", remaining):
+        remaining = int(expires) - self.clock.now() + 1
+        if not await self.store.first_use(f"token:{nonce}", remaining):
             raise InvalidToken("the token was already used; tokens work once")
         return principal
 

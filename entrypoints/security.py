@@ -24,7 +24,7 @@ from litestar.types import (
     Send,
 )
 
-from application.access import ANONYMOUS, CONNECTION_TTL, Access, Principal
+from application.access import ANONYMOUS, CONNECTION_TTL, SOCKET, Access, Principal
 from domain.errors import VoicePipeError
 from entrypoints.errors import deepgram_body, headers_of, http_body, openai_body, problem_of
 from entrypoints.settings import Settings
@@ -166,7 +166,8 @@ def chosen_subprotocol(scope: Scope) -> str | None:
 
 
 async def socket_principal(access: Access, scope: Scope) -> Principal:
-    """Key in the handshake headers, or a one-time token offered as a subprotocol."""
+    """Key in the handshake headers, or a one-time token offered as a subprotocol (scope
+    `socket`: a Realtime client secret is refused here)."""
     if access.open:
         return ANONYMOUS
     key = presented_key(scope)
@@ -174,7 +175,7 @@ async def socket_principal(access: Access, scope: Scope) -> Principal:
         return access.authenticate(key)
     for protocol in offered_subprotocols(scope):
         if protocol.startswith(TOKEN_PREFIX):
-            return await access.redeem(protocol.removeprefix(TOKEN_PREFIX))
+            return await access.redeem(protocol.removeprefix(TOKEN_PREFIX), SOCKET)
     return access.authenticate(None)
 
 

@@ -21,7 +21,7 @@ import structlog
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
-from application.access import ANONYMOUS, Access, Principal, RateLimited
+from application.access import ANONYMOUS, SOCKET, Access, Principal, RateLimited
 from application.listening_session import ListeningSession
 from application.transcribe_stream import (
     Failed,
@@ -83,7 +83,7 @@ async def principal_of(access: Access, scope: Any) -> Principal:
     if presented is None:
         for protocol in offered:
             if protocol.startswith(TOKEN_PREFIX):
-                return await access.redeem(protocol.removeprefix(TOKEN_PREFIX))
+                return await access.redeem(protocol.removeprefix(TOKEN_PREFIX), SOCKET)
     return access.authenticate(presented)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from litestar import Request, WebSocket, post, websocket
 
+from application.access import REALTIME
 from entrypoints.bootstrap import Container
 from entrypoints.openai.shapes import OpenAIError
 from entrypoints.realtime.admission import SECRET_PREFIX
@@ -51,7 +52,7 @@ async def client_secrets(request: Request[Any, Any, Any]) -> dict[str, Any]:
         session,
         beta=False,
     )
-    token = container.access.issue_token(principal_of(request), ttl=seconds)
+    token = container.access.issue_token(principal_of(request), ttl=seconds, scope=REALTIME)
     expires_at = int(time.time()) + seconds
     return {
         "value": SECRET_PREFIX + token,

@@ -12,7 +12,7 @@ import msgspec
 import structlog
 from litestar import WebSocket
 
-from application.access import ANONYMOUS, Access, Principal
+from application.access import ANONYMOUS, SCOPES, Access, Principal
 from domain.errors import VoicePipeError
 from entrypoints.bootstrap import Container
 from entrypoints.realtime.shapes import error_body
@@ -48,7 +48,7 @@ async def principal_of(access: Access, scope: Any) -> Principal:
         elif protocol.startswith(TOKEN_PREFIX):
             presented = presented or SECRET_PREFIX + protocol.removeprefix(TOKEN_PREFIX)
     if presented is not None and presented.startswith(SECRET_PREFIX):
-        return await access.redeem(presented.removeprefix(SECRET_PREFIX))
+        return await access.redeem(presented.removeprefix(SECRET_PREFIX), SCOPES)
     return access.authenticate(presented)
 
 

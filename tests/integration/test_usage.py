@@ -104,9 +104,7 @@ def test_usage_agrees_with_the_quota_and_counts_open_connections(
             "limit": 60,
             "left": 0,
         }
-        socket = connect(
-            metered.ws_url, additional_headers={"x-api-key": KEYS["bob"]}
-        )
+        socket = connect(metered.ws_url, additional_headers={"x-api-key": KEYS["bob"]})
         with socket:
             deadline = time.monotonic() + 10  # the slot is taken just after the handshake
             while (connections := bob.get("/v1/usage").json()["connections"])["used"] != 1:

@@ -12,6 +12,7 @@ from adapters.memory_limits import InMemoryLimits
 from application.access import (
     ANONYMOUS,
     Access,
+    Credential,
     InvalidToken,
     KeyRing,
     Limits,
@@ -48,16 +49,60 @@ async def test_tokens_work_once_and_expire() -> None:
     guard, clock = access(ttl=30)
     alice = guard.authenticate("alice-secret")
     token = guard.issue_token(alice)
-    assert await guard.redeem(token) == alice
+    assert await guard.redeem(token, "socket") == alice
     with pytest.raises(InvalidToken, match="already used"):
-        await guard.redeem(token)
+        await guard.redeem(token, "socket")
     late = guard.issue_token(alice)
     clock.t += 31
     with pytest.raises(InvalidToken, match="expired"):
-        await guard.redeem(late)
+        await guard.redeem(late, "socket")
     other = Access(KeyRing(["alice:another-secret"]), InMemoryLimits(), clock)
     with pytest.raises(InvalidToken, match="not valid"):  # signed with other keys
-        await other.redeem(guard.issue_token(alice))
+        await other.redeem(guard.issue_token(alice), "socket")
+
+
+async def test_a_token_opens_only_what_its_scope_names() -> None:
+    guard, _ = access()
+    alice = guard.authenticate("alice-secret")
+    secret = guard.issue_token(alice, 600, scope="realtime")
+    with pytest.raises(InvalidToken, match="/v1/realtime only"):
+        await guard.redeem(secret, "socket")
+    assert await guard.redeem(secret, ("socket", "realtime")) == alice  # refused: not spent
+    key_id, expires, nonce, _, signature = guard.issue_token(alice, scope="realtime").split(".")
+    widened = f"{key_id}.{expires}.{nonce}.socket.{signature}"  # the scope is signed
+    with pytest.raises(InvalidToken, match="not valid"):
+        await guard.redeem(widened, "socket")
+    with pytest.raises(InvalidToken, match="socket token does not open"):
+        await guard.redeem(guard.issue_token(alice), "realtime")
+    with pytest.raises(ValueError, match="scope"):
+        guard.issue_token(alice, scope="everything")
+
+
+async def test_identify_resolves_each_credential_once_for_every_transport() -> None:
+    guard, _ = access()
+    alice = guard.authenticate("alice-secret")
+    assert await guard.identify(Credential(key="alice-secret")) == alice
+    assert await guard.identify(Credential(key="alice-secret", token="junk")) == alice  # key first
+    with pytest.raises(Unauthorized):
+        await guard.identify(Credential(key="wrong", token=guard.issue_token(alice)))
+    assert await guard.identify(Credential(token=guard.issue_token(alice))) == alice
+    secret = guard.issue_token(alice, 600, scope="realtime")
+    with pytest.raises(InvalidToken, match="/v1/realtime only"):
+        await guard.identify(Credential(secret=secret))
+    with pytest.raises(InvalidToken, match="/v1/realtime only"):
+        await guard.identify(Credential(token=secret))  # a secret passed off as a token
+    assert await guard.identify(Credential(secret=secret), realtime=True) == alice
+    socket_token = guard.issue_token(alice)  # Realtime also takes a POST /api/token token
+    assert await guard.identify(Credential(secret=socket_token), realtime=True) == alice
+    realtime_token = guard.issue_token(alice, 600, scope="realtime")
+    assert await guard.identify(Credential(token=realtime_token), realtime=True) == alice
+    with pytest.raises(Unauthorized, match="API key is required"):
+        await guard.identify(Credential())
+    with pytest.raises(Unauthorized):
+        await guard.identify(Credential(), realtime=True)
+    open_guard = Access(KeyRing([]), InMemoryLimits(), FakeClock())
+    assert await open_guard.identify(Credential()) is ANONYMOUS
+    assert await open_guard.identify(Credential(secret="x")) is ANONYMOUS
 
 
 async def test_per_key_limits_are_separate() -> None:
