@@ -26,7 +26,7 @@ from litestar.types import (
 
 from application.access import ANONYMOUS, CONNECTION_TTL, SOCKET, Access, Principal
 from domain.errors import VoicePipeError
-from entrypoints.errors import deepgram_body, headers_of, http_body, openai_body, problem_of
+from entrypoints.errors import body_for, headers_of, problem_of
 from entrypoints.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -103,11 +103,7 @@ def guarded(access: Access, settings: Settings) -> Any:
 async def refuse(scope: Scope, send: Send, error: VoicePipeError) -> None:
     """A 401/429 from the key check, in the shape of the route's API (OpenAI's under /v1)."""
     problem = problem_of(error)
-    path = scope["path"]
-    if path == "/v1/listen":
-        body = deepgram_body(problem)
-    else:
-        body = openai_body(problem) if path.startswith("/v1/") else http_body(problem)
+    body = body_for(scope["path"], problem)
     headers = [(b"content-type", b"application/json")]
     headers += [(k.encode(), v.encode()) for k, v in headers_of(problem).items()]
     start: HTTPResponseStartEvent = {
