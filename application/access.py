@@ -39,10 +39,14 @@ MINUTE, DAY = 60, 86_400
 CONNECTION_TTL = 120.0  # a connection refreshes its slot every minute; a crashed one expires
 UNBOUNDED = 2**31 - 1  # the limit a counter of limit 0 is kept under: counted, never refused
 ANONYMOUS_LIMITS = ("auto", "on", "off")
-
-
 SOCKET, REALTIME = "socket", "realtime"  # token scopes
 SCOPES = (SOCKET, REALTIME)
+TTS_CHARS, STT_SECONDS, LLM_CHARS = "tts_chars", "stt_seconds", "llm_chars"  # daily buckets
+_LABELS = {
+    TTS_CHARS: "TTS characters a day",
+    STT_SECONDS: "STT audio seconds a day",
+    LLM_CHARS: "chat-model characters a day",
+}
 
 
 class Credential(msgspec.Struct, frozen=True):
@@ -339,8 +343,9 @@ class Access:
         async def today(what: str) -> float:
             return round(await self.store.total(f"{key_id}:{what}", DAY, now), 3)
 
-        requests = meter(await self.store.count(f"{key_id}:requests", MINUTE, now),
-                         limits.requests_per_minute)  # fmt: skip
+        recent = await self.store.count(f"{key_id}:requests", MINUTE, now)
+        requests = meter(recent, limits.requests_per_minute)
+        connections = await self.store.members(f"{key_id}:connections", now)
         return Usage(
             key_id=key_id,
             name=principal.name,
@@ -350,9 +355,7 @@ class Access:
             tts_characters=meter(int(await today(TTS_CHARS)), limits.tts_chars_per_day),
             stt_seconds=meter(await today(STT_SECONDS), limits.stt_seconds_per_day),
             llm_characters=meter(int(await today(LLM_CHARS)), limits.llm_chars_per_day),
-            connections=meter(
-                await self.store.members(f"{key_id}:connections", now), limits.connections_per_key
-            ),
+            connections=meter(connections, limits.connections_per_key),
         )
 
     def _quota(self, what: str) -> int:
@@ -393,14 +396,6 @@ class Access:
         if await self.store.total(f"{principal.key_id}:{what}", DAY, now) >= limit:
             message = f"the limit of {limit} {_LABELS[what]} is reached {_for(principal)}"
             raise RateLimited(message, DAY - now % DAY)
-
-
-TTS_CHARS, STT_SECONDS, LLM_CHARS = "tts_chars", "stt_seconds", "llm_chars"  # bucket names
-_LABELS = {
-    TTS_CHARS: "TTS characters a day",
-    STT_SECONDS: "STT audio seconds a day",
-    LLM_CHARS: "chat-model characters a day",
-}
 
 
 def _for(principal: Principal) -> str:
