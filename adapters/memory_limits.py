@@ -66,6 +66,15 @@ class InMemoryLimits:
             if not members:
                 del self._groups[group]
 
+    async def count(self, bucket: str, window_seconds: float, now: float) -> int:
+        return sum(1 for t in self._recent.get(bucket, ()) if t > now - window_seconds)
+
+    async def total(self, bucket: str, window_seconds: int, now: float) -> float:
+        return self._used(bucket, window_seconds, now)[1]
+
+    async def members(self, group: str, now: float) -> int:
+        return sum(1 for expiry in self._groups.get(group, {}).values() if expiry > now)
+
     async def first_use(self, name: str, ttl_seconds: float) -> bool:
         now = time.monotonic()
         if len(self._seen) > 10_000:

@@ -41,6 +41,9 @@ local total = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return total
 """
+_TOTAL = """
+return redis.call('GET', KEYS[1]) or '0'
+"""
 _JOIN = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 local known = redis.call('ZSCORE', KEYS[1], ARGV[2])
@@ -62,6 +65,7 @@ class RedisLimits:
         self._hit = link.client.register_script(_HIT)
         self._add = link.client.register_script(_ADD)
         self._join = link.client.register_script(_JOIN)
+        self._total = link.client.register_script(_TOTAL)
         self._warned = 0.0
 
     def _window_key(self, bucket: str, window_seconds: int, now: float) -> str:
@@ -103,6 +107,26 @@ class RedisLimits:
     async def leave(self, group: str, member: str) -> None:
         if await self._call(self.link.client.zrem, [self.prefix + group, member]) is None:
             await self.fallback.leave(group, member)
+
+    async def count(self, bucket: str, window_seconds: float, now: float) -> int:
+        key, since = f"{self.prefix}{bucket}:recent", f"({now - window_seconds!r}"
+        counted = await self._call(self.link.client.zcount, [key, since, "+inf"])
+        if counted is None:
+            return await self.fallback.count(bucket, window_seconds, now)
+        return int(counted)
+
+    async def total(self, bucket: str, window_seconds: int, now: float) -> float:
+        key = self._window_key(bucket, window_seconds, now)
+        used = await self._call(self._total, [key], [])
+        if used is None:
+            return await self.fallback.total(bucket, window_seconds, now)
+        return float(used)
+
+    async def members(self, group: str, now: float) -> int:
+        live = await self._call(self.link.client.zcount, [self.prefix + group, f"({now!r}", "+inf"])
+        if live is None:
+            return await self.fallback.members(group, now)
+        return int(live)
 
     async def first_use(self, name: str, ttl_seconds: float) -> bool:
         set_once = self.link.client.set

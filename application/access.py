@@ -2,11 +2,21 @@
 
 Rules:
 - With no keys configured the service is open (local use) and nothing is limited per key.
+- Anonymous clients (with keys configured, only Wyoming's: its protocol has no
+  authentication) live together under one key's limits, in buckets named "anonymous", as
+  ANONYMOUS_LIMITS says: `auto` when keys are configured, `on` always, `off` never.
 - Keys are kept only as SHA-256 digests and compared in constant time against every key.
-- A token (for browser WebSockets) is signed, names its key, expires after `token_ttl`
-  seconds and is accepted once.
+- A token (for browser WebSockets) is signed, names its key and its scope, expires after
+  `token_ttl` seconds and is accepted once. Scope `socket` (POST /api/token) opens the
+  service's WebSockets; scope `realtime` (a Realtime client secret, `ek_…`) opens /v1/realtime
+  only, which also accepts `socket` tokens.
 - Per key: requests in any 60 s, TTS characters per UTC day, STT audio seconds per UTC day,
-  open WebSocket connections. Exceeding one is `rate_limited` with the seconds to wait.
+  chat-model characters per UTC day, open WebSocket connections. Exceeding one is
+  `rate_limited` with the seconds to wait.
+- A cost known before the work (TTS text, decoded audio) is reserved atomically, then settled
+  (the unused part refunded); one known only after (a chat model's answer) is checked before
+  and added after.
+- A limit of 0 never refuses, but what is used is still counted (usage shows it).
 """
 
 from __future__ import annotations
@@ -14,8 +24,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import msgspec
 
@@ -25,12 +37,24 @@ from domain.errors import VoicePipeError
 
 MINUTE, DAY = 60, 86_400
 CONNECTION_TTL = 120.0  # a connection refreshes its slot every minute; a crashed one expires
+UNBOUNDED = 2**31 - 1  # the limit a counter of limit 0 is kept under: counted, never refused
+ANONYMOUS_LIMITS = ("auto", "on", "off")
+SOCKET, REALTIME = "socket", "realtime"  # token scopes
+SCOPES = (SOCKET, REALTIME)
+TTS_CHARS, STT_SECONDS, LLM_CHARS = "tts_chars", "stt_seconds", "llm_chars"  # daily buckets
+_LABELS = {
+    TTS_CHARS: "TTS characters a day",
+    STT_SECONDS: "STT audio seconds a day",
+    LLM_CHARS: "chat-model characters a day",
+}
 
 
-class Credential(msgspec.Struct, frozen=True):  # TEMPORARY: the `usage` branch owns it
-    key: str | None = None
-    token: str | None = None
-    secret: str | None = None
+class Credential(msgspec.Struct, frozen=True):
+    """What a client presented, as its transport found it; at most one is used (in order)."""
+
+    key: str | None = None  # an API key
+    token: str | None = None  # a one-time token from POST /api/token
+    secret: str | None = None  # a Realtime client secret, its `ek_` prefix removed
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -48,6 +72,33 @@ class Limits(msgspec.Struct, frozen=True):
     tts_chars_per_day: int = 1_000_000
     stt_seconds_per_day: int = 36_000
     connections_per_key: int = 10
+    llm_chars_per_day: int = 1_000_000  # what the chat model answers in conversations
+
+
+class Meter(msgspec.Struct, frozen=True):
+    """One limit as its key sees it; `limit` and `left` are None where nothing is limited."""
+
+    used: float
+    limit: int | None
+    left: float | None
+
+
+class RateMeter(Meter, frozen=True):
+    window_seconds: int  # `used` counts the requests of the last `window_seconds`
+
+
+class Usage(msgspec.Struct, frozen=True):
+    """What a key has used of each of its limits: the counts the limits are enforced on."""
+
+    key_id: str
+    name: str
+    day: str  # the UTC day the daily quotas count, ISO 8601
+    resets_in_seconds: int  # until the daily quotas start again
+    requests: RateMeter
+    tts_characters: Meter
+    stt_seconds: Meter
+    llm_characters: Meter
+    connections: Meter
 
 
 class Unauthorized(VoicePipeError):
@@ -117,17 +168,30 @@ class Access:
         *,
         limits: Limits | None = None,
         token_ttl: int = 60,
+        anonymous_limits: str = "auto",
     ) -> None:
+        if anonymous_limits not in ANONYMOUS_LIMITS:
+            raise ValueError(f"anonymous_limits is one of {ANONYMOUS_LIMITS}")
         self.keys = keys
         self.store = store
         self.clock = clock
         self.limits = limits or Limits()
         self.token_ttl = token_ttl
+        self.anonymous_limits = anonymous_limits
         self._secret = keys.secret()
 
     @property
     def open(self) -> bool:
         return self.keys.open
+
+    def limited(self, principal: Principal) -> bool:
+        """Whether `principal` is counted and limited: every key; the anonymous clients (all
+        together) with keys configured (`auto`), always (`on`) or never (`off`)."""
+        if principal != ANONYMOUS:
+            return True
+        if self.anonymous_limits == "auto":
+            return not self.keys.open
+        return self.anonymous_limits == "on"
 
     def authenticate(self, presented: str | None) -> Principal:
         if self.keys.open:
@@ -141,27 +205,62 @@ class Access:
             raise Unauthorized("the API key is not valid")
         return principal
 
-    def issue_token(self, principal: Principal, ttl: int | None = None) -> str:
-        """`ttl`: seconds the token may wait to be used (default `token_ttl`)."""
+    async def identify(self, credential: Credential, *, realtime: bool = False) -> Principal:
+        """Who presented `credential`, checked once for every transport.
+
+        Open: anonymous. Else the key, else the token (scope `socket`), else the client secret
+        (only where `realtime`: a secret opens /v1/realtime only); /v1/realtime (`realtime`)
+        accepts both scopes, from either field. Nothing presented: Unauthorized.
+        """
+        if self.keys.open:
+            return ANONYMOUS
+        if credential.key is not None:
+            return self.authenticate(credential.key)
+        scopes = SCOPES if realtime else (SOCKET,)
+        if credential.token is not None:
+            return await self.redeem(credential.token, scopes)
+        if credential.secret is not None:
+            if not realtime:
+                raise InvalidToken("a client secret (ek_…) opens /v1/realtime only")
+            return await self.redeem(credential.secret, scopes)
+        return self.authenticate(None)
+
+    def issue_token(
+        self, principal: Principal, ttl: int | None = None, *, scope: str = SOCKET
+    ) -> str:
+        """A one-time token for `scope`; `ttl`: seconds it may wait to be used (default
+        `token_ttl`)."""
+        if scope not in SCOPES:
+            raise ValueError(f"a token's scope is one of {SCOPES}")
         expires = int(self.clock.now()) + (ttl or self.token_ttl)
-        body = f"{principal.key_id}.{expires}.{secrets.token_hex(8)}"
+        body = f"{principal.key_id}.{expires}.{secrets.token_hex(8)}.{scope}"
         return f"{body}.{self._sign(body)}"
 
-    async def redeem(self, token: str) -> Principal:
-        """The key a token was issued to; a token works once, and only before it expires."""
+    async def redeem(self, token: str, scope: str | tuple[str, ...]) -> Principal:
+        """The key a token was issued to, if its scope is `scope` (or one of them); a token
+        works once, and only before it expires. A refused token is not spent."""
         parts = token.split(".")
-        if len(parts) != 4 or not parts[1].isdigit():
+        if len(parts) != 5 or not parts[1].isdigit():
             raise InvalidToken("the token is malformed")
-        body = ".".join(parts[:3])
-        if not hmac.compare_digest(parts[3], self._sign(body)):
+        key_id, expires, nonce, issued_for, signature = parts
+        body = ".".join(parts[:4])
+        if not hmac.compare_digest(signature, self._sign(body)):
             raise InvalidToken("the token is not valid")
-        if int(parts[1]) < self.clock.now():
-            raise InvalidToken("the token has expired; ask POST /api/token for a new one")
-        principal = self.keys.principal(parts[0])
+        wanted = (scope,) if isinstance(scope, str) else scope
+        if issued_for not in wanted:
+            if issued_for == REALTIME:
+                raise InvalidToken("a client secret (ek_…) opens /v1/realtime only")
+            raise InvalidToken(f"a {issued_for} token does not open this connection")
+        if int(expires) < self.clock.now():
+            again = (
+                "POST /v1/realtime/client_secrets" if issued_for == REALTIME else "POST /api/token"
+            )
+            raise InvalidToken(f"the token has expired; ask {again} for a new one")
+        principal = self.keys.principal(key_id)
         if principal is None:
             raise InvalidToken("the token's key is no longer valid")
-        remaining = int(parts[1]) - self.clock.now() + 1
-        if not await self.store.first_use(f"token:{parts[2]}", remaining):
+        remaining = int(expires) - self.clock.now() + 1
+        if not await self.store.first_use(f"token:{nonce}", remaining):
             raise InvalidToken("the token was already used; tokens work once")
         return principal
 
@@ -171,35 +270,40 @@ class Access:
 
     async def admit_request(self, principal: Principal) -> None:
         """Requests a minute hold over any 60 s, not per clock minute (no boundary bursts)."""
-        limit = self.limits.requests_per_minute
-        if principal is ANONYMOUS or not limit:
+        if not self.limited(principal):
             return
-        wait = await self.store.hit(f"{principal.key_id}:requests", limit, MINUTE, self.clock.now())
+        limit = self.limits.requests_per_minute
+        bucket = f"{principal.key_id}:requests"
+        wait = await self.store.hit(bucket, limit or UNBOUNDED, MINUTE, self.clock.now())
         if wait:
-            raise RateLimited(
-                f"the limit of {limit} requests a minute is reached for this key", wait
-            )
+            message = f"the limit of {limit} requests a minute is reached {_for(principal)}"
+            raise RateLimited(message, wait)
+
+    async def reserve_text(self, principal: Principal, chars: int) -> float:
+        """Atomically take `chars` of today's TTS quota (nothing when refused); the time the
+        charge counts against, for `refund_text`."""
+        return await self._reserve(principal, TTS_CHARS, chars, "this request alone")
+
+    async def refund_text(self, principal: Principal, chars: int, at: float) -> None:
+        """Give back characters reserved at `at` that were not spoken."""
+        await self._refund(principal, TTS_CHARS, chars, at)
 
     async def charge_text(self, principal: Principal, chars: int) -> None:
-        await self._take(
-            principal,
-            "tts_chars",
-            chars,
-            self.limits.tts_chars_per_day,
-            DAY,
-            "TTS characters a day",
-        )
+        """Reserve `chars` for good: the text will be spoken in full."""
+        await self.reserve_text(principal, chars)
+
+    async def check_llm(self, principal: Principal) -> None:
+        """Refuse before asking the chat model when today's chat characters are spent."""
+        await self._check(principal, LLM_CHARS)
+
+    async def add_llm(self, principal: Principal, chars: int) -> None:
+        """Count what the chat model answered, unconditionally (known only afterwards)."""
+        if self.limited(principal) and chars > 0:
+            await self.store.add(f"{principal.key_id}:{LLM_CHARS}", chars, DAY, self.clock.now())
 
     async def check_audio(self, principal: Principal) -> None:
         """Refuse before decoding when the day's STT seconds are spent (cost known after)."""
-        limit = self.limits.stt_seconds_per_day
-        if principal is ANONYMOUS or not limit:
-            return
-        now = self.clock.now()
-        used = await self.store.add(f"{principal.key_id}:stt_seconds", 0, DAY, now)  # a read
-        if used >= limit:
-            message = f"the limit of {limit} STT audio seconds a day is reached for this key"
-            raise RateLimited(message, DAY - now % DAY)
+        await self._check(principal, STT_SECONDS)
 
     def audio_allowance(self, principal: Principal) -> AudioAllowance:
         """The STT seconds one upload or stream may use: reserved before the model runs."""
@@ -207,66 +311,92 @@ class Access:
 
     async def reserve_audio(self, principal: Principal, seconds: float) -> float:
         """Atomically take `seconds` of today's STT quota; the time it counts against."""
-        now = self.clock.now()
-        limit = self.limits.stt_seconds_per_day
-        if principal is ANONYMOUS or not limit or seconds <= 0:
-            return now
-        label = "STT audio seconds a day"
-        if seconds > limit:
-            raise RateLimited(f"this audio alone is over the limit of {limit} {label}", DAY)
-        wait = await self.store.take(f"{principal.key_id}:stt_seconds", seconds, limit, DAY, now)
-        if wait:
-            raise RateLimited(f"the limit of {limit} {label} is reached for this key", wait)
-        return now
+        return await self._reserve(principal, STT_SECONDS, seconds, "this audio alone")
 
     async def refund_audio(self, principal: Principal, seconds: float, at: float) -> None:
-        if principal is not ANONYMOUS and self.limits.stt_seconds_per_day and seconds > 0:
-            await self.store.add(f"{principal.key_id}:stt_seconds", -seconds, DAY, at)
+        await self._refund(principal, STT_SECONDS, seconds, at)
 
     async def connect(self, principal: Principal, connection_id: str) -> None:
-        limit = self.limits.connections_per_key
-        if principal is ANONYMOUS or not limit:
+        if not self.limited(principal):
             return
+        limit = self.limits.connections_per_key
         group = f"{principal.key_id}:connections"
-        if not await self.store.join(group, connection_id, limit, CONNECTION_TTL, self.clock.now()):
-            raise RateLimited(f"this key already has {limit} open connections", 5)
+        now = self.clock.now()
+        if not await self.store.join(group, connection_id, limit or UNBOUNDED, CONNECTION_TTL, now):
+            whose = "these anonymous clients have" if principal == ANONYMOUS else "this key has"
+            raise RateLimited(f"{whose} {limit} open connections already", 5)
 
     async def disconnect(self, principal: Principal, connection_id: str) -> None:
-        if principal is not ANONYMOUS and self.limits.connections_per_key:
+        if self.limited(principal):
             await self.store.leave(f"{principal.key_id}:connections", connection_id)
 
-    async def _take(
-        self,
-        principal: Principal,
-        what: str,
-        amount: float,
-        limit: int,
-        window: int,
-        label: str,
-    ) -> None:
-        if principal is ANONYMOUS or not limit:
-            return
+    async def usage(self, principal: Principal) -> Usage:
+        """Read, never charged: what `principal` used today, this minute and now."""
+        now, key_id = self.clock.now(), principal.key_id
+        limited, limits = self.limited(principal), self.limits
+
+        def meter(used: float, limit: int) -> Meter:
+            if not limited or not limit:
+                return Meter(used, None, None)
+            return Meter(used, limit, max(0, round(limit - used, 3)))
+
+        async def today(what: str) -> float:
+            return round(await self.store.total(f"{key_id}:{what}", DAY, now), 3)
+
+        recent = await self.store.count(f"{key_id}:requests", MINUTE, now)
+        requests = meter(recent, limits.requests_per_minute)
+        connections = await self.store.members(f"{key_id}:connections", now)
+        return Usage(
+            key_id=key_id,
+            name=principal.name,
+            day=datetime.fromtimestamp(now, UTC).date().isoformat(),
+            resets_in_seconds=math.ceil(DAY - now % DAY),
+            requests=RateMeter(requests.used, requests.limit, requests.left, MINUTE),
+            tts_characters=meter(int(await today(TTS_CHARS)), limits.tts_chars_per_day),
+            stt_seconds=meter(await today(STT_SECONDS), limits.stt_seconds_per_day),
+            llm_characters=meter(int(await today(LLM_CHARS)), limits.llm_chars_per_day),
+            connections=meter(connections, limits.connections_per_key),
+        )
+
+    def _quota(self, what: str) -> int:
+        return {
+            TTS_CHARS: self.limits.tts_chars_per_day,
+            STT_SECONDS: self.limits.stt_seconds_per_day,
+            LLM_CHARS: self.limits.llm_chars_per_day,
+        }[what]
+
+    async def _reserve(self, principal: Principal, what: str, amount: float, alone: str) -> float:
+        """Atomically charge `amount` to today's `what` unless it would pass the limit (then
+        nothing is charged); the time the charge counts against."""
+        now = self.clock.now()
+        if not self.limited(principal) or amount <= 0:
+            return now
+        bucket, limit, label = f"{principal.key_id}:{what}", self._quota(what), _LABELS[what]
+        if not limit:
+            await self.store.add(bucket, amount, DAY, now)  # counted, never refused
+            return now
         if amount > limit:
-            raise RateLimited(f"this request alone is over the limit of {limit} {label}", window)
-        bucket = f"{principal.key_id}:{what}"
-        wait = await self.store.take(bucket, amount, limit, window, self.clock.now())
+            raise RateLimited(f"{alone} is over the limit of {limit} {label}", DAY)
+        wait = await self.store.take(bucket, amount, limit, DAY, now)
         if wait:
-            raise RateLimited(f"the limit of {limit} {label} is reached for this key", wait)
+            raise RateLimited(f"the limit of {limit} {label} is reached {_for(principal)}", wait)
+        return now
 
-    # TEMPORARY until the `usage` branch lands (it owns these).
-    async def identify(self, credential: Credential, *, realtime: bool = False) -> Principal:
-        if self.open:
-            return ANONYMOUS
-        if credential.key is not None:
-            return self.authenticate(credential.key)
-        if credential.token is not None:
-            return await self.redeem(credential.token)
-        if credential.secret is not None and realtime:
-            return await self.redeem(credential.secret)
-        return self.authenticate(None)
+    async def _refund(self, principal: Principal, what: str, amount: float, at: float) -> None:
+        """Give back part of a charge made at `at` (to the day it was charged to)."""
+        if self.limited(principal) and amount > 0:
+            await self.store.add(f"{principal.key_id}:{what}", -amount, DAY, at)
 
-    async def check_llm(self, principal: Principal) -> None:
-        return None
+    async def _check(self, principal: Principal, what: str) -> None:
+        """Refuse when today's `what` is spent (the cost of the work is known only after)."""
+        limit = self._quota(what)
+        if not self.limited(principal) or not limit:
+            return
+        now = self.clock.now()
+        if await self.store.total(f"{principal.key_id}:{what}", DAY, now) >= limit:
+            message = f"the limit of {limit} {_LABELS[what]} is reached {_for(principal)}"
+            raise RateLimited(message, DAY - now % DAY)
 
-    async def add_llm(self, principal: Principal, chars: int) -> None:
-        return None
+
+def _for(principal: Principal) -> str:
+    return "for anonymous clients" if principal == ANONYMOUS else "for this key"

@@ -229,6 +229,18 @@ class LimitStore(Protocol):
 
     async def leave(self, group: str, member: str) -> None: ...
 
+    async def count(self, bucket: str, window_seconds: float, now: float) -> int:
+        """Events `hit` counted in `bucket` in the last `window_seconds` (counts nothing)."""
+        ...
+
+    async def total(self, bucket: str, window_seconds: int, now: float) -> float:
+        """This fixed window's total of `take` and `add` in `bucket` (changes nothing)."""
+        ...
+
+    async def members(self, group: str, now: float) -> int:
+        """Live (joined, not left, not expired) members of `group`."""
+        ...
+
     async def first_use(self, name: str, ttl_seconds: float) -> bool:
         """True the first time `name` is seen within `ttl_seconds` (single-use tokens)."""
         ...

@@ -1,21 +1,15 @@
-"""The Litestar application: routes, error handlers, request ids and access logging."""
+"""The Litestar application: routes, error handlers, middleware, and how uvicorn serves it."""
 
 from __future__ import annotations
 
-import re
 import socket
-import time
-import uuid
 from pathlib import Path
 
-import structlog
 import uvicorn
 from litestar import Litestar, MediaType, get
 from litestar.datastructures import State
-from litestar.enums import ScopeType
 from litestar.response import File
 from litestar.static_files import create_static_files_router
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrypoints import ops
 from entrypoints.bootstrap import Container
@@ -24,17 +18,17 @@ from entrypoints.deepgram.live import max_frame_bytes as deepgram_frame_bytes
 from entrypoints.errors import EXCEPTION_HANDLERS
 from entrypoints.openai import openai_router
 from entrypoints.realtime import max_frame_bytes as realtime_frame_bytes
+from entrypoints.request_context import RequestContext
 from entrypoints.security import guarded
 from entrypoints.settings import Settings
 from entrypoints.shutdown_answers import ShutdownAnswers
 from entrypoints.tracing import traced
+from entrypoints.usage import usage
 from entrypoints.v1 import rest
 from entrypoints.v1 import socket as v1_socket
 from entrypoints.websocket import bounded_protocol
 
 STATIC = Path(__file__).parent / "static"
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-access_log = structlog.get_logger("voicepipe.access")
 
 
 @get("/", media_type=MediaType.HTML, include_in_schema=False)
@@ -43,45 +37,6 @@ async def playground() -> File:
 
 
 static_files = create_static_files_router(path="/static", directories=[STATIC])
-
-
-def request_context(app: ASGIApp) -> ASGIApp:
-    """Give every HTTP request an id (X-Request-ID honoured if sane) and one access line."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        started = time.perf_counter()
-        status = 0
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
-            await send(message)
-
-        try:
-            await app(scope, receive, send_with_id)
-        finally:
-            access_log.info(
-                "request",
-                method=scope.get("method"),
-                path=scope["path"],
-                status=status,
-                ms=round(1000 * (time.perf_counter() - started), 2),
-            )
-            structlog.contextvars.clear_contextvars()
-
-    return middleware
 
 
 def max_frame_bytes(max_audio_bytes: int) -> int:
@@ -101,7 +56,7 @@ def frame_bounds(settings: Settings) -> dict[str, int]:
 def server_config(app: Litestar, settings: Settings) -> uvicorn.Config:
     """How uvicorn serves the app, for `voicepipe serve` and the tests alike."""
     return uvicorn.Config(
-        ShutdownAnswers(app),
+        RequestContext(ShutdownAnswers(app)),  # ids and access lines for 404s and 503s too
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -150,10 +105,11 @@ def create_app(container: Container) -> Litestar:
             static_files,
             openai_router,
             deepgram_router,
+            usage,
         ],
         state=State({"container": container}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[*tracing, request_context, guarded(container.access, settings)],
+        middleware=[*tracing, guarded(container.access, settings)],
         request_max_body_size=max_body,
         on_startup=[container.start],
         on_shutdown=[container.stop],

@@ -202,8 +202,10 @@ def bootstrap(
             tts_chars_per_day=settings.tts_chars_per_day,
             stt_seconds_per_day=settings.stt_seconds_per_day,
             connections_per_key=settings.connections_per_key,
+            llm_chars_per_day=settings.llm_chars_per_day,
         ),
         token_ttl=settings.token_ttl_seconds,
+        anonymous_limits=settings.anonymous_limits,
     )
     breakers = breakers or wiring.breaker_store(settings, link, clock)
     shared = None

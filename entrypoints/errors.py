@@ -88,6 +88,20 @@ def deepgram_body(problem: Problem) -> dict[str, Any]:
     return body
 
 
+def speaks_deepgram(path: str) -> bool:
+    return path == "/v1/listen" or path.startswith("/v1/listen/")
+
+
+def body_for(path: str, problem: Problem) -> dict[str, Any]:
+    """The error body in the shape of the API `path` belongs to: Deepgram's on /v1/listen,
+    OpenAI's elsewhere under /v1, the v1 body everywhere else."""
+    if speaks_deepgram(path):
+        return deepgram_body(problem)
+    if path.startswith("/v1/"):
+        return openai_body(problem)
+    return http_body(problem)
+
+
 def headers_of(problem: Problem) -> dict[str, str]:
     headers: dict[str, str] = {}
     if problem.retry_after is not None:
@@ -105,25 +119,33 @@ def _logged(error: Exception) -> Problem:
     return problem
 
 
-def v1_error(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, str]]:
+def _headers(problem: Problem, error: Exception) -> dict[str, str] | None:
+    """The problem's headers and the exception's own (a 405's `Allow`)."""
+    return headers_of(problem) | dict(getattr(error, "headers", None) or {}) or None
+
+
+def any_error(request: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
+    """The app's handler: what no router's handlers took — a path no route has, a method its
+    route has not — in the shape of the API its path belongs to."""
+    path = request.scope["path"]
+    if path.startswith("/v1/") and not speaks_deepgram(path):
+        return openai_error(request, error)
     problem = _logged(error)
-    headers = headers_of(problem) | dict(getattr(error, "headers", None) or {})
-    return Response(http_body(problem), status_code=problem.status, headers=headers or None)
+    body = body_for(path, problem)
+    return Response(body, status_code=problem.status, headers=_headers(problem, error))
 
 
 def openai_error(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
     problem = _logged(error)
     code = "invalid_request" if isinstance(error, InvalidRequest) else None
-    if isinstance(error, HTTPException):
-        code = "http_error"
     body = openai_body(problem, code)
-    return Response(body, status_code=problem.status, headers=headers_of(problem) or None)
+    return Response(body, status_code=problem.status, headers=_headers(problem, error))
 
 
 EXCEPTION_HANDLERS = {
-    VoicePipeError: v1_error,
-    HTTPException: v1_error,
-    Exception: v1_error,
+    VoicePipeError: any_error,
+    HTTPException: any_error,
+    Exception: any_error,
 }
 OPENAI_EXCEPTION_HANDLERS = {
     VoicePipeError: openai_error,

@@ -1,12 +1,11 @@
 """Who may call what: API keys on HTTP routes, the WebSocket handshake, quotas per key.
 
-With no API_KEYS the service is open (local use): nothing here refuses anything.
+With no API_KEYS the service is open (local use): nothing here refuses anything, unless
+ANONYMOUS_LIMITS=on puts the anonymous clients under one key's limits.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -23,27 +22,20 @@ from litestar.types import (
     Send,
 )
 
-from application.access import ANONYMOUS, CONNECTION_TTL, Access, Principal
+from application.access import ANONYMOUS, Access, Principal
 from domain.errors import VoicePipeError
-from entrypoints.errors import deepgram_body, headers_of, http_body, openai_body, problem_of
+from entrypoints.errors import body_for, headers_of, problem_of
 from entrypoints.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 OPEN_PATHS = ("/health", "/ready", "/live", "/", "/favicon.ico")
 OPEN_PREFIXES = ("/schema", "/static/")
-SUBPROTOCOL = "voicepipe"
-TOKEN_PREFIX = "token."
 
 
 class Forbidden(VoicePipeError):
     code = "forbidden_origin"
     status = 403
-
-
-class TooManyConnections(VoicePipeError):
-    code = "too_many_connections"
-    status = 503
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
@@ -80,13 +72,14 @@ def guarded(access: Access, settings: Settings) -> Any:
 
     def middleware_for(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == ScopeType.HTTP and not access.open:
+            if scope["type"] == ScopeType.HTTP:
                 principal = ANONYMOUS
                 if not _is_open(scope["path"], settings):
                     try:
-                        principal = access.authenticate(presented_key(scope))
-                        structlog.contextvars.bind_contextvars(key_id=principal.key_id)
-                        await access.admit_request(principal)
+                        principal = access.authenticate(presented_key(scope))  # open: anonymous
+                        if not access.open:
+                            structlog.contextvars.bind_contextvars(key_id=principal.key_id)
+                        await access.admit_request(principal)  # anonymous: ANONYMOUS_LIMITS
                     except VoicePipeError as error:
                         await refuse(scope, send, error)  # inside the request's id and log
                         return
@@ -101,11 +94,7 @@ def guarded(access: Access, settings: Settings) -> Any:
 async def refuse(scope: Scope, send: Send, error: VoicePipeError) -> None:
     """A 401/429 from the key check, in the shape of the route's API (OpenAI's under /v1)."""
     problem = problem_of(error)
-    path = scope["path"]
-    if path == "/v1/listen":
-        body = deepgram_body(problem)
-    else:
-        body = openai_body(problem) if path.startswith("/v1/") else http_body(problem)
+    body = body_for(scope["path"], problem)
     headers = [(b"content-type", b"application/json")]
     headers += [(k.encode(), v.encode()) for k, v in headers_of(problem).items()]
     start: HTTPResponseStartEvent = {
@@ -153,32 +142,3 @@ def origin_allowed(scope: Scope, settings: Settings) -> bool:
 def offered_subprotocols(scope: Scope) -> list[str]:
     offered = cast("list[Any]", scope.get("subprotocols") or [])
     return [str(p) for p in offered]
-
-
-def chosen_subprotocol(scope: Scope) -> str | None:
-    """Browsers fail the handshake unless one offered subprotocol is echoed back."""
-    offered = offered_subprotocols(scope)
-    if not offered:
-        return None
-    return SUBPROTOCOL if SUBPROTOCOL in offered else offered[0]
-
-
-async def socket_principal(access: Access, scope: Scope) -> Principal:
-    """Key in the handshake headers, or a one-time token offered as a subprotocol."""
-    if access.open:
-        return ANONYMOUS
-    key = presented_key(scope)
-    if key is not None:
-        return access.authenticate(key)
-    for protocol in offered_subprotocols(scope):
-        if protocol.startswith(TOKEN_PREFIX):
-            return await access.redeem(protocol.removeprefix(TOKEN_PREFIX))
-    return access.authenticate(None)
-
-
-async def hold_slot(access: Access, principal: Principal, connection_id: str) -> None:
-    """Refresh a connection's slot in the per-key count (slots of crashed servers expire)."""
-    while True:
-        await asyncio.sleep(CONNECTION_TTL / 2)
-        with contextlib.suppress(VoicePipeError):
-            await access.connect(principal, connection_id)

@@ -78,6 +78,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     tts_chars_per_day: int = 1_000_000
     stt_seconds_per_day: int = 36_000
     connections_per_key: int = 10
+    llm_chars_per_day: int = 1_000_000
+    anonymous_limits: str = "auto"
     ws_max_connections: int = 1000
     ws_allowed_origins: tuple[str, ...] = ()
     ws_idle_seconds: float = 300.0
@@ -125,6 +127,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "tts_chars_per_day",
             "stt_seconds_per_day",
             "connections_per_key",
+            "llm_chars_per_day",
         ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name.upper()} must be 0 (no limit) or more")
@@ -158,6 +161,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise SettingsError(f"{name.upper()} must be between 1 and 30 (seconds)")
         if self.stt_turn_detection not in ("semantic", "silence"):
             raise SettingsError("STT_TURN_DETECTION must be semantic or silence")
+        if self.anonymous_limits not in ("auto", "on", "off"):
+            raise SettingsError("ANONYMOUS_LIMITS must be auto, on or off")
         if self.log_format not in ("auto", "json", "console"):
             raise SettingsError("LOG_FORMAT must be auto, json or console")
         unknown = set(self.tts_providers) - {"piper", "elevenlabs"}

@@ -12,21 +12,13 @@ import asyncio
 import json
 from typing import Any
 
-from entrypoints.errors import Problem, deepgram_body, headers_of, http_body, openai_body
+from entrypoints.errors import Problem, body_for, headers_of
 
 Scope = dict[str, Any]
 
 SHUTTING_DOWN = Problem(
     503, "shutting_down", "this instance is shutting down; send the request again", 1
 )
-
-
-def _body(path: str) -> dict[str, Any]:
-    if path.startswith("/v1/listen"):
-        return deepgram_body(SHUTTING_DOWN)
-    if path.startswith("/v1/"):
-        return openai_body(SHUTTING_DOWN)
-    return http_body(SHUTTING_DOWN)
 
 
 class ShutdownAnswers:
@@ -58,7 +50,7 @@ class ShutdownAnswers:
 
 
 async def _answer(send: Any, path: str) -> None:
-    body = json.dumps(_body(path)).encode()
+    body = json.dumps(body_for(path, SHUTTING_DOWN)).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

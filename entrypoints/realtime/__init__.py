@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from litestar import Request, WebSocket, post, websocket
 
+from application.access import REALTIME
 from application.listening_session import ListeningLimits
 from entrypoints.bootstrap import Container
 from entrypoints.openai.shapes import OpenAIError
@@ -66,7 +67,7 @@ async def client_secrets(request: Request[Any, Any, Any]) -> dict[str, Any]:
     config = updated(
         new_session("sess_" + uuid.uuid4().hex[:20], kind, model), read(session, beta=False)
     )
-    token = container.access.issue_token(principal_of(request), ttl=seconds)
+    token = container.access.issue_token(principal_of(request), ttl=seconds, scope=REALTIME)
     expires_at = int(time.time()) + seconds
     return {
         "value": SECRET_PREFIX + token,

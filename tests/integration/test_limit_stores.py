@@ -89,6 +89,45 @@ async def test_join_counts_live_members_and_expires_stale_ones(store: LimitStore
     assert await store.join("k:conns", "d", 2, 120, NOW + 200)  # a and c expired
 
 
+async def test_count_reads_the_moving_window_without_counting(store: LimitStore) -> None:
+    assert await store.count("k:requests", 60, NOW) == 0
+    for offset in (0.0, 5.0, 10.0):
+        assert await store.hit("k:requests", 3, 60, NOW + offset) == 0.0
+    assert await store.count("k:requests", 60, NOW + 10) == 3
+    assert await store.count("k:requests", 60, NOW + 10) == 3  # reading counts nothing
+    assert await store.hit("k:requests", 3, 60, NOW + 20) > 0  # refused: not counted
+    assert await store.count("k:requests", 60, NOW + 20) == 3
+    assert await store.count("k:requests", 60, NOW + 60) == 2  # the first one left
+    assert await store.count("k:requests", 60, NOW + 70) == 0
+    assert await store.count("other:requests", 60, NOW) == 0  # keys are separate
+
+
+async def test_total_reads_the_fixed_window_without_changing_it(store: LimitStore) -> None:
+    assert await store.total("k:chars", 86_400, NOW) == 0.0
+    assert await store.take("k:chars", 250, 300, 86_400, NOW) == 0.0
+    assert await store.add("k:chars", 12.5, 86_400, NOW) == pytest.approx(262.5)
+    assert await store.total("k:chars", 86_400, NOW) == pytest.approx(262.5)
+    assert await store.total("k:chars", 86_400, NOW) == pytest.approx(262.5)
+    assert await store.take("k:chars", 60, 300, 86_400, NOW) > 0  # refused: not charged
+    assert await store.total("k:chars", 86_400, NOW) == pytest.approx(262.5)
+    assert await store.add("k:chars", -2.5, 86_400, NOW) == pytest.approx(260.0)  # a refund
+    assert await store.total("k:chars", 86_400, NOW) == pytest.approx(260.0)
+    assert await store.total("k:chars", 86_400, NOW + 86_400) == 0.0  # the next day
+    assert await store.total("other:chars", 86_400, NOW) == 0.0
+
+
+async def test_members_reads_the_live_members_of_a_group(store: LimitStore) -> None:
+    assert await store.members("k:conns", NOW) == 0
+    assert await store.join("k:conns", "a", 3, 120, NOW)
+    assert await store.join("k:conns", "b", 3, 120, NOW + 10)
+    assert await store.join("k:conns", "a", 3, 120, NOW + 20)  # a refresh, not a new member
+    assert await store.members("k:conns", NOW + 20) == 2
+    await store.leave("k:conns", "b")
+    assert await store.members("k:conns", NOW + 20) == 1
+    assert await store.members("k:conns", NOW + 150) == 0  # a expired
+    assert await store.members("other:conns", NOW) == 0
+
+
 async def test_first_use_is_true_once(store: LimitStore) -> None:
     name = f"token:{uuid.uuid4().hex}"
     assert await store.first_use(name, 60)
@@ -125,4 +164,9 @@ async def test_redis_away_falls_back_to_local_counts() -> None:
     assert await store.take("k:requests", 1, 1, 60, NOW) == 0.0
     assert await store.take("k:requests", 1, 1, 60, NOW) > 0  # still limited, in process
     assert await store.first_use("token:x", 60) and not await store.first_use("token:x", 60)
+    assert await store.total("k:requests", 60, NOW) == 1.0  # reads fall back too
+    assert await store.hit("k:minute", 5, 60, NOW) == 0.0
+    assert await store.count("k:minute", 60, NOW) == 1
+    assert await store.join("k:conns", "a", 5, 120, NOW)
+    assert await store.members("k:conns", NOW) == 1
     await link.close()

@@ -63,6 +63,7 @@ OPERATIONS = (
     "POST /v1/audio/transcriptions",
     "POST /v1/audio/translations",
     "GET /v1/models",
+    "GET /v1/usage",
     "POST /v1/realtime/client_secrets",
     "POST /v1/listen",
 )

@@ -200,14 +200,14 @@ def test_expired_tampered_and_malformed_tokens_close_1008(
 ) -> None:
     expired = token_for(secured, "alice")
     tampered = token_for(secured, "alice")
-    key_id, expiry, nonce, signature = tampered.split(".")
-    forged = f"{key_id}.{int(expiry) + 3600}.{nonce}.{signature}"
+    key_id, expiry, nonce, scope, signature = tampered.split(".")
+    forged = f"{key_id}.{int(expiry) + 3600}.{nonce}.{scope}.{signature}"
     clock.advance(3)  # past the 2 s lifetime, without waiting for it
     for token, words in [
         (expired, "expired"),
         (forged, "not valid"),
         ("garbage", "malformed"),
-        (f"{key_id}.x.{nonce}.{signature}", "malformed"),
+        (f"{key_id}.x.{nonce}.{scope}.{signature}", "malformed"),
     ]:
         with ws(secured, subprotocols=["voicepipe", f"token.{token}"]) as c:
             frame, code = refused(c)
@@ -397,3 +397,54 @@ def test_settings_refuse_negative_limits() -> None:
     with pytest.raises(SettingsError, match="RETAIN_CONTENT"):
         Settings.from_env({"RETAIN_CONTENT": "maybe"})
     assert msgspec.structs.replace(Settings(), public_stats=True).public_stats
+
+
+def client_secret(server: RunningServer, name: str) -> str:
+    with client(server, name) as c:
+        response = c.post("/v1/realtime/client_secrets", json={})
+    assert response.status_code == 200, response.text
+    value = str(response.json()["value"])
+    assert value.startswith("ek_")
+    return value
+
+
+def realtime(server: RunningServer, credential: str) -> ClientConnection:
+    url = server.ws_url.replace("/ws/voice", "/v1/realtime?model=gpt-realtime")
+    offered = ["realtime", f"openai-insecure-api-key.{credential}"]
+    connection: ClientConnection = connect(url, subprotocols=offered)  # type: ignore[arg-type]
+    return connection
+
+
+def test_a_client_secret_opens_one_realtime_connection_and_nothing_else(
+    secured: RunningServer,
+) -> None:
+    """`ek_…` from POST /v1/realtime/client_secrets opens /v1/realtime, once; offered as a
+    one-time token to /ws/voice or /v1/listen it is refused (and not spent there)."""
+    secret = client_secret(secured, "alice")
+    token = secret.removeprefix("ek_")
+    with ws(secured, subprotocols=["voicepipe", f"token.{token}"]) as voice:
+        frame, code = refused(voice)
+    assert (frame["code"], code) == ("invalid_token", 1008), frame
+    listen_url = secured.ws_url.replace("/ws/voice", "/v1/listen")
+    with connect(listen_url, subprotocols=[f"token.{token}"]) as listen:  # type: ignore[list-item]
+        error = json.loads(listen.recv(timeout=10))
+        with pytest.raises(ConnectionClosed):
+            listen.recv(timeout=10)
+    assert (error["code"], listen.close_code) == ("invalid_token", 1008), error
+    with realtime(secured, secret) as opened:
+        assert json.loads(opened.recv(timeout=10))["type"] == "session.created"
+    with realtime(secured, secret) as again:
+        error = json.loads(again.recv(timeout=10))
+        with pytest.raises(ConnectionClosed):
+            again.recv(timeout=10)
+    assert error["error"]["code"] == "invalid_token" and "already used" in str(error)
+
+
+def test_a_socket_token_still_opens_the_voice_socket_and_realtime(
+    secured: RunningServer,
+) -> None:
+    with ws(secured, subprotocols=["voicepipe", f"token.{token_for(secured, 'bob')}"]) as c:
+        c.send(json.dumps({"type": "text", "text": "Scoped."}))
+        assert json.loads(c.recv(timeout=60))["type"] == "audio"
+    with realtime(secured, "ek_" + token_for(secured, "bob")) as opened:
+        assert json.loads(opened.recv(timeout=10))["type"] == "session.created"
