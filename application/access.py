@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from application.audio_allowance import AudioAllowance
+from application.allowance import Allowance
 from application.ports import Clock, LimitStore
 from domain.errors import VoicePipeError
 
@@ -305,9 +305,27 @@ class Access:
         """Refuse before decoding when the day's STT seconds are spent (cost known after)."""
         await self._check(principal, STT_SECONDS)
 
-    def audio_allowance(self, principal: Principal) -> AudioAllowance:
+    def audio_allowance(self, principal: Principal) -> Allowance:
         """The STT seconds one upload or stream may use: reserved before the model runs."""
-        return AudioAllowance(self, principal)
+
+        async def reserve(seconds: float) -> float:
+            return await self.reserve_audio(principal, seconds)
+
+        async def refund(seconds: float, at: float) -> None:
+            await self.refund_audio(principal, seconds, at)
+
+        return Allowance(reserve, refund)
+
+    def text_allowance(self, principal: Principal) -> Allowance:
+        """The TTS characters one request or stream may use: reserved before synthesis."""
+
+        async def reserve(chars: float) -> float:
+            return await self.reserve_text(principal, int(chars))
+
+        async def refund(chars: float, at: float) -> None:
+            await self.refund_text(principal, int(chars), at)
+
+        return Allowance(reserve, refund)
 
     async def reserve_audio(self, principal: Principal, seconds: float) -> float:
         """Atomically take `seconds` of today's STT quota; the time it counts against."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
-from application.audio_allowance import AudioAllowance
+from application.allowance import Allowance
 from application.ports import (
     AudioConverter,
     AudioStream,
@@ -20,6 +20,7 @@ from application.ports import (
 from application.transcribe_audio import TranscribeAudio
 from application.transcribe_stream import Emit, UtteranceStream
 from domain.errors import AudioTooLarge, InvalidRequest, VoicePipeError
+from domain.speech import SampleRate
 from domain.token_bucket import TokenBucket
 from domain.utterances import Endpointing
 
@@ -76,7 +77,7 @@ class ListeningSession:
         stream_id: str,
         audio: AudioStream,
         utterances: UtteranceStream,
-        allowance: AudioAllowance,
+        allowance: Allowance,
         clock: Clock,
         limits: ListeningLimits,
         compressed: bool,
@@ -177,7 +178,7 @@ class StartListening:
         encoding: str,
         sample_rate: int,
         language: str | None,
-        allowance: AudioAllowance,
+        allowance: Allowance,
         emit: Emit,
         transport: str = "ws-stream",
         policy: Endpointing | None = None,
@@ -189,8 +190,8 @@ class StartListening:
         commits each utterance."""
         if encoding not in ENCODINGS:
             raise InvalidRequest(f"encoding must be one of: {', '.join(ENCODINGS)}")
-        if encoding == "pcm_s16le" and not 8_000 <= sample_rate <= 48_000:
-            raise InvalidRequest("sample_rate must be between 8000 and 48000")
+        if encoding == "pcm_s16le":
+            SampleRate.parse(sample_rate)
         utterances = UtteranceStream(
             transcriber=self.transcriber,
             transcribe=self.transcribe,

@@ -1,37 +1,36 @@
-"""Use case at the edge of every transport that speaks: quotas, limits and content
-retention applied once, the same way, whatever the protocol."""
+"""Use case at the edge of every transport that speaks: quotas, limits and content retention
+applied once, the same way, whatever the protocol."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 from application.access import Access, Principal
+from application.allowance import Allowance
 from application.retention import Retention
 from application.stream_speech import SpeechStream, StreamItem, StreamSpeech
 from application.synthesize_speech import SpeakCommand, SpeechResult, SynthesizeSpeech
-from domain.errors import VoicePipeError
 
 
 class SpeakingSession:
     """One streamed synthesis for one key: text in (whole or in pieces), audio events out.
 
     Rules:
-    - Each piece of text is checked against the stream's limit, then charged, then queued:
-      a key pays for the characters it sent, never for refused ones.
+    - Each piece of text is checked against the stream's limit, then reserved against the
+      key's characters (atomically), then queued: refused text costs nothing.
+    - The key pays for what was synthesized: `close` gives back what was reserved and never
+      spoken (cancelled, or lost to a failure).
     - `cancel` stops after the piece in synthesis; `close` records the run's events.
     """
 
-    def __init__(
-        self, stream: SpeechStream, streams: StreamSpeech, access: Access, principal: Principal
-    ) -> None:
+    def __init__(self, stream: SpeechStream, streams: StreamSpeech, allowance: Allowance) -> None:
         self.stream = stream
         self._streams = streams
-        self._access = access
-        self._principal = principal
+        self._allowance = allowance
 
     async def add_text(self, text: str) -> None:
         self.stream.check_text(text)
-        await self._access.charge_text(self._principal, len(text))
+        await self._allowance.reserve(len(text))
         self.stream.add_text(text)
 
     def finish(self) -> None:
@@ -44,11 +43,18 @@ class SpeakingSession:
         return self.stream.items()
 
     async def close(self) -> None:
-        await self._streams.close(self.stream)
+        try:
+            await self._streams.close(self.stream)
+        finally:
+            allowance = self._allowance
+            allowance.unuse(min(self.stream.unspoken_chars(), allowance.used))
+            await allowance.settle()
 
 
 class Speaking:
-    """Speech out for a key: one-shot or streamed."""
+    """Speech out for a key: one-shot or streamed. The one place a speak command is built:
+    each value is checked (text, speed, format, voice) before anything is charged, and the
+    key is charged the characters of the text as normalized, as spoken."""
 
     def __init__(
         self,
@@ -64,12 +70,35 @@ class Speaking:
         self.retention = retention
 
     async def speak(
-        self, principal: Principal, command: SpeakCommand, *, pipeline_id: str, transport: str
+        self,
+        principal: Principal,
+        text: str,
+        *,
+        pipeline_id: str,
+        transport: str,
+        voice: str | None = None,
+        audio_format: str = "wav",
+        speed: float = 1.0,
+        use_cache: bool = True,
+        refresh_cache: bool = False,
     ) -> SpeechResult:
-        self.synthesize.pipeline.candidates(command.voice)  # an unknown voice costs nothing
-        await self.access.charge_text(principal, len(command.text))
-        self.retention.keep("tts", command.text)
-        return await self.synthesize.execute(command, pipeline_id=pipeline_id, transport=transport)
+        command = SpeakCommand(text, voice, audio_format, use_cache, refresh_cache, speed)
+        allowance = self.access.text_allowance(principal)
+
+        async def charge(normalized: str) -> None:  # once every value is valid
+            await allowance.reserve(len(normalized))
+
+        try:
+            result = await self.synthesize.execute(
+                command, pipeline_id=pipeline_id, transport=transport, admit=charge
+            )
+        except BaseException:
+            allowance.unuse(allowance.used)  # nothing was spoken
+            raise
+        finally:
+            await allowance.settle()
+        self.retention.keep("tts", result.text)
+        return result
 
     async def open(
         self,
@@ -82,7 +111,8 @@ class Speaking:
         speed: float = 1.0,
         text: str | None = None,
     ) -> SpeakingSession:
-        """A stream for `text` (whole: validated and charged now) or for pieces sent later."""
+        """A stream for `text` (whole: validated, then reserved, now) or for pieces sent
+        later."""
         stream = await self.streams.open(
             pipeline_id=pipeline_id,
             transport=transport,
@@ -91,12 +121,13 @@ class Speaking:
             text=text,
             speed=speed,
         )
-        if text is not None:
+        allowance = self.access.text_allowance(principal)
+        if stream.whole_text is not None:
             try:
-                await self.access.charge_text(principal, len(text))
-            except VoicePipeError as error:
-                stream.run.failed("validation", error.code)
+                await allowance.reserve(len(stream.whole_text))
+            except BaseException as error:
+                stream.run.failed("validation", getattr(error, "code", "error"))
                 await self.streams.close(stream)
                 raise
-            self.retention.keep("tts", text)
-        return SpeakingSession(stream, self.streams, self.access, principal)
+            self.retention.keep("tts", stream.whole_text)
+        return SpeakingSession(stream, self.streams, allowance)

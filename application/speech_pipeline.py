@@ -19,7 +19,7 @@ from application.ports import (
     SentimentAnalyzer,
 )
 from application.provider_chain import Candidate, ProviderChain
-from domain.errors import InvalidRequest, StepFailed, VoicePipeError
+from domain.errors import StepFailed, VoicePipeError
 from domain.events import (
     AudioEncoded,
     AudioProcessed,
@@ -32,15 +32,9 @@ from domain.speech import AudioClip, AudioFormat, ProcessingSettings, Sentiment,
 
 log = logging.getLogger(__name__)
 
-MIN_SPEED, MAX_SPEED = 0.25, 4.0
 T = TypeVar("T")
 
 _cache_entry_decoder = msgspec.msgpack.Decoder(SpokenAudio)
-
-
-def check_speed(speed: float) -> None:
-    if not MIN_SPEED <= speed <= MAX_SPEED:  # also NaN
-        raise InvalidRequest(f"speed must be between {MIN_SPEED} and {MAX_SPEED}")
 
 
 class SpeechPipeline:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import msgspec
 
 from application.pipeline_run import PipelineRun
-from application.speech_pipeline import SpeechPipeline, check_speed
+from application.speech_pipeline import SpeechPipeline
 from domain.errors import EmptyText, TextTooLong, VoicePipeError
 from domain.events import AudioStreamed, RequestReceived
 from domain.speech import (
@@ -16,6 +16,7 @@ from domain.speech import (
     ProcessingSettings,
     Sentiment,
     SpeechRequest,
+    Speed,
     SpokenAudio,
     Voice,
     chars_allowed,
@@ -72,6 +73,8 @@ class SpeechStream:
       under a key of its own (never a one-shot format's), for the voice that actually spoke it.
     - Text sent in pieces is cleaned like a whole text (`normalize_text`), and all pieces
       together are bounded by `max_text_chars`.
+    - `unspoken_chars` says how much of the text was never synthesized (cancelled, or lost
+      to a failure): what its key is not charged for.
     """
 
     def __init__(
@@ -92,6 +95,7 @@ class SpeechStream:
         self._pieces: asyncio.Queue[tuple[str, bool] | None] = asyncio.Queue()  # (text, joins)
         self._whole_text: str | None = None
         self._received = 0  # characters of text sent in pieces
+        self._lost = 0  # characters of pieces whose synthesis failed
         self.cancelled = False
 
     def check_text(self, text: str) -> None:
@@ -127,6 +131,17 @@ class SpeechStream:
         self.cancelled = True
         self._pieces.put_nowait(None)
 
+    @property
+    def whole_text(self) -> str | None:
+        """The text given whole, as normalized (None for a stream of pieces)."""
+        return self._whole_text
+
+    def unspoken_chars(self) -> int:
+        """Text queued, buffered or failed that no audio was made of (once the stream ended)."""
+        queued = [item[0] for item in self._pieces._queue if item is not None]  # type: ignore[attr-defined]
+        # Each piece with the space before it: the text was normalized to single spaces.
+        return sum(len(piece) + 1 for piece in queued) + len(self._buffer.strip()) + self._lost
+
     def _queue(self, sentence: str) -> None:
         first = not self._spoken and self._pieces.empty()
         joins = False  # the first piece of a sentence comes after a pause, the others do not
@@ -154,6 +169,8 @@ class SpeechStream:
         """Start, then chunks, then a finish with totals (also after a cancel)."""
         cached = await self._cached()
         if cached is not None:
+            while not self._pieces.empty():  # all of it is in the cached audio
+                self._pieces.get_nowait()
             async for item in self._replay(cached):
                 yield item
             return
@@ -166,7 +183,11 @@ class SpeechStream:
                 break
             piece, joins = queued
             self._spoken.append(piece)
-            candidate, clip = await self.pipeline.speak(candidates, piece, self.run, self.speed)
+            try:
+                candidate, clip = await self.pipeline.speak(candidates, piece, self.run, self.speed)
+            except BaseException:
+                self._lost += len(piece) + 1
+                raise
             clip = await self.pipeline.process(clip, STREAM_PROCESSING, self.run)
             if served is None:
                 served, rate = candidate, clip.sample_rate
@@ -281,7 +302,7 @@ class StreamSpeech:
         run = self.pipeline.run(pipeline_id)
         run.record(RequestReceived, pipeline="tts", transport=transport, input_size=len(text or ""))
         try:
-            check_speed(speed)
+            Speed.parse(speed)
             stream = SpeechStream(self.pipeline, run, voice, use_cache, speed)
             if text is not None:
                 whole = normalize_text(text, self.pipeline.max_text_chars)

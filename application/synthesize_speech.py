@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import msgspec
 
 from application.pipeline_run import PipelineRun
-from application.speech_pipeline import SpeechPipeline, check_speed
+from application.speech_pipeline import SpeechPipeline
 from domain.errors import Busy, StepFailed, VoicePipeError
 from domain.events import RequestReceived
 from domain.speech import (
@@ -16,10 +17,13 @@ from domain.speech import (
     ProcessingSettings,
     Sentiment,
     SpeechRequest,
+    Speed,
     SpokenAudio,
     check_length_for_speed,
     normalize_text,
 )
+
+Admit = Callable[[str], Awaitable[None]]
 
 
 class SpeakCommand(msgspec.Struct, frozen=True):
@@ -54,6 +58,8 @@ class SynthesizeSpeech:
       never mix providers; each candidate's entry is looked up before calling it.
     - `use_cache: false` neither reads nor writes the cache; `refresh_cache` skips the
       lookup and overwrites the entry (forced regeneration).
+    - `admit` (a charge) runs once every value is valid, with the normalized text, before
+      any work: a refused request costs nothing, and a refusal by `admit` is recorded too.
     - Every step is recorded as a domain event, appended in one batch at the end.
     """
 
@@ -71,25 +77,34 @@ class SynthesizeSpeech:
         return self.pipeline.voices()
 
     async def execute(
-        self, command: SpeakCommand, *, pipeline_id: str, transport: str
+        self,
+        command: SpeakCommand,
+        *,
+        pipeline_id: str,
+        transport: str,
+        admit: Admit | None = None,
     ) -> SpeechResult:
         run = self.pipeline.run(pipeline_id)
         run.record(
             RequestReceived, pipeline="tts", transport=transport, input_size=len(command.text)
         )
         try:
-            return await self._run(command, run)
+            return await self._run(command, run, admit)
         finally:
             await run.flush(self.pipeline.events)
 
-    async def _run(self, command: SpeakCommand, run: PipelineRun) -> SpeechResult:
+    async def _run(
+        self, command: SpeakCommand, run: PipelineRun, admit: Admit | None
+    ) -> SpeechResult:
         pipeline = self.pipeline
         try:
             text = normalize_text(command.text, pipeline.max_text_chars)
-            check_speed(command.speed)
+            Speed.parse(command.speed)
             check_length_for_speed(text, command.speed, pipeline.max_text_chars)
             audio_format = AudioFormat.parse(command.audio_format)
             candidates = pipeline.candidates(command.voice)
+            if admit is not None:
+                await admit(text)
         except VoicePipeError as error:
             run.failed("validation", error.code)
             raise

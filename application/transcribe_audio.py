@@ -6,7 +6,7 @@ import logging
 
 import msgspec
 
-from application.audio_allowance import AudioAllowance
+from application.allowance import Allowance
 from application.pipeline_run import PipelineRun
 from application.ports import (
     AudioCodec,
@@ -80,7 +80,7 @@ class TranscribeAudio:
         model: str | None = None,
         task: str = "transcribe",
         hints: TranscriptionHints | None = None,
-        allowance: AudioAllowance | None = None,
+        allowance: Allowance | None = None,
     ) -> TranscriptionResult:
         run = PipelineRun("stt", pipeline_id, self.clock)
         run.record(RequestReceived, pipeline="stt", transport=transport, input_size=len(audio))
@@ -98,7 +98,7 @@ class TranscribeAudio:
         model: str | None = None,
         task: str = "transcribe",
         hints: TranscriptionHints | None = None,
-        allowance: AudioAllowance | None = None,
+        allowance: Allowance | None = None,
     ) -> TranscriptionResult:
         step = "validation"
         try:

@@ -10,12 +10,11 @@ from application.ports import Progress
 from application.retention import Retention
 from application.transcribe_audio import TranscribeAudio, TranscriptionResult
 from domain.errors import AudioTooLarge, InvalidAudio, InvalidRequest
-from domain.speech import TranscriptionHints
+from domain.speech import SampleRate, TranscriptionHints
 
 # Headerless audio a recording may be sent as: its WAVE format tag and bytes per sample.
 _WAVE_FORMATS = {"pcm_s16le": (1, 2), "pcmu": (7, 1), "pcma": (6, 1)}
 RAW_ENCODINGS = tuple(_WAVE_FORMATS)
-RAW_RATES = (8_000, 48_000)
 RAW_MAX_CHANNELS = 8
 WAVE_HEADER_BYTES = 44
 
@@ -97,9 +96,7 @@ class Transcribing:
         with the same bound in bytes (on the samples sent), seconds, charge and events."""
         if encoding not in _WAVE_FORMATS:
             raise InvalidRequest(f"raw audio is one of: {', '.join(RAW_ENCODINGS)}")
-        low, high = RAW_RATES
-        if not low <= sample_rate <= high:
-            raise InvalidRequest(f"sample_rate must be between {low} and {high}")
+        SampleRate.parse(sample_rate)
         if not 1 <= channels <= RAW_MAX_CHANNELS:
             raise InvalidRequest(f"channels must be between 1 and {RAW_MAX_CHANNELS}")
         limit = self.transcribe.max_audio_bytes

@@ -15,9 +15,13 @@ class VoicePipeError(Exception):
 
 
 class InvalidRequest(VoicePipeError):
-    """The request has the wrong shape or a field of the wrong type."""
+    """The request has the wrong shape or a field of the wrong type; `param` names it."""
 
     code = "invalid_request"
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class EmptyText(VoicePipeError):

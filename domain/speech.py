@@ -30,6 +30,34 @@ class AudioFormat(enum.Enum):
             raise UnsupportedFormat(f"unsupported format {value!r}; use one of: {names}") from None
 
 
+class Speed:
+    """How fast speech is said: 1 is the voice's own pace; 0.25 to 4 (OpenAI's range)."""
+
+    LOWEST, HIGHEST = 0.25, 4.0
+
+    @classmethod
+    def parse(cls, value: float) -> float:
+        if not cls.LOWEST <= value <= cls.HIGHEST:  # also NaN
+            raise InvalidRequest(
+                f"speed must be between {cls.LOWEST} and {cls.HIGHEST}", param="speed"
+            )
+        return float(value)
+
+
+class SampleRate:
+    """The rate of raw audio a client sends: 8 to 48 kHz."""
+
+    LOWEST, HIGHEST = 8_000, 48_000
+
+    @classmethod
+    def parse(cls, value: int) -> int:
+        if not cls.LOWEST <= value <= cls.HIGHEST:
+            raise InvalidRequest(
+                f"sample_rate must be between {cls.LOWEST} and {cls.HIGHEST}", param="sample_rate"
+            )
+        return value
+
+
 class Voice(msgspec.Struct, frozen=True):
     """A voice of one provider: the pair is what the cache and the events record."""
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 import msgspec
 
 from domain.errors import VoicePipeError
+from domain.speech import SampleRate
 
 DEFAULT_UTT_SPLIT = 0.8  # seconds of silence between words that start a new utterance
 ENDPOINT_BOUNDS = (100, 5000)  # ms; voice activity is judged in 32 ms windows
@@ -235,7 +236,7 @@ def prerecorded(query: Query, models: Models, max_channels: int = 8) -> Prerecor
         shared = msgspec.structs.replace(shared, language="en")  # Deepgram's default
     encoding = _encoding(query)
     raw = RAW_ENCODINGS.get(encoding or "")
-    rate = integer(query, "sample_rate", 8_000, 48_000)
+    rate = integer(query, "sample_rate", SampleRate.LOWEST, SampleRate.HIGHEST)
     if raw is not None and rate is None:
         raise InvalidParameter("sample_rate", f"sample_rate is required with encoding={encoding}")
     split = query.get("utt_split")
@@ -272,7 +273,7 @@ def live(query: Query, models: Models, endpoint_ms: int) -> Live:
     if channels_of(query, 8) != 1:
         raise UnsupportedFeature("channels", "streams are mono: channels must be 1")
     encoding = _encoding(query)
-    rate = integer(query, "sample_rate", 8_000, 48_000)
+    rate = integer(query, "sample_rate", SampleRate.LOWEST, SampleRate.HIGHEST)
     session_encoding: str | None
     if encoding == "linear16":
         if rate is None:

@@ -12,7 +12,6 @@ from litestar.response import Stream
 
 from application.speaking import SpeakingSession
 from application.stream_speech import StreamChunk, StreamStarted
-from application.synthesize_speech import SpeakCommand
 from domain.speech import AudioClip, AudioFormat
 from entrypoints.bootstrap import Container
 from entrypoints.openai.shapes import OpenAIError
@@ -58,8 +57,6 @@ async def speech(request: Request[Any, Any, Any]) -> Response[bytes] | Stream:
     if body.response_format not in SPEECH_FORMATS:
         raise OpenAIError(f"response_format must be one of {', '.join(SPEECH_FORMATS)}",
                           param="response_format", code="invalid_value")  # fmt: skip
-    if not 0.25 <= body.speed <= 4.0:
-        raise OpenAIError("speed must be between 0.25 and 4.0", param="speed", code="invalid_value")
     voice = voice_of(body.voice, container.speech.voices())
     request_id = str(structlog.contextvars.get_contextvars().get("request_id", ""))
     principal = principal_of(request)
@@ -73,11 +70,14 @@ async def speech(request: Request[Any, Any, Any]) -> Response[bytes] | Stream:
             text=body.input,
         )
         return await _streamed(container, session, body.response_format)
-    command = SpeakCommand(
-        text=body.input, voice=voice, audio_format=body.response_format, speed=body.speed
-    )
     result = await container.speaking.speak(
-        principal, command, pipeline_id=request_id, transport="openai"
+        principal,
+        body.input,
+        pipeline_id=request_id,
+        transport="openai",
+        voice=voice,
+        audio_format=body.response_format,
+        speed=body.speed,
     )
     headers = {"x-provider": result.audio.voice.provider, "x-voice": result.audio.voice.name}
     media_type = CONTENT_TYPES[AudioFormat.parse(body.response_format)]

@@ -8,7 +8,6 @@ from litestar import Request, Response, post
 from litestar.datastructures import UploadFile
 from litestar.response import Stream
 
-from application.synthesize_speech import SpeakCommand
 from domain.errors import InvalidRequest
 from entrypoints.bootstrap import Container
 from entrypoints.errors import request_id
@@ -43,16 +42,16 @@ async def text_to_speech(
     if body.stream:
         return await stream_speech(container, principal_of(request), body, request_id())
     answer = choose_answer(request.headers.get("accept"), body.format)
-    command = SpeakCommand(
-        text=body.text,
+    result = await container.speaking.speak(
+        principal_of(request),
+        body.text,
+        pipeline_id=request_id(),
+        transport="rest",
         voice=body.voice,
         audio_format=body.format,
+        speed=body.speed,
         use_cache=body.use_cache,
         refresh_cache=body.refresh_cache,
-        speed=body.speed,
-    )
-    result = await container.speaking.speak(
-        principal_of(request), command, pipeline_id=request_id(), transport="rest"
     )
     if answer is Answer.AUDIO:
         return speech_audio(result)

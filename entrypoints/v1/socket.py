@@ -43,7 +43,13 @@ class AudioFrame(msgspec.Struct, frozen=True):
     data: bytes
 
 
-Command = ClientMessage | AudioFrame
+class Undecodable(msgspec.Struct, frozen=True):
+    """A text frame that is no message: its error is raised inside its own span."""
+
+    error: VoicePipeError
+
+
+Command = ClientMessage | AudioFrame | Undecodable
 
 
 @websocket("/ws/voice")
@@ -73,7 +79,10 @@ class VoiceDialect:
     def decode(self, frame: Frame) -> Command:
         if isinstance(frame, bytes):
             return AudioFrame(frame)
-        return decode_message(frame)
+        try:
+            return decode_message(frame)
+        except VoicePipeError as error:
+            return Undecodable(error)
 
     def render_error(self, error: VoicePipeError, command: Command | None) -> Frame:
         return _encoder.encode(error_frame(error, getattr(command, "id", None))).decode()
@@ -100,13 +109,16 @@ class VoiceDialect:
             return
         request_id = uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        kind = str(command.__struct_config__.tag)
+        bad = isinstance(command, Undecodable)
+        kind = "message" if bad else str(command.__struct_config__.tag)
         tracer = self.container.telemetry.tracer
         with tracer.start_as_current_span(f"WS {kind}", record_exception=False) as span:
             span.set_attributes(
                 {"voicepipe.message.type": kind, "voicepipe.request_id": request_id}
             )
             try:
+                if isinstance(command, Undecodable):
+                    raise command.error
                 await self._dispatch(command, request_id)
             except VoicePipeError as error:
                 span.set_attribute("error.type", error.code)

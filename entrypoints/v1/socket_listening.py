@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from application.audio_allowance import AudioAllowance
+from application.allowance import Allowance
 from application.listening_session import ListeningSession, StartListening
 from application.transcribe_stream import Emit, Failed, Final, Partial, StreamEvent
 from domain.errors import InvalidRequest, VoicePipeError
@@ -29,7 +29,7 @@ class ListeningIn:
     """At most one listening session per connection, opened by `stt_start`."""
 
     def __init__(
-        self, listen: StartListening, allowance: Callable[[], AudioAllowance], send: SendFrame
+        self, listen: StartListening, allowance: Callable[[], Allowance], send: SendFrame
     ) -> None:
         self.listen = listen
         self.allowance = allowance

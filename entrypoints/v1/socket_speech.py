@@ -14,7 +14,6 @@ import pybase64
 from application.access import Principal
 from application.speaking import Speaking, SpeakingSession
 from application.stream_speech import StreamChunk, StreamFinished, StreamItem, StreamStarted
-from application.synthesize_speech import SpeakCommand
 from domain.errors import InvalidRequest, VoicePipeError
 from entrypoints.v1.views import (
     AudioChunk,
@@ -50,16 +49,16 @@ class SpeechOut:
         return bool(self.tasks or self.streams)
 
     async def reply(self, message: TextMessage, request_id: str) -> AudioReply:
-        command = SpeakCommand(
-            text=message.text,
+        result = await self.speaking.speak(
+            self.principal,
+            message.text,
+            pipeline_id=request_id,
+            transport="ws",
             voice=message.voice,
             audio_format=message.format,
+            speed=message.speed,
             use_cache=message.use_cache,
             refresh_cache=message.refresh_cache,
-            speed=message.speed,
-        )
-        result = await self.speaking.speak(
-            self.principal, command, pipeline_id=request_id, transport="ws"
         )
         return audio_reply(result, message.id, request_id)
 

@@ -17,7 +17,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from domain.speech import AudioClip, TranscriptionHints
 from entrypoints.bootstrap import Container
-from tests.integration.conftest import RunningServer, SteppedClock
+from tests.integration.conftest import RunningServer, SteppedClock, sharing_models
 from tests.integration.speech import run_sync, speech_16k_pcm, wer
 
 THREE = (
@@ -279,7 +279,8 @@ def test_bad_streaming_messages_get_errors(
 def test_shutdown_finishes_the_utterance_in_flight(container: Any) -> None:
     from websockets.exceptions import ConnectionClosed
 
-    with RunningServer(container) as running, connect(running.ws_url, max_size=None) as ws:
+    own = sharing_models(container, container.settings)  # its shutdown is its own
+    with RunningServer(own) as running, connect(running.ws_url, max_size=None) as ws:
         ws.send(json.dumps({"type": "stt_start", "id": "last"}))
         ws.recv(timeout=10)
         send_audio(ws, speech_16k(SECOND))  # speech still going when the server stops

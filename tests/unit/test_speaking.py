@@ -9,7 +9,6 @@ import pytest
 from application.access import Principal, RateLimited
 from application.speaking import SpeakingSession
 from application.stream_speech import StreamFinished, StreamItem
-from application.synthesize_speech import SpeakCommand
 from domain.errors import InvalidRequest, TextTooLong, UnknownVoice
 from domain.events import RequestFailed
 from entrypoints.settings import Settings
@@ -134,9 +133,65 @@ async def test_text_a_delta_was_charged_for_is_spoken() -> None:
 
 async def test_an_unknown_voice_is_refused_before_it_is_charged() -> None:
     world = keyed_world()
-    command = SpeakCommand(text="hello there", voice="../../etc/passwd")
     with pytest.raises(UnknownVoice):
         await world.container.speaking.speak(
-            alice(world), command, pipeline_id="v1", transport="test"
+            alice(world),
+            "hello there",
+            voice="../../etc/passwd",
+            pipeline_id="v1",
+            transport="test",
         )
+    assert await charged(world) == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"text": "x" * 60, "speed": 0.25}, "text_too_long"),  # 60 > 100 * 0.25
+        ({"text": "hello", "audio_format": "wma"}, "unsupported_format"),
+        ({"text": " \u200b "}, "empty_text"),
+        ({"text": "hello", "speed": 9.0}, "invalid_request"),
+        ({"text": "hello", "voice": "nobody"}, "unknown_voice"),
+    ],
+)
+async def test_a_refused_request_is_not_charged(fields: dict[str, Any], code: str) -> None:
+    world = keyed_world()
+    text = fields.pop("text")
+    with pytest.raises(Exception) as refused:
+        await world.container.speaking.speak(
+            alice(world), text, pipeline_id="r1", transport="test", **fields
+        )
+    assert getattr(refused.value, "code", None) == code
+    assert await charged(world) == 0
+
+
+async def test_the_normalized_text_is_what_is_charged() -> None:
+    world = keyed_world()
+    await world.container.speaking.speak(
+        alice(world), "  hello\u200b   there  ", pipeline_id="n1", transport="test"
+    )
+    assert await charged(world) == len("hello there")
+
+
+async def test_a_cancelled_stream_gives_back_what_it_never_said() -> None:
+    world = keyed_world(tts_chars_per_day=1_000)
+    session = await open_session(world)
+    await session.add_text("One sentence here. Another sentence there. ")
+    await session.add_text("And a third one. ")
+    assert await charged(world) == 60
+    items = session.items()
+    async for item in items:
+        if not isinstance(item, StreamFinished):
+            session.cancel()  # after the first piece: the rest is never synthesized
+    await session.close()
+    assert [text for text, _ in world.synthesizer.spoken] == ["One sentence here."]
+    assert await charged(world) == len("One sentence here. ")  # with its space
+
+
+async def test_a_whole_text_cancelled_before_it_is_spoken_costs_nothing() -> None:
+    world = keyed_world(tts_chars_per_day=1_000)
+    session = await open_session(world, text="Never said at all. Not one word.", use_cache=False)
+    assert await charged(world) == len("Never said at all. Not one word.")
+    session.cancel()
+    await drain(session)
     assert await charged(world) == 0

@@ -1,27 +1,29 @@
-"""STT seconds charged exactly: reserved before the model hears them, settled after."""
+"""A quota charged exactly: reserved before the work, settled to what was used."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
-if TYPE_CHECKING:
-    from application.access import Access, Principal
+Reserve = Callable[[float], Awaitable[float]]  # amount -> the time it counts against
+Refund = Callable[[float, float], Awaitable[None]]  # (amount, that time)
 
 
-class AudioAllowance:
-    """STT seconds for one upload or stream, charged exactly.
+class Allowance:
+    """What one request or stream may use of a key's quota (STT seconds, TTS characters).
 
     Rules:
-    - Seconds are reserved atomically before the model gets the audio (concurrent requests
-      cannot all pass a nearly spent quota); a stream reserves whole seconds ahead, so a
-      shared store is asked about once a second of audio, not once a frame.
-    - `settle` gives back what was reserved but not used: the key pays what it used.
+    - Amounts are reserved atomically before the work (concurrent requests cannot all pass a
+      nearly spent quota); a stream reserves whole units ahead, so a shared store is asked
+      about once a second of audio, not once a frame.
+    - `unuse` takes back what was counted but not delivered (an utterance refused, text
+      never spoken); `settle` gives back what was reserved and not used: the key pays what it
+      used.
     """
 
-    def __init__(self, access: Access, principal: Principal) -> None:
-        self.access = access
-        self.principal = principal
+    def __init__(self, reserve: Reserve, refund: Refund) -> None:
+        self._reserve_now = reserve
+        self._refund = refund
         self.used = 0.0
         self._reserved: list[tuple[float, float]] = []  # (seconds, when) per reservation
 
@@ -30,8 +32,8 @@ class AudioAllowance:
         return sum(seconds for seconds, _ in self._reserved)
 
     async def reserve(self, seconds: float) -> None:
-        """Reserve exactly `seconds` (a whole upload, its duration known after decoding)."""
-        at = await self.access.reserve_audio(self.principal, seconds)
+        """Reserve exactly `seconds` (a whole upload once decoded, a text once validated)."""
+        at = await self._reserve_now(seconds)
         self._reserved.append((seconds, at))
         self.used += seconds
 
@@ -40,12 +42,12 @@ class AudioAllowance:
         missing = self.used + seconds - self.reserved
         if missing > 0:
             ahead = float(math.ceil(missing))
-            at = await self.access.reserve_audio(self.principal, ahead)
+            at = await self._reserve_now(ahead)
             self._reserved.append((ahead, at))
         self.used += seconds
 
     def unuse(self, seconds: float) -> None:
-        """Audio counted but never heard (its utterance was refused): not charged."""
+        """Counted but never delivered: not charged."""
         self.used = max(0.0, self.used - seconds)
 
     async def settle(self) -> None:
@@ -54,7 +56,7 @@ class AudioAllowance:
         while spare > 1e-9 and self._reserved:
             seconds, at = self._reserved.pop()
             back = min(seconds, spare)
-            await self.access.refund_audio(self.principal, back, at)
+            await self._refund(back, at)
             spare -= back
             if back < seconds:
                 self._reserved.append((seconds - back, at))
