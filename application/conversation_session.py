@@ -25,6 +25,7 @@ from application.conversation_events import (
     ReplyText,
     Tell,
 )
+from application.ports import Clock
 from application.replying import OutputAudio, Reply, ReplyFinished, Responding
 from application.replying import ReplyAudio as Sound
 from application.replying import ReplyText as Words
@@ -236,3 +237,32 @@ class ConversationSession:
             await self.respond(self.defaults, turn.speech_ended_at)
         except VoicePipeError as error:
             await self.tell(ConversationFailed(error))
+
+
+class Conversations:
+    """Opens conversations on the shared chat model, speech, limits and clock."""
+
+    def __init__(
+        self,
+        *,
+        responding: Responding,
+        access: Access,
+        clock: Clock,
+        limits: ConversationLimits | None = None,
+    ) -> None:
+        self.responding = responding
+        self.access = access
+        self.clock = clock
+        self.limits = limits or ConversationLimits()
+
+    def open(self, principal: Principal, *, tell: Tell, replies: bool) -> ConversationSession:
+        """`replies` False: a transcription session (speech in, no answers)."""
+        return ConversationSession(
+            responding=self.responding,
+            access=self.access,
+            principal=principal,
+            tell=tell,
+            monotonic=self.clock.monotonic,
+            replies=replies,
+            limits=self.limits,
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
+from application.access import Access, Principal
 from application.allowance import Allowance
 from application.ports import (
     AudioConverter,
@@ -151,10 +152,12 @@ class StartListening:
         transcribe: TranscribeAudio,
         voice_activity: VoiceActivityDetector,
         converter: AudioConverter,
+        access: Access,
         clock: Clock,
         limits: ListeningLimits,
         turns: TurnDetector | None = None,
     ) -> None:
+        self.access = access
         self.transcriber = transcriber
         self.turns = turns
         self.transcribe = transcribe
@@ -178,7 +181,7 @@ class StartListening:
         encoding: str,
         sample_rate: int,
         language: str | None,
-        allowance: Allowance,
+        principal: Principal,
         emit: Emit,
         transport: str = "ws-stream",
         policy: Endpointing | None = None,
@@ -212,7 +215,7 @@ class StartListening:
             stream_id=stream_id,
             audio=self.converter.open_stream(encoding, sample_rate),
             utterances=utterances,
-            allowance=allowance,
+            allowance=self.access.audio_allowance(principal),
             clock=self.clock,
             limits=self.limits,
             compressed=encoding not in RAW,

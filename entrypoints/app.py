@@ -109,7 +109,7 @@ def create_app(container: Container) -> Litestar:
         ],
         state=State({"container": container}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[*tracing, guarded(container.access, settings)],
+        middleware=[*tracing, guarded(container.admission, settings)],
         request_max_body_size=max_body,
         on_startup=[container.start],
         on_shutdown=[container.stop],

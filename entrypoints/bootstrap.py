@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 import structlog
 
 from application.access import Access, KeyRing, Limits
+from application.admission import Admission
 from application.connections import ConnectionLimits, Connections
+from application.conversation_session import ConversationLimits, Conversations
 from application.listening_session import ListeningLimits, StartListening
 from application.ports import (
     AudioCache,
@@ -67,6 +69,8 @@ class Container:
     transcribing: Transcribing
     listen: StartListening
     responding: Responding
+    conversations: Conversations
+    admission: Admission
     voice_activity: VoiceActivityDetector
     projector: StatsProjector
     telemetry: Telemetry
@@ -222,20 +226,32 @@ def bootstrap(
     synthesize, streams = SynthesizeSpeech(speech), StreamSpeech(speech)
     speaking = Speaking(synthesize=synthesize, streams=streams, access=access, retention=retention)
     language_model = language_model or wiring.language_model(settings, on_stop)
+    responding = Responding(
+        model=language_model,
+        speaking=speaking,
+        converter=converter,
+        events=events,
+        clock=clock,
+        max_text_chars=settings.max_text_chars,
+        answer_seconds=settings.llm_answer_seconds,
+    )
     container = Container(
         settings=settings,
         speech=speech,
         synthesize=synthesize,
         stream_speech=streams,
         speaking=speaking,
-        responding=Responding(
-            model=language_model,
-            speaking=speaking,
-            converter=converter,
-            events=events,
+        responding=responding,
+        conversations=Conversations(
+            responding=responding,
+            access=access,
             clock=clock,
-            max_text_chars=settings.max_text_chars,
+            limits=ConversationLimits(
+                max_items=settings.conversation_max_items,
+                max_chars=settings.conversation_max_chars,
+            ),
         ),
+        admission=Admission(access),
         transcribing=Transcribing(transcribe=transcribe, access=access, retention=retention),
         voice_activity=voice_activity,
         transcribe=transcribe,
@@ -244,6 +260,7 @@ def bootstrap(
             transcribe=transcribe,
             voice_activity=voice_activity,
             converter=converter,
+            access=access,
             clock=clock,
             limits=ListeningLimits(
                 max_container_bytes=settings.max_audio_bytes,

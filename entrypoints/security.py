@@ -22,7 +22,8 @@ from litestar.types import (
     Send,
 )
 
-from application.access import ANONYMOUS, Access, Principal
+from application.access import ANONYMOUS, Credential, Principal
+from application.admission import Admission
 from domain.errors import VoicePipeError
 from entrypoints.errors import body_for, headers_of, problem_of
 from entrypoints.settings import Settings
@@ -64,7 +65,7 @@ def _is_open(path: str, settings: Settings) -> bool:
     return False
 
 
-def guarded(access: Access, settings: Settings) -> Any:
+def guarded(admission: Admission, settings: Settings) -> Any:
     """Middleware factory: HTTP routes other than the open ones need a key and a free slot.
 
     WebSocket scopes pass through: the handshake is checked by `admit_socket`.
@@ -76,10 +77,10 @@ def guarded(access: Access, settings: Settings) -> Any:
                 principal = ANONYMOUS
                 if not _is_open(scope["path"], settings):
                     try:
-                        principal = access.authenticate(presented_key(scope))  # open: anonymous
-                        if not access.open:
+                        principal = admission.identify(Credential(key=presented_key(scope)))
+                        if not admission.open:
                             structlog.contextvars.bind_contextvars(key_id=principal.key_id)
-                        await access.admit_request(principal)  # anonymous: ANONYMOUS_LIMITS
+                        await admission.admit(principal)
                     except VoicePipeError as error:
                         await refuse(scope, send, error)  # inside the request's id and log
                         return

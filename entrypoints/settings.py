@@ -91,6 +91,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     llm_model: str = "gpt-4o-mini"
     llm_api_key: str | None = None
     llm_timeout_seconds: float = 30.0
+    llm_answer_seconds: float = 120.0
+    conversation_max_items: int = 200
+    conversation_max_chars: int = 200_000
     wyoming_uri: str | None = None
     wyoming_zeroconf: str | None = None
     # Scale-out (issue 18): readiness mark of the model queues, shared breakers' sync period.
@@ -122,6 +125,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         others += ("token_ttl_seconds", "ws_max_connections", "ws_idle_seconds")
         others += ("ws_ping_seconds", "max_audio_channels", "max_sample_rate")
         others += ("whisper_max_loaded", "stt_incomplete_ms", "stt_early_ms")
+        others += ("llm_answer_seconds", "conversation_max_items", "conversation_max_chars")
         for name in (
             "rate_limit_per_minute",
             "tts_chars_per_day",

@@ -21,4 +21,4 @@ async def usage(request: Request[Any, Any, Any]) -> Usage:
     """Today's TTS characters, STT seconds and chat-model characters, the requests of the
     last 60 s and the open connections of the key, each with its limit (null: none)."""
     container: Container = request.app.state.container
-    return await container.access.usage(principal_of(request))
+    return await container.admission.usage(principal_of(request))

@@ -179,7 +179,7 @@ class LiveDialect:
             encoding=encoding,
             sample_rate=asked.sample_rate,
             language=asked.common.language,
-            allowance=self.container.access.audio_allowance(self.connection.principal),
+            principal=self.connection.principal,
             emit=self.results.emit,
             transport="deepgram-stream",
             policy=self.results.policy,

@@ -67,7 +67,7 @@ async def client_secrets(request: Request[Any, Any, Any]) -> dict[str, Any]:
     config = updated(
         new_session("sess_" + uuid.uuid4().hex[:20], kind, model), read(session, beta=False)
     )
-    token = container.access.issue_token(principal_of(request), ttl=seconds, scope=REALTIME)
+    token = container.admission.token(principal_of(request), scope=REALTIME, ttl=seconds)
     expires_at = int(time.time()) + seconds
     return {
         "value": SECRET_PREFIX + token,

@@ -81,13 +81,8 @@ class RealtimeDialect:
 
     async def open(self, connection: Connection[Frame]) -> None:
         self.connection = connection
-        self.conversation = ConversationSession(
-            responding=self.container.responding,
-            access=self.container.access,
-            principal=connection.principal,
-            tell=self._tell,
-            monotonic=self.container.clock.monotonic,
-            replies=self.config.type == "realtime",
+        self.conversation = self.container.conversations.open(
+            connection.principal, tell=self._tell, replies=self.config.type == "realtime"
         )
         self._configure(self.config)
         await self.send({"type": "session.created", "session": self._session()})
@@ -186,7 +181,7 @@ class RealtimeDialect:
             encoding=config.input_encoding,
             sample_rate=config.rate_of(config.input_format),
             language=transcription.language if transcription else None,
-            allowance=self.container.access.audio_allowance(connection.principal),
+            principal=connection.principal,
             emit=conversation.user_turns().heard,
             transport="realtime",
             policy=turn.endpointing() if turn is not None else None,

@@ -87,11 +87,11 @@ async def _read_upload(request: Request[Any, Any, Any]) -> tuple[bytes, str | No
 @post("/api/token", status_code=200)
 async def issue_token(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """A one-time token for a browser WebSocket, which cannot send an Authorization header."""
-    access = container_of(request).access
-    token = access.issue_token(principal_of(request))
+    admission = container_of(request).admission
+    token = admission.token(principal_of(request))
     return {
         "token": token,
-        "expires_in": access.token_ttl,
+        "expires_in": admission.token_ttl,
         "subprotocols": ["voicepipe", f"token.{token}"],
     }
 

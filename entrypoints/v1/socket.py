@@ -13,7 +13,7 @@ import structlog
 from litestar import WebSocket, websocket
 from opentelemetry.trace import Status, StatusCode
 
-from application.access import ANONYMOUS
+from application.access import ANONYMOUS, Principal
 from application.connections import Connection
 from domain.errors import InvalidRequest, VoicePipeError
 from entrypoints.bootstrap import Container
@@ -70,7 +70,7 @@ class VoiceDialect:
         self.container = container
         self.connection: Connection[Frame] | None = None
         self.speech = SpeechOut(container.speaking, ANONYMOUS, self.send, self.send_bytes)
-        self.listening = ListeningIn(container.listen, self._allowance, self.send)
+        self.listening = ListeningIn(container.listen, self._principal, self.send)
 
     @property
     def busy(self) -> bool:
@@ -159,9 +159,8 @@ class VoiceDialect:
         )
         await self.send(transcript_reply(result, message.id, request_id))
 
-    def _allowance(self) -> Any:
-        principal = self.connection.principal if self.connection is not None else ANONYMOUS
-        return self.container.access.audio_allowance(principal)
+    def _principal(self) -> Principal:
+        return self.connection.principal if self.connection is not None else ANONYMOUS
 
     async def drain(self, seconds: float) -> None:
         """Say so; the utterance in progress gets its final; streams finish, or end cancelled

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from application.allowance import Allowance
+from application.access import Principal
 from application.listening_session import ListeningSession, StartListening
 from application.transcribe_stream import Emit, Failed, Final, Partial, StreamEvent
 from domain.errors import InvalidRequest, VoicePipeError
@@ -29,10 +29,10 @@ class ListeningIn:
     """At most one listening session per connection, opened by `stt_start`."""
 
     def __init__(
-        self, listen: StartListening, allowance: Callable[[], Allowance], send: SendFrame
+        self, listen: StartListening, principal: Callable[[], Principal], send: SendFrame
     ) -> None:
         self.listen = listen
-        self.allowance = allowance
+        self.principal = principal
         self.send = send
         self.session: ListeningSession | None = None
 
@@ -73,7 +73,7 @@ class ListeningIn:
             encoding=message.encoding,
             sample_rate=message.sample_rate,
             language=message.language,
-            allowance=self.allowance(),
+            principal=self.principal(),
             emit=renderer(stream_id, self.send),
         )
         await self.send(SttStarted(stream_id))

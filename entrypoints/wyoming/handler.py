@@ -109,7 +109,7 @@ class WyomingDialect:
             encoding="pcm_s16le",
             sample_rate=start.rate,
             language=self._language,
-            allowance=self.container.access.audio_allowance(self.connection.principal),
+            principal=self.connection.principal,
             emit=self._heard,
             transport="wyoming",
             manual=True,  # Home Assistant ends the utterance with audio-stop

@@ -47,6 +47,7 @@ def open_session(
             transcribe=listen.transcribe,
             voice_activity=listen.voice_activity,
             converter=listen.converter,
+            access=access,
             clock=clock,
             limits=listen.limits,
         )
@@ -55,7 +56,7 @@ def open_session(
         encoding=encoding,
         sample_rate=rate,
         language=None,
-        allowance=access.audio_allowance(access.authenticate("alice-secret")),
+        principal=access.authenticate("alice-secret"),
         emit=emit,
     )
     return session, heard
