@@ -280,3 +280,10 @@ def breaker_store(settings: Settings, link: Any | None, clock: Clock) -> Breaker
     from adapters.redis_breaker_store import RedisBreakerStore
 
     return RedisBreakerStore(link, prefix=settings.redis_prefix)
+
+
+def advertiser(name: str) -> Any:
+    """Zeroconf discovery of the Wyoming service under `name` (WYOMING_ZEROCONF)."""
+    from adapters.zeroconf_advertiser import ZeroconfAdvertiser
+
+    return ZeroconfAdvertiser(name)

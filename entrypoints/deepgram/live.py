@@ -23,6 +23,7 @@ from entrypoints.bootstrap import Container
 from entrypoints.deepgram import options, shapes
 from entrypoints.deepgram.prerecorded import models
 from entrypoints.deepgram.results import LiveResults
+from entrypoints.dialect import BaseDialect
 from entrypoints.websocket import Frame, chosen, serve_socket
 
 CONTAINER_MAGIC = {b"OggS": "ogg", b"\x1a\x45\xdf\xa3": "webm"}
@@ -83,27 +84,21 @@ async def listen_socket(socket: WebSocket[Any, Any, Any]) -> None:
     )
 
 
-class LiveDialect:
+class LiveDialect(BaseDialect[Frame]):
     """One client's stream: at most one listening session, rendered as Deepgram's messages."""
 
     name = "deepgram"
-    secrets = False
 
     def __init__(self, container: Container, query: options.Query) -> None:
-        self.container = container
+        super().__init__(container)
         self.request_id = str(uuid.uuid4())
         self.query = query
-        self.connection: Connection[Frame] | None = None
         self.session: ListeningSession | None = None
         self.results: LiveResults | None = None
         self.created = container.clock.now()
         self._sha = hashlib.sha256()
         self._heard = 0.0  # seconds of audio the finished session heard
         self._ended = False  # Metadata sent: the stream is over
-
-    @property
-    def busy(self) -> bool:
-        return False
 
     def decode(self, frame: Frame) -> Command:
         if isinstance(frame, bytes):
@@ -123,12 +118,12 @@ class LiveDialect:
             message = shapes.error_message(error.code, error.message)
         return _encoder.encode(message).decode()
 
-    def paced(self, command: Command) -> bool:
+    def paced(self, command: object) -> bool:
         return isinstance(command, Audio)
 
     async def open(self, connection: Connection[Frame]) -> None:
         """The query's settings; a raw encoding opens the listening session at once."""
-        self.connection = connection
+        await super().open(connection)
         asked = options.live(
             self.query, models(self.container), self.container.listen.limits.endpoint_ms
         )
@@ -137,10 +132,9 @@ class LiveDialect:
             self._open(asked.encoding)
 
     async def _send(self, message: dict[str, Any]) -> None:
-        assert self.connection is not None
-        await self.connection.send(_encoder.encode(message).decode())
+        await self.send(_encoder.encode(message).decode())
 
-    async def handle(self, command: Command) -> None:
+    async def handle(self, command: object) -> None:
         if isinstance(command, Audio):
             await self._audio(command.data)
         elif isinstance(command, Finalize):

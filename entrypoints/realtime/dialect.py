@@ -21,7 +21,7 @@ from application.replying import OutputAudio
 from domain.conversation import Item
 from domain.errors import InvalidRequest, VoicePipeError
 from entrypoints.bootstrap import Container
-from entrypoints.handlers import Handlers
+from entrypoints.dialect import BaseDialect, Handlers
 from entrypoints.openai.speech import voice_of
 from entrypoints.realtime import events as ev
 from entrypoints.realtime.render import rendered
@@ -38,21 +38,21 @@ from entrypoints.websocket import Frame
 
 SESSION_SECONDS = 3600  # `expires_at`, as OpenAI's sessions
 _encoder = msgspec.json.Encoder()
-HANDLERS: Handlers[RealtimeDialect] = Handlers()
+HANDLERS = Handlers()
 
 
-class RealtimeDialect:
+class RealtimeDialect(BaseDialect[Frame]):
     name = "realtime"
     secrets = True  # a client secret opens a Realtime connection (once)
+    HANDLERS = HANDLERS
 
     def __init__(
         self, container: Container, *, beta: bool, kind: SessionType, model: str | None
     ) -> None:
-        self.container = container
+        super().__init__(container)
         self.beta = beta
         self.config: SessionConfig = new_session("sess_" + uuid.uuid4().hex[:20], kind, model)
         self.expires_at = int(time.time()) + SESSION_SECONDS
-        self.connection: Connection[Frame] | None = None
         self.conversation: ConversationSession | None = None
         self.listening: ListeningSession | None = None
         self._listening_key: tuple[Any, ...] | None = None
@@ -76,24 +76,21 @@ class RealtimeDialect:
         self._event_id = None
         return self._encoded({"type": "error", "error": error_body(error, event_id)}) or ""
 
-    def paced(self, command: ev.ClientEvent) -> bool:
+    def paced(self, command: object) -> bool:
         return isinstance(command, ev.Append)
 
     async def open(self, connection: Connection[Frame]) -> None:
-        self.connection = connection
+        await super().open(connection)
         self.conversation = self.container.conversations.open(
             connection.principal, tell=self._tell, replies=self.config.type == "realtime"
         )
         self._configure(self.config)
-        await self.send({"type": "session.created", "session": self._session()})
+        await self.tell({"type": "session.created", "session": self._session()})
         if self.config.type == "realtime":
             try:
                 self.container.responding.check()
             except VoicePipeError as error:  # said once; transcription still works
-                await self.send({"type": "error", "error": error_body(error)})
-
-    async def handle(self, command: ev.ClientEvent) -> None:
-        await HANDLERS.dispatch(self, command)
+                await self.tell({"type": "error", "error": error_body(error)})
 
     async def drain(self, seconds: float) -> None:
         """The utterance in progress gets its transcript; the answer in progress ends (or is
@@ -108,10 +105,10 @@ class RealtimeDialect:
             await self.conversation.close()
         await self._stop_listening(finish=False)
 
-    async def send(self, event: dict[str, Any]) -> None:
+    async def tell(self, event: dict[str, Any]) -> None:
         data = self._encoded(event)
-        if data is not None and self.connection is not None:
-            await self.connection.send(data)
+        if data is not None:
+            await self.send(data)
 
     def _encoded(self, event: dict[str, Any]) -> str | None:
         kind = event["type"]
@@ -124,7 +121,7 @@ class RealtimeDialect:
 
     async def _tell(self, event: ConversationEvent) -> None:
         for server_event in rendered(event, self.beta):
-            await self.send(server_event)
+            await self.tell(server_event)
 
     def _session(self) -> dict[str, Any]:
         return session_shape(self.config, beta=self.beta, expires_at=self.expires_at)
@@ -207,7 +204,7 @@ class RealtimeDialect:
             await self._stop_listening(finish=True)  # new input settings: at the next append
         transcription = self.beta and config.type == "transcription"
         kind = "transcription_session.updated" if transcription else "session.updated"
-        await self.send({"type": kind, "session": self._session()})
+        await self.tell({"type": kind, "session": self._session()})
 
     @HANDLERS.on(ev.Append)
     async def _append(self, event: ev.Append) -> None:
@@ -233,7 +230,7 @@ class RealtimeDialect:
     async def _clear(self, _: ev.Clear) -> None:
         if self.listening is not None:
             self.listening.clear()
-        await self.send({"type": "input_audio_buffer.cleared"})
+        await self.tell({"type": "input_audio_buffer.cleared"})
 
     @HANDLERS.on(ev.ItemCreate)
     async def _create(self, event: ev.ItemCreate) -> None:
@@ -253,7 +250,7 @@ class RealtimeDialect:
     async def _retrieve(self, event: ev.ItemRetrieve) -> None:
         assert self.conversation is not None
         item = self.conversation.items.get(event.item_id)
-        await self.send({"type": "conversation.item.retrieved", "item": item_shape(item)})
+        await self.tell({"type": "conversation.item.retrieved", "item": item_shape(item)})
 
     @HANDLERS.on(ev.ItemTruncate)
     async def _truncate(self, event: ev.ItemTruncate) -> None:

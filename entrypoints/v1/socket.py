@@ -17,6 +17,7 @@ from application.access import ANONYMOUS, Principal
 from application.connections import Connection
 from domain.errors import InvalidRequest, VoicePipeError
 from entrypoints.bootstrap import Container
+from entrypoints.dialect import BaseDialect
 from entrypoints.v1.socket_listening import ListeningIn
 from entrypoints.v1.socket_speech import SpeechOut
 from entrypoints.v1.views import Closing, ServerFrame, error_frame, transcript_reply
@@ -60,17 +61,15 @@ async def voice_socket(socket: WebSocket[Any, Any, Any]) -> None:
     )
 
 
-class VoiceDialect:
+class VoiceDialect(BaseDialect[Frame]):
     """One client's v1 connection: its speech streams and its utterance stream."""
 
     name = "v1"
-    secrets = False
 
     def __init__(self, container: Container) -> None:
-        self.container = container
-        self.connection: Connection[Frame] | None = None
-        self.speech = SpeechOut(container.speaking, ANONYMOUS, self.send, self.send_bytes)
-        self.listening = ListeningIn(container.listen, self._principal, self.send)
+        super().__init__(container)
+        self.speech = SpeechOut(container.speaking, ANONYMOUS, self.reply, self.send)
+        self.listening = ListeningIn(container.listen, self._principal, self.reply)
 
     @property
     def busy(self) -> bool:
@@ -87,23 +86,19 @@ class VoiceDialect:
     def render_error(self, error: VoicePipeError, command: Command | None) -> Frame:
         return _encoder.encode(error_frame(error, getattr(command, "id", None))).decode()
 
-    def paced(self, command: Command) -> bool:
+    def paced(self, command: object) -> bool:
         """Audio is paced in seconds by the listening session; stray frames are messages."""
         return isinstance(command, AudioFrame) and self.listening.session is not None
 
     async def open(self, connection: Connection[Frame]) -> None:
-        self.connection = connection
+        await super().open(connection)
         self.speech.principal = connection.principal
 
-    async def send(self, frame: ServerFrame) -> None:
-        assert self.connection is not None
-        await self.connection.send(_encoder.encode(frame).decode())
+    async def reply(self, frame: ServerFrame) -> None:
+        await self.send(_encoder.encode(frame).decode())
 
-    async def send_bytes(self, data: bytes) -> None:
-        assert self.connection is not None
-        await self.connection.send(data)
-
-    async def handle(self, command: Command) -> None:
+    async def handle(self, command: object) -> None:
+        assert isinstance(command, Command)
         if isinstance(command, AudioFrame):  # dozens a second: not traced one by one
             await self.listening.audio(command.data)
             return
@@ -137,7 +132,7 @@ class VoiceDialect:
             if message.stream:
                 await self.speech.stream_whole(message, request_id)
             else:
-                await self.send(await self.speech.reply(message, request_id))
+                await self.reply(await self.speech.reply(message, request_id))
         elif isinstance(message, AudioMessage):
             await self._transcribe(message, request_id)
         elif isinstance(message, TextDelta):
@@ -157,7 +152,7 @@ class VoiceDialect:
             pipeline_id=request_id,
             transport="ws",
         )
-        await self.send(transcript_reply(result, message.id, request_id))
+        await self.reply(transcript_reply(result, message.id, request_id))
 
     def _principal(self) -> Principal:
         return self.connection.principal if self.connection is not None else ANONYMOUS
@@ -167,7 +162,7 @@ class VoiceDialect:
         (still with their `audio_end`) when the drain time runs short."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds - 1.0
-        await self.send(Closing("the server is shutting down"))
+        await self.reply(Closing("the server is shutting down"))
         await self.listening.stop()
         self.speech.finish_all()
         tasks = list(self.speech.tasks)

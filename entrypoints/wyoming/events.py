@@ -3,7 +3,8 @@ wrong type is a coded error naming it, never a crash."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
@@ -32,10 +33,7 @@ class AudioStart(msgspec.Struct, frozen=True):
     channels: int
 
 
-class AudioChunk(msgspec.Struct, frozen=True):
-    rate: int
-    width: int
-    channels: int
+class AudioChunk(AudioStart, frozen=True):
     audio: bytes = b""
 
 
@@ -60,27 +58,13 @@ class SynthesizeStop(msgspec.Struct, frozen=True):
     pass
 
 
-Command = (
-    Describe
-    | Transcribe
-    | AudioStart
-    | AudioChunk
-    | AudioStop
-    | Synthesize
-    | SynthesizeStart
-    | SynthesizeChunk
-    | SynthesizeStop
-)
-TYPES: dict[str, type[Command]] = {
-    "describe": Describe,
-    "transcribe": Transcribe,
-    "audio-start": AudioStart,
-    "audio-chunk": AudioChunk,
-    "audio-stop": AudioStop,
-    "synthesize": Synthesize,
-    "synthesize-start": SynthesizeStart,
-    "synthesize-chunk": SynthesizeChunk,
-    "synthesize-stop": SynthesizeStop,
+COMMANDS = (Describe, Transcribe, AudioStart, AudioChunk, AudioStop,
+            Synthesize, SynthesizeStart, SynthesizeChunk, SynthesizeStop)  # fmt: skip
+Command = (Describe | Transcribe | AudioStart | AudioChunk | AudioStop | Synthesize
+           | SynthesizeStart | SynthesizeChunk | SynthesizeStop)  # fmt: skip
+# Wyoming names an event by its class in kebab case: AudioStart is "audio-start".
+TYPES: dict[str, Any] = {
+    re.sub(r"(?<!^)(?=[A-Z])", "-", kind.__name__).lower(): kind for kind in COMMANDS
 }
 
 
@@ -90,10 +74,9 @@ def decode(frame: Frame) -> Command:
         raise InvalidRequest(f"unsupported event type {frame.type[:60]!r}")
     if frame.problem is not None:
         raise InvalidRequest(f"{frame.type}: {frame.problem}")
-    data = frame.data
-    if kind is AudioChunk:
-        data = {**data, "audio": frame.payload or b""}
+    data = {**frame.data, "audio": frame.payload or b""} if kind is AudioChunk else frame.data
     try:
-        return msgspec.convert(data, kind)
+        command: Command = msgspec.convert(data, kind)
     except msgspec.ValidationError as error:
         raise InvalidRequest(f"{frame.type}: {error}") from None
+    return command

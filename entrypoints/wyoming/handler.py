@@ -12,7 +12,6 @@ from wyoming import asr, audio, tts
 from wyoming.error import Error
 from wyoming.event import Event
 
-from application.connections import Connection
 from application.listening_session import ListeningSession
 from application.speaking import SpeakingSession
 from application.stream_speech import StreamChunk, StreamStarted
@@ -20,22 +19,21 @@ from application.transcribe_stream import Failed, Final, Partial, StreamEvent
 from application.transcript_deltas import TranscriptDeltas
 from domain.errors import InvalidRequest, VoicePipeError
 from entrypoints.bootstrap import Container
+from entrypoints.dialect import BaseDialect, Handlers
 from entrypoints.errors import problem_of
-from entrypoints.handlers import Handlers
 from entrypoints.wyoming import events as ev
 from entrypoints.wyoming.channel import Frame
 from entrypoints.wyoming.describe import info
 
-HANDLERS: Handlers[WyomingDialect] = Handlers()
+HANDLERS = Handlers()
 
 
-class WyomingDialect:
+class WyomingDialect(BaseDialect[Event]):
     name = "wyoming"
-    secrets = False
+    HANDLERS = HANDLERS
 
     def __init__(self, container: Container) -> None:
-        self.container = container
-        self.connection: Connection[Event] | None = None
+        super().__init__(container)
         self._language: str | None = None
         self._listening: ListeningSession | None = None
         self._deltas = TranscriptDeltas()
@@ -56,18 +54,8 @@ class WyomingDialect:
         problem = problem_of(error)
         return Error(text=problem.message, code=problem.code).event()
 
-    def paced(self, command: ev.Command) -> bool:
+    def paced(self, command: object) -> bool:
         return isinstance(command, ev.AudioChunk) and self._listening is not None
-
-    async def open(self, connection: Connection[Event]) -> None:
-        self.connection = connection
-
-    async def handle(self, command: ev.Command) -> None:
-        await HANDLERS.dispatch(self, command)
-
-    async def send(self, event: Event) -> None:
-        assert self.connection is not None
-        await self.connection.send(event)
 
     async def drain(self, seconds: float) -> None:
         """The utterance in progress gets its transcript (or an error); speech in progress
