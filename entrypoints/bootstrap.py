@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from adapters.otel_telemetry import Telemetry, build_telemetry
 from application.access import Access, KeyRing, Limits
 from application.admission import Admission
 from application.connections import ConnectionLimits, Connections
 from application.conversation_session import ConversationLimits, Conversations
+from application.health import Health
 from application.listening_session import ListeningLimits, StartListening
 from application.ports import (
     AudioCache,
@@ -48,7 +50,6 @@ from application.transcribing import Transcribing
 from domain.circuit import CircuitPolicy
 from entrypoints import wiring
 from entrypoints.settings import Settings
-from entrypoints.telemetry import Telemetry, build_telemetry
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +72,7 @@ class Container:
     responding: Responding
     conversations: Conversations
     admission: Admission
+    health: Health
     voice_activity: VoiceActivityDetector
     projector: StatsProjector
     telemetry: Telemetry
@@ -252,6 +254,14 @@ def bootstrap(
             ),
         ),
         admission=Admission(access),
+        health=Health(
+            speech=speech,
+            transcriber=transcriber,
+            cache=cache,
+            event_log=stored_events,
+            warnings=warnings,
+            saturated_at=settings.ready_queue_fraction,
+        ),
         transcribing=Transcribing(transcribe=transcribe, access=access, retention=retention),
         voice_activity=voice_activity,
         transcribe=transcribe,

@@ -17,8 +17,8 @@ import httpx
 import msgspec
 
 from domain.errors import VoicePipeError
+from domain.subtitles import to_srt, to_vtt
 from entrypoints.settings import Settings
-from entrypoints.subtitles import to_srt, to_vtt
 
 FORMATS = ("text", "json", "verbose_json", "srt", "vtt")
 

@@ -7,9 +7,8 @@ from typing import Any
 
 from litestar import Request, Response, get
 
+from application.health import component
 from domain.errors import VoicePipeError
-from domain.readiness import QueueLoad, Readiness, readiness
-from entrypoints.bootstrap import Container
 from entrypoints.v1.rest import container_of
 
 
@@ -17,23 +16,15 @@ from entrypoints.v1.rest import container_of
 async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     """Liveness plus each dependency; 200 even when degraded (the service still answers)."""
     container = container_of(request)
-    parts: dict[str, dict[str, Any]] = {
-        "tts": _tts_health(container),
-        "stt": _stt_health(container.transcriber),
-        "cache": _component_health(container.cache),
-        "event_log": _component_health(container.event_log),
-        "telemetry": {"status": "ok", **container.telemetry.exporting},
-    }
-    reasons = list(container.warnings)
-    for name, part in parts.items():
-        if part.get("status") != "ok":
-            reasons.append(f"{name}: {part.get('reason', part.get('status'))}")
-    verdict = _readiness(container)
+    report = container.health
+    parts = {**report.parts(), "telemetry": {"status": "ok", **container.telemetry.exporting}}
+    reasons = report.reasons(parts)
+    verdict = report.readiness(draining=container.draining)
     body = {
         "status": "degraded" if reasons else "ok",
         "ready": verdict.ready,
         "readiness": {"ready": verdict.ready, "reasons": list(verdict.reasons)},
-        "queues": _queue_view(container),
+        "queues": report.queue_view(),
         "uptime_seconds": round(time.monotonic() - container.started_at, 1),
         "warnings": reasons,
         "components": parts,
@@ -46,7 +37,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     """May the balancer send new work here? 503 while a model queue is saturated or the
     instance is draining; what is already here keeps going either way."""
     container = container_of(request)
-    verdict = _readiness(container)
+    verdict = container.health.readiness(draining=container.draining)
     headers = {"cache-control": "no-store"}
     if verdict.ready:
         return Response({"ready": True}, headers=headers)
@@ -55,7 +46,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         "code": "not_ready",
         "message": "; ".join(verdict.reasons),
         "reasons": list(verdict.reasons),
-        "queues": _queue_view(container),
+        "queues": container.health.queue_view(),
     }
     return Response(body, status_code=503, headers={**headers, "retry-after": "1"})
 
@@ -64,71 +55,6 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 async def live() -> Response[dict[str, str]]:
     """The process answers: nothing else is checked (a busy instance is alive, not dead)."""
     return Response({"status": "alive"}, headers={"cache-control": "no-store"})
-
-
-def _queues(container: Container) -> list[QueueLoad]:
-    """Every bounded model queue: each TTS provider's that has one, and the STT models' one."""
-    components: list[tuple[str, object]] = [
-        (f"tts {s.provider}", s) for s in container.speech.providers.synthesizers
-    ]
-    components.append((f"stt {container.transcriber.model_name}", container.transcriber))
-    return [
-        QueueLoad(
-            name=name,
-            queued=int(getattr(component, "queued", 0)),
-            max_queue=int(getattr(component, "max_queue", 0)),
-        )
-        for name, component in components
-        if hasattr(component, "queued") and hasattr(component, "max_queue")
-    ]
-
-
-def _queue_view(container: Container) -> dict[str, dict[str, int]]:
-    return {q.name: {"queued": q.queued, "max": q.max_queue} for q in _queues(container)}
-
-
-def _readiness(container: Container) -> Readiness:
-    return readiness(
-        _queues(container),
-        saturated_at=container.settings.ready_queue_fraction,
-        draining=container.draining,
-    )
-
-
-def _tts_health(container: Container) -> dict[str, Any]:
-    chain = container.speech.providers
-    breakers = chain.states()
-    problems = {
-        s.provider: problem
-        for s in chain.synthesizers
-        if (problem := getattr(s, "problem", None)) is not None
-    }
-    reasons = [f"{p} circuit {state}" for p, state in breakers.items() if state != "closed"]
-    reasons += [f"{p}: {problem}" for p, problem in problems.items()]
-    part: dict[str, Any] = {
-        "status": "degraded" if reasons else "ok",
-        "providers": {s.provider: list(s.voices()) for s in chain.synthesizers},
-        "breakers": breakers,
-        "problems": problems,
-    }
-    if reasons:
-        part["reason"] = "; ".join(reasons)
-    return part
-
-
-def _stt_health(transcriber: Any) -> dict[str, Any]:
-    part: dict[str, Any] = {"status": "ok", "model": transcriber.model_name}
-    if hasattr(transcriber, "names"):
-        part["models"] = transcriber.names()
-        part["loaded"] = transcriber.loaded()  # extra models in memory, seconds since last use
-    return part
-
-
-def _component_health(component: object) -> dict[str, Any]:
-    report = getattr(component, "health", None)
-    if callable(report):
-        return dict(report())
-    return {"status": "ok", "kind": type(component).__name__}
 
 
 @get("/stats")
@@ -141,7 +67,7 @@ async def stats(request: Request[Any, Any, Any]) -> dict[str, Any]:
     except Exception:  # the log is away: answer with what was folded so far
         folded, stale = projector.stats, True
     snapshot = folded.snapshot()
-    log_health = _component_health(container.event_log)
+    log_health = component(container.event_log)
     snapshot["event_log"] = {
         "stale": stale,
         "buffered": log_health.get("buffered", 0),

@@ -16,6 +16,7 @@ from application.transcribe_stream import (
     StreamEvent,
 )
 from domain.utterances import WINDOW_MS, Endpointing
+from domain.words import TimedWord, estimated_words, segment_words
 from entrypoints.deepgram import options, shapes
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -80,7 +81,7 @@ class LiveResults:
             if self.asked.interim_results:
                 start = self._starts.get(event.utterance, self._next_start)
                 duration = event.audio_ms / 1000
-                words = shapes.estimated_words(event.text, start, start + duration, 0.0)
+                words = estimated_words(event.text, start, start + duration, 0.0)
                 await self.send(self._results(start, duration, event.text, words, final=False))
         elif isinstance(event, Final):
             await self._final(event)
@@ -98,7 +99,7 @@ class LiveResults:
         self._done(event.utterance)
         self._next_start = event.end
         transcript = event.result.transcript
-        words = shapes.segment_words(transcript, event.start, event.end)
+        words = segment_words(transcript, event.start, event.end)
         message = self._results(
             event.start,
             event.end - event.start,
@@ -142,7 +143,7 @@ class LiveResults:
         start: float,
         duration: float,
         text: str,
-        words: list[shapes.DgWord],
+        words: list[TimedWord],
         *,
         final: bool,
         speech_final: bool = False,

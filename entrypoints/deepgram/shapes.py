@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import math
-import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
@@ -17,23 +14,19 @@ from opentelemetry import trace
 
 from application.transcribe_audio import TranscriptionResult
 from domain.errors import VoicePipeError
-from domain.speech import Segment, Transcript, Word
+from domain.words import (
+    TimedWord,
+    confidence,
+    mean_confidence,
+    plain,
+    segment_confidence,
+    timed_words,
+)
 from entrypoints.errors import deepgram_body, headers_of, problem_of
 
 log = structlog.get_logger(__name__)
 
 CHANNEL_INDEX = [0, 1]  # channel 0 of 1: every stream is mixed down to one
-_EDGE_PUNCTUATION = re.compile(r"^[^\w']+|[^\w']+$")
-
-
-class DgWord(msgspec.Struct, frozen=True):
-    """A word as Deepgram times it: `word` plain and lower case, `punctuated_word` as said."""
-
-    word: str
-    start: float
-    end: float
-    confidence: float
-    punctuated_word: str
 
 
 def model_uuid(name: str) -> str:
@@ -50,63 +43,7 @@ def created_at(seconds: float) -> str:
     return stamp.replace("+00:00", "Z")
 
 
-def plain(text: str) -> str:
-    """Deepgram's unpunctuated form: lower case, no punctuation around words."""
-    return " ".join(w for w in (_EDGE_PUNCTUATION.sub("", t).lower() for t in text.split()) if w)
-
-
-def confidence(probability: float) -> float:
-    return round(min(max(probability, 0.0), 1.0), 4)
-
-
-def segment_confidence(segment: Segment) -> float:
-    return confidence(math.exp(segment.avg_logprob))
-
-
-def timed_words(words: Sequence[Word]) -> list[DgWord]:
-    """The model's own word timings; pieces that are only punctuation are not words."""
-    out = []
-    for word in words:
-        bare = plain(word.word)
-        if bare:
-            out.append(
-                DgWord(bare, word.start, word.end, confidence(word.probability), word.word.strip())
-            )
-    return out
-
-
-def estimated_words(text: str, start: float, end: float, probability: float) -> list[DgWord]:
-    """Words spread over [start, end] by their length in characters: for transcripts whose
-    model call timed only the whole (a stream's utterances, its drafts)."""
-    tokens = [t for t in text.split() if plain(t)]
-    total = sum(len(t) + 1 for t in tokens)
-    out: list[DgWord] = []
-    at = 0
-    span = max(end - start, 0.0)
-    for token in tokens:
-        begin = start + span * at / total
-        at += len(token) + 1
-        finish = start + span * at / total
-        out.append(
-            DgWord(plain(token), round(begin, 3), round(finish, 3), confidence(probability), token)
-        )
-    return out
-
-
-def segment_words(transcript: Transcript, start: float, end: float) -> list[DgWord]:
-    if transcript.words:
-        return timed_words(transcript.words)
-    words: list[DgWord] = []
-    for segment in transcript.segments:  # Whisper's segment times can run past the audio
-        low = max(segment.start, start)
-        high = max(min(segment.end, end), low)
-        words += estimated_words(segment.text, low, high, segment_confidence(segment))
-    if not words and transcript.text:
-        words = estimated_words(transcript.text, start, end, 0.0)
-    return words
-
-
-def word_shape(word: DgWord, punctuate: bool) -> dict[str, Any]:
+def word_shape(word: TimedWord, punctuate: bool) -> dict[str, Any]:
     shape: dict[str, Any] = {
         "word": word.word,
         "start": word.start,
@@ -118,20 +55,14 @@ def word_shape(word: DgWord, punctuate: bool) -> dict[str, Any]:
     return shape
 
 
-def mean_confidence(words: Sequence[DgWord], fallback: float = 0.0) -> float:
-    if not words:
-        return fallback
-    return confidence(sum(w.confidence for w in words) / len(words))
-
-
-def transcript_text(text: str, words: Sequence[DgWord], punctuate: bool) -> str:
+def transcript_text(text: str, words: Sequence[TimedWord], punctuate: bool) -> str:
     if punctuate:
         return text
     return " ".join(w.word for w in words) if words else plain(text)
 
 
 def alternative(
-    text: str, words: Sequence[DgWord], punctuate: bool, fallback: float = 0.0
+    text: str, words: Sequence[TimedWord], punctuate: bool, fallback: float = 0.0
 ) -> dict[str, Any]:
     return {
         "transcript": transcript_text(text, words, punctuate),
@@ -140,9 +71,9 @@ def alternative(
     }
 
 
-def utterances(words: Sequence[DgWord], split: float, punctuate: bool) -> list[dict[str, Any]]:
+def utterances(words: Sequence[TimedWord], split: float, punctuate: bool) -> list[dict[str, Any]]:
     """Words grouped where the silence between two is at least `split` seconds."""
-    groups: list[list[DgWord]] = []
+    groups: list[list[TimedWord]] = []
     for word in words:
         if groups and word.start - groups[-1][-1].end < split:
             groups[-1].append(word)

@@ -8,7 +8,7 @@ from litestar import Response
 
 from application.transcribe_audio import TranscriptionResult
 from domain.errors import VoicePipeError
-from entrypoints.subtitles import to_srt, to_vtt
+from domain.subtitles import to_srt, to_vtt
 
 TRANSCRIPT_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 LANGUAGE_NAMES = {

@@ -17,10 +17,10 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
+from adapters.otel_telemetry import build_telemetry
 from entrypoints.app import DrainingServer, create_app, server_config
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings
-from entrypoints.telemetry import build_telemetry
 
 # What the session's service traced and measured, for the observability tests.
 SPANS = InMemorySpanExporter()

@@ -8,7 +8,7 @@ import pytest
 
 from adapters.memory_event_log import InMemoryEventLog
 from adapters.observed_event_log import ObservedEventLog
-from entrypoints.telemetry import build_telemetry
+from adapters.otel_telemetry import build_telemetry
 from tests.integration.conftest import free_port
 from tests.integration.fake_collector import GrpcCollector, HttpCollector
 from tests.unit.test_telemetry import fallback_batch

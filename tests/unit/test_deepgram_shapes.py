@@ -9,6 +9,7 @@ import pytest
 
 from application.access import Unauthorized
 from application.transcribe_audio import TranscriptionResult
+from domain import words as timing
 from domain.errors import Busy
 from domain.speech import Segment, Transcript, Word
 from entrypoints.deepgram import shapes
@@ -36,11 +37,11 @@ RESULT = TranscriptionResult(TRANSCRIPT, None, 12.0)
 
 
 def test_plain_is_deepgrams_unpunctuated_form() -> None:
-    assert shapes.plain("Hello, World! Don't — stop...") == "hello world don't stop"
+    assert timing.plain("Hello, World! Don't — stop...") == "hello world don't stop"
 
 
 def test_timed_words_keep_the_models_times() -> None:
-    words = shapes.timed_words(WORDS)
+    words = timing.timed_words(WORDS)
     assert [(w.word, w.punctuated_word) for w in words] == [
         ("hello", "Hello,"), ("world", "world."), ("don't", "Don't"), ("stop", "stop!")
     ]  # fmt: skip
@@ -48,25 +49,25 @@ def test_timed_words_keep_the_models_times() -> None:
 
 
 def test_estimated_words_share_the_span_by_length_in_order() -> None:
-    words = shapes.estimated_words("It is beautiful...", 1.0, 3.0, 0.5)
+    words = timing.estimated_words("It is beautiful...", 1.0, 3.0, 0.5)
     assert [w.word for w in words] == ["it", "is", "beautiful"]
     assert words[0].start == 1.0 and words[-1].end == 3.0
     for before, after in itertools.pairwise(words):
         assert before.start < before.end == after.start < after.end
     assert words[2].end - words[2].start > words[0].end - words[0].start
-    assert shapes.estimated_words("", 0.0, 1.0, 0.5) == []
+    assert timing.estimated_words("", 0.0, 1.0, 0.5) == []
 
 
 def test_segment_words_without_model_times_stay_inside_the_utterance() -> None:
     untimed = msgspec.structs.replace(TRANSCRIPT, words=())
-    words = shapes.segment_words(untimed, 0.0, 2.5)  # the second segment runs past the end
+    words = timing.segment_words(untimed, 0.0, 2.5)  # the second segment runs past the end
     assert [w.word for w in words] == ["hello", "world", "don't", "stop"]
     assert all(0.0 <= w.start <= w.end <= 2.5 for w in words)
     assert words[2].confidence == pytest.approx(0.7408, abs=1e-4)  # exp(-0.3)
 
 
 def test_utterances_split_at_pauses() -> None:
-    words = shapes.timed_words(WORDS)
+    words = timing.timed_words(WORDS)
     first, second = shapes.utterances(words, 0.8, punctuate=True)
     assert first["transcript"] == "Hello, world." and second["transcript"] == "Don't stop!"
     assert (first["start"], first["end"], second["start"], second["end"]) == (0.1, 0.9, 2.0, 2.7)
@@ -111,7 +112,7 @@ def test_the_prerecorded_response() -> None:
 
 
 def test_live_messages() -> None:
-    words = shapes.timed_words(WORDS)
+    words = timing.timed_words(WORDS)
     message = shapes.results_message(
         request="r",
         model="tiny.en",

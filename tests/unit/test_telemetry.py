@@ -12,6 +12,7 @@ from opentelemetry.trace import StatusCode
 
 from adapters.memory_event_log import InMemoryEventLog
 from adapters.observed_event_log import ObservedEventLog
+from adapters.otel_telemetry import Telemetry, build_telemetry
 from application.synthesize_speech import SpeakCommand
 from domain.errors import VoicePipeError
 from domain.events import (
@@ -29,7 +30,6 @@ from domain.events import (
     SpeechTranscribed,
     StepDegraded,
 )
-from entrypoints.telemetry import Telemetry, build_telemetry
 from tests.telemetry_probe import attrs, children, duration_ns, named, points, total
 from tests.unit.conftest import FakeWorld
 

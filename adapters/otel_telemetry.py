@@ -1,4 +1,4 @@
-"""OpenTelemetry set-up from the standard OTEL_* variables: tracer, meter, exporters.
+"""OpenTelemetry assembled from the standard OTEL_* variables: tracer, meter, exporters.
 
 - Metrics: Prometheus text at GET /metrics (always, unless OTEL_SDK_DISABLED=true); OTLP when
   OTEL_METRICS_EXPORTER names it or an OTLP endpoint is set; `console` for development.
