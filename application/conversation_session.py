@@ -25,6 +25,7 @@ from application.conversation_events import (
     ReplyText,
     Tell,
 )
+from application.listening_session import ListeningSession, StartListening
 from application.ports import Clock
 from application.replying import OutputAudio, Reply, ReplyFinished, Responding
 from application.replying import ReplyAudio as Sound
@@ -39,6 +40,15 @@ class ConversationLimits(msgspec.Struct, frozen=True):
     max_items: int = 200
     max_chars: int = 200_000  # all items' text together
     history_chars: int = 32_000  # the newest items that fit go to the model
+
+
+class Hearing(msgspec.Struct, frozen=True):
+    """How the user's audio comes in: a change starts a new listening session."""
+
+    encoding: str = "pcm_s16le"
+    sample_rate: int = 24_000
+    language: str | None = None
+    prompt: str | None = None  # context for the transcription
 
 
 class ReplyOptions(msgspec.Struct, frozen=True):
@@ -60,6 +70,9 @@ class ConversationSession:
       says so (`interrupt_response`, barge-in).
     - An answer's assistant item keeps what was spoken: a cancelled one only the sentences
       whose audio was sent; `truncate` keeps the sentences heard by a point.
+    - The user's audio goes to one listening session at a time, opened on the first audio
+      with the conversation's hearing and turn detection (none: the client commits turns);
+      new settings finish the one in progress and take effect with the next audio.
     - `replies` False (a transcription session): items come only from speech; no answers.
     """
 
@@ -67,6 +80,7 @@ class ConversationSession:
         self,
         *,
         responding: Responding,
+        listen: StartListening,
         access: Access,
         principal: Principal,
         tell: Tell,
@@ -75,6 +89,7 @@ class ConversationSession:
         limits: ConversationLimits | None = None,
     ) -> None:
         self.responding = responding
+        self.listen = listen
         self.access = access
         self.principal = principal
         self.tell = tell
@@ -83,7 +98,10 @@ class ConversationSession:
         self.limits = limits or ConversationLimits()
         self.items = Conversation(self.limits.max_items, self.limits.max_chars)
         self.turn_detection: TurnDetection | None = TurnDetection()
+        self.hearing = Hearing()
         self.defaults = ReplyOptions()  # what an automatic answer is like
+        self.listening: ListeningSession | None = None
+        self._heard_with: tuple[Hearing, TurnDetection | None] | None = None
         self.closing = False  # the server is draining: no new answers
         self.reply: Reply | None = None
         self.task: asyncio.Task[None] | None = None
@@ -93,16 +111,54 @@ class ConversationSession:
     def active(self) -> bool:
         return self._starting or (self.task is not None and not self.task.done())
 
-    def user_turns(self) -> UserTurns:
-        """A listening session's utterances as this conversation's user turns."""
-        return UserTurns(
+    # The user's audio
+
+    async def configure(self, hearing: Hearing, turn_detection: TurnDetection | None) -> None:
+        self.hearing, self.turn_detection = hearing, turn_detection
+        if self._heard_with not in (None, (hearing, turn_detection)):
+            await self.stop_listening(finish=True)
+
+    async def hear(self, audio: bytes) -> None:
+        await (self.listening or self._listen()).feed(audio)
+
+    async def commit(self) -> None:
+        """The client ends the user's turn (manual turns, or ahead of voice activity)."""
+        if self.listening is None or not await self.listening.end_utterance():
+            raise InvalidRequest("the input audio buffer is empty: append audio before committing")
+
+    def clear(self) -> None:
+        if self.listening is not None:
+            self.listening.clear()
+
+    async def stop_listening(self, *, finish: bool) -> None:
+        session, self.listening, self._heard_with = self.listening, None, None
+        if session is not None:
+            await session.stop(finish=finish)
+
+    def _listen(self) -> ListeningSession:
+        hearing, turn = self.hearing, self.turn_detection
+        turns = UserTurns(
             items=self.items,
             tell=self.tell,
             on_speech=self._barge_in,
             on_turn=self._user_turn,
             monotonic=self.monotonic,
-            announce_stops=self.turn_detection is not None,
+            announce_stops=turn is not None,
         )
+        self.listening = self.listen.open(
+            stream_id="conv-" + uuid.uuid4().hex[:12],
+            encoding=hearing.encoding,
+            sample_rate=hearing.sample_rate,
+            language=hearing.language,
+            principal=self.principal,
+            emit=turns.heard,
+            transport="realtime",
+            policy=turn.endpointing() if turn is not None else None,
+            manual=turn is None,
+            prompt=hearing.prompt,
+        )
+        self._heard_with = (hearing, turn)
+        return self.listening
 
     # Items
 
@@ -162,9 +218,12 @@ class ConversationSession:
         return True
 
     async def finish(self, seconds: float) -> None:
-        """Let the answer in progress end within `seconds`, else cancel it (it still ends
-        with its ReplyDone)."""
+        """The utterance in progress gets its transcript; the answer in progress ends within
+        `seconds`, else is cancelled (it still ends with its ReplyDone)."""
         self.closing = True
+        started = self.monotonic()
+        await self.stop_listening(finish=True)
+        seconds -= self.monotonic() - started
         if self.task is None:
             return
         done, _ = await asyncio.wait({self.task}, timeout=max(0.0, seconds))
@@ -177,6 +236,7 @@ class ConversationSession:
         self.cancel("client_left")
         if self.task is not None:
             self.task.cancel()
+        await self.stop_listening(finish=False)
 
     async def _answer(self, reply: Reply, options: ReplyOptions) -> None:
         audio = options.audio is not None
@@ -246,11 +306,13 @@ class Conversations:
         self,
         *,
         responding: Responding,
+        listen: StartListening,
         access: Access,
         clock: Clock,
         limits: ConversationLimits | None = None,
     ) -> None:
         self.responding = responding
+        self.listen = listen
         self.access = access
         self.clock = clock
         self.limits = limits or ConversationLimits()
@@ -259,6 +321,7 @@ class Conversations:
         """`replies` False: a transcription session (speech in, no answers)."""
         return ConversationSession(
             responding=self.responding,
+            listen=self.listen,
             access=self.access,
             principal=principal,
             tell=tell,

@@ -228,6 +228,23 @@ def bootstrap(
     synthesize, streams = SynthesizeSpeech(speech), StreamSpeech(speech)
     speaking = Speaking(synthesize=synthesize, streams=streams, access=access, retention=retention)
     language_model = language_model or wiring.language_model(settings, on_stop)
+    listen = StartListening(
+        transcriber=transcriber,
+        transcribe=transcribe,
+        voice_activity=voice_activity,
+        converter=converter,
+        access=access,
+        clock=clock,
+        limits=ListeningLimits(
+            max_container_bytes=settings.max_audio_bytes,
+            partial_ms=settings.stt_partial_ms,
+            endpoint_ms=settings.stt_endpoint_ms,
+            semantic=settings.stt_turn_detection == "semantic",
+            incomplete_ms=settings.stt_incomplete_ms,
+            early_ms=settings.stt_early_ms,
+        ),
+        turns=turns,
+    )
     responding = Responding(
         model=language_model,
         speaking=speaking,
@@ -246,6 +263,7 @@ def bootstrap(
         responding=responding,
         conversations=Conversations(
             responding=responding,
+            listen=listen,
             access=access,
             clock=clock,
             limits=ConversationLimits(
@@ -265,23 +283,7 @@ def bootstrap(
         transcribing=Transcribing(transcribe=transcribe, access=access, retention=retention),
         voice_activity=voice_activity,
         transcribe=transcribe,
-        listen=StartListening(
-            transcriber=transcriber,
-            transcribe=transcribe,
-            voice_activity=voice_activity,
-            converter=converter,
-            access=access,
-            clock=clock,
-            limits=ListeningLimits(
-                max_container_bytes=settings.max_audio_bytes,
-                partial_ms=settings.stt_partial_ms,
-                endpoint_ms=settings.stt_endpoint_ms,
-                semantic=settings.stt_turn_detection == "semantic",
-                incomplete_ms=settings.stt_incomplete_ms,
-                early_ms=settings.stt_early_ms,
-            ),
-            turns=turns,
-        ),
+        listen=listen,
         projector=StatsProjector(events),
         telemetry=telemetry,
         access=access,

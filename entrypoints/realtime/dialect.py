@@ -15,8 +15,7 @@ import msgspec
 
 from application.connections import Connection
 from application.conversation_events import ConversationEvent
-from application.conversation_session import ConversationSession, ReplyOptions
-from application.listening_session import ListeningSession
+from application.conversation_session import ConversationSession, Hearing, ReplyOptions
 from application.replying import OutputAudio
 from domain.conversation import Item
 from domain.errors import InvalidRequest, VoicePipeError
@@ -54,11 +53,14 @@ class RealtimeDialect(BaseDialect[Frame]):
         self.config: SessionConfig = new_session("sess_" + uuid.uuid4().hex[:20], kind, model)
         self.expires_at = int(time.time()) + SESSION_SECONDS
         self.conversation: ConversationSession | None = None
-        self.listening: ListeningSession | None = None
-        self._listening_key: tuple[Any, ...] | None = None
         self._event_id: str | None = None  # of the frame that failed to decode
         # 4/3 for base64, plus room: the listening session bounds frames in bytes itself
         self.max_append_chars = (container.listen.limits.max_frame_bytes * 4) // 3 + 4
+
+    @property
+    def talk(self) -> ConversationSession:
+        assert self.conversation is not None, "opened"
+        return self.conversation
 
     @property
     def busy(self) -> bool:
@@ -84,7 +86,7 @@ class RealtimeDialect(BaseDialect[Frame]):
         self.conversation = self.container.conversations.open(
             connection.principal, tell=self._tell, replies=self.config.type == "realtime"
         )
-        self._configure(self.config)
+        await self._configure(self.config)
         await self.tell({"type": "session.created", "session": self._session()})
         if self.config.type == "realtime":
             try:
@@ -95,15 +97,12 @@ class RealtimeDialect(BaseDialect[Frame]):
     async def drain(self, seconds: float) -> None:
         """The utterance in progress gets its transcript; the answer in progress ends (or is
         cancelled when the drain time runs short) with its `response.done`."""
-        loop_time = time.monotonic()
-        await self._stop_listening(finish=True)
         if self.conversation is not None:
-            await self.conversation.finish(seconds - 1.0 - (time.monotonic() - loop_time))
+            await self.conversation.finish(seconds - 1.0)
 
     async def close(self) -> None:
         if self.conversation is not None:
             await self.conversation.close()
-        await self._stop_listening(finish=False)
 
     async def tell(self, event: dict[str, Any]) -> None:
         data = self._encoded(event)
@@ -126,12 +125,19 @@ class RealtimeDialect(BaseDialect[Frame]):
     def _session(self) -> dict[str, Any]:
         return session_shape(self.config, beta=self.beta, expires_at=self.expires_at)
 
-    def _configure(self, config: SessionConfig) -> None:
+    async def _configure(self, config: SessionConfig) -> None:
         self.config = config
         conversation = self.conversation
         assert conversation is not None
-        conversation.turn_detection = config.turn_detection
         conversation.defaults = self._options(None)
+        transcription = config.transcription
+        hearing = Hearing(
+            encoding=config.input_encoding,
+            sample_rate=config.rate_of(config.input_format),
+            language=transcription.language if transcription else None,
+            prompt=transcription.prompt if transcription else None,
+        )
+        await conversation.configure(hearing, config.turn_detection)
 
     def _options(self, asked: ev.ResponseIn | None) -> ReplyOptions:
         config, asked = self.config, asked or ev.ResponseIn()
@@ -167,41 +173,13 @@ class RealtimeDialect(BaseDialect[Frame]):
             tag=tag,
         )
 
-    def _listen(self) -> ListeningSession:
-        if self.listening is not None:
-            return self.listening
-        config, conversation, connection = self.config, self.conversation, self.connection
-        assert conversation is not None and connection is not None
-        turn, transcription = config.turn_detection, config.transcription
-        self.listening = self.container.listen.open(
-            stream_id=config.id + "-" + uuid.uuid4().hex[:6],
-            encoding=config.input_encoding,
-            sample_rate=config.rate_of(config.input_format),
-            language=transcription.language if transcription else None,
-            principal=connection.principal,
-            emit=conversation.user_turns().heard,
-            transport="realtime",
-            policy=turn.endpointing() if turn is not None else None,
-            manual=turn is None,
-            prompt=transcription.prompt if transcription else None,
-        )
-        self._listening_key = config.listening_key()
-        return self.listening
-
-    async def _stop_listening(self, *, finish: bool) -> None:
-        session, self.listening, self._listening_key = self.listening, None, None
-        if session is not None:
-            await session.stop(finish=finish)
-
     # Handlers, one per client event
 
     @HANDLERS.on(ev.SessionUpdate, ev.TranscriptionSessionUpdate)
     async def _update(self, event: ev.SessionUpdate) -> None:
         config = updated(self.config, read(event.session, beta=self.beta))
         voice_of(config.voice, self.container.speech.voices())  # refused now, not at reply
-        self._configure(config)
-        if self._listening_key not in (None, config.listening_key()):
-            await self._stop_listening(finish=True)  # new input settings: at the next append
+        await self._configure(config)
         transcription = self.beta and config.type == "transcription"
         kind = "transcription_session.updated" if transcription else "session.updated"
         await self.tell({"type": kind, "session": self._session()})
@@ -219,52 +197,45 @@ class RealtimeDialect(BaseDialect[Frame]):
             raise InvalidRequest("audio is not valid base64") from error
         if not data:
             raise InvalidRequest("audio must be base64-encoded audio bytes")
-        await self._listen().feed(data)
+        await self.talk.hear(data)
 
     @HANDLERS.on(ev.Commit)
     async def _commit(self, _: ev.Commit) -> None:
-        if self.listening is None or not await self.listening.end_utterance():
-            raise InvalidRequest("the input audio buffer is empty: append audio before committing")
+        await self.talk.commit()
 
     @HANDLERS.on(ev.Clear)
     async def _clear(self, _: ev.Clear) -> None:
-        if self.listening is not None:
-            self.listening.clear()
+        self.talk.clear()
         await self.tell({"type": "input_audio_buffer.cleared"})
 
     @HANDLERS.on(ev.ItemCreate)
     async def _create(self, event: ev.ItemCreate) -> None:
-        assert self.conversation is not None
         item = event.item
         text = "\n".join(part.text for part in item.content)
         item_id = item.id or "item_" + uuid.uuid4().hex[:20]
         made = Item(id=item_id, role=item.role, audio=False, text=text)
-        await self.conversation.add(made, event.previous_item_id)
+        await self.talk.add(made, event.previous_item_id)
 
     @HANDLERS.on(ev.ItemDelete)
     async def _delete(self, event: ev.ItemDelete) -> None:
-        assert self.conversation is not None
-        await self.conversation.delete(event.item_id)
+        await self.talk.delete(event.item_id)
 
     @HANDLERS.on(ev.ItemRetrieve)
     async def _retrieve(self, event: ev.ItemRetrieve) -> None:
-        assert self.conversation is not None
-        item = self.conversation.items.get(event.item_id)
+        item = self.talk.items.get(event.item_id)
         await self.tell({"type": "conversation.item.retrieved", "item": item_shape(item)})
 
     @HANDLERS.on(ev.ItemTruncate)
     async def _truncate(self, event: ev.ItemTruncate) -> None:
-        assert self.conversation is not None
-        await self.conversation.truncate(event.item_id, event.audio_end_ms)
+        await self.talk.truncate(event.item_id, event.audio_end_ms)
 
     @HANDLERS.on(ev.ResponseCreate)
     async def _respond(self, event: ev.ResponseCreate) -> None:
-        assert self.conversation is not None
-        await self.conversation.respond(self._options(event.response))
+        await self.talk.respond(self._options(event.response))
 
     @HANDLERS.on(ev.ResponseCancel)
     async def _cancel(self, _: ev.ResponseCancel) -> None:
-        if self.conversation is None or not self.conversation.cancel("client_cancelled"):
+        if not self.talk.cancel("client_cancelled"):
             raise InvalidRequest("no response is in progress to cancel")
 
     @HANDLERS.on(ev.OutputAudioClear)

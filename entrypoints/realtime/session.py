@@ -145,10 +145,6 @@ class SessionConfig(msgspec.Struct, frozen=True):
     def rate_of(audio_format: str) -> int:
         return PCM_RATE if audio_format == "audio/pcm" else 8_000
 
-    def listening_key(self) -> tuple[Any, ...]:
-        """What the listening session depends on: a change reopens it."""
-        return (self.input_format, self.transcription, self.turn_detection)
-
 
 def new_session(session_id: str, session_type: SessionType, model: str | None) -> SessionConfig:
     if session_type == "transcription":
