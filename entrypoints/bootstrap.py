@@ -6,10 +6,8 @@ Every dependency is a keyword argument; None means the production default, built
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import structlog
 
@@ -48,74 +46,12 @@ from application.synthesize_speech import SynthesizeSpeech
 from application.transcribe_audio import TranscribeAudio
 from application.transcribing import Transcribing
 from domain.circuit import CircuitPolicy
-from entrypoints import wiring
+from entrypoints import speech_models, wiring
+from entrypoints.container import Container as Container
+from entrypoints.container import Hook
 from entrypoints.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-
-Hook = Callable[[], Awaitable[None]]
-
-
-@dataclass
-class Container:
-    """What the entrypoints need, built once at start-up."""
-
-    settings: Settings
-    speech: SpeechPipeline
-    synthesize: SynthesizeSpeech
-    transcribe: TranscribeAudio
-    stream_speech: StreamSpeech
-    speaking: Speaking
-    transcribing: Transcribing
-    listen: StartListening
-    responding: Responding
-    conversations: Conversations
-    admission: Admission
-    health: Health
-    voice_activity: VoiceActivityDetector
-    projector: StatsProjector
-    telemetry: Telemetry
-    access: Access
-    connections: Connections
-    clock: Clock
-    transcriber: Transcriber
-    cache: AudioCache
-    event_log: EventLog  # as stored, without the telemetry observers
-    started_at: float = field(default_factory=time.monotonic)
-    warnings: list[str] = field(default_factory=list)
-    shared_breakers: SharedBreakers | None = None
-    draining: bool = False  # shutting down: not ready for new work (GET /ready)
-    on_start: list[Hook] = field(default_factory=list)
-    on_stop: list[Hook] = field(default_factory=list)
-    on_drain: list[Hook] = field(default_factory=list)
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    async def start(self) -> None:
-        """Connect to shared stores and start following the event log (in the app's loop)."""
-        self.draining = self.connections.closing = False  # a server started (again) serves
-        for hook in self.on_start:
-            await hook()
-        self._tasks.append(asyncio.get_running_loop().create_task(self.projector.run()))
-        if self.shared_breakers is not None:
-            self._tasks.append(asyncio.get_running_loop().create_task(self.shared_breakers.run()))
-
-    async def drain(self, seconds: float) -> None:
-        """Shutting down: no new work (GET /ready says so, listeners close), and every open
-        connection finishes what is in flight and says its last words."""
-        self.draining = True
-        for hook in self.on_drain:
-            await hook()
-        await self.connections.drain(seconds)
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-        for hook in reversed(self.on_stop):
-            await hook()
-        await asyncio.to_thread(self.telemetry.shutdown)
 
 
 def bootstrap(
@@ -144,8 +80,8 @@ def bootstrap(
     on_start: list[Hook] = []
     on_stop: list[Hook] = []
     codec = codec or wiring.codec(settings)
-    synthesizers = synthesizers or wiring.synthesizers(settings, warnings, codec, on_start)
-    transcriber = transcriber or wiring.transcriber(settings)
+    synthesizers = synthesizers or speech_models.synthesizers(settings, warnings, codec, on_start)
+    transcriber = transcriber or speech_models.transcriber(settings)
     processor = processor or wiring.processor()
     sentiment = sentiment or wiring.sentiment()
     link = None
@@ -187,9 +123,9 @@ def bootstrap(
         from adapters.pyav_audio_streams import PyAVAudioConverter
 
         converter = PyAVAudioConverter()
-    voice_activity = voice_activity or wiring.voice_activity()
+    voice_activity = voice_activity or speech_models.voice_activity()
     if turns is None:  # also for the Realtime API's semantic_vad, whatever the default
-        turns = wiring.turn_detector(warnings, settings.stt_turn_detection == "semantic")
+        turns = speech_models.turn_detector(warnings, settings.stt_turn_detection == "semantic")
     transcribe = TranscribeAudio(
         transcriber=transcriber,
         codec=codec,
@@ -227,7 +163,7 @@ def bootstrap(
     retention = Retention(settings.retain_content)
     synthesize, streams = SynthesizeSpeech(speech), StreamSpeech(speech)
     speaking = Speaking(synthesize=synthesize, streams=streams, access=access, retention=retention)
-    language_model = language_model or wiring.language_model(settings, on_stop)
+    language_model = language_model or speech_models.language_model(settings, on_stop)
     listen = StartListening(
         transcriber=transcriber,
         transcribe=transcribe,

@@ -18,9 +18,9 @@ from application.connections import Connection
 from domain.errors import InvalidRequest, VoicePipeError
 from entrypoints.bootstrap import Container
 from entrypoints.dialect import BaseDialect
+from entrypoints.v1.frames import Closing, ServerFrame, error_frame, transcript_reply
 from entrypoints.v1.socket_listening import ListeningIn
 from entrypoints.v1.socket_speech import SpeechOut
-from entrypoints.v1.views import Closing, ServerFrame, error_frame, transcript_reply
 from entrypoints.v1.wire import (
     AudioMessage,
     Cancel,

@@ -8,7 +8,7 @@ from application.access import Principal
 from application.listening_session import ListeningSession, StartListening
 from application.transcribe_stream import Emit, Failed, Final, Partial, StreamEvent
 from domain.errors import InvalidRequest, VoicePipeError
-from entrypoints.v1.views import (
+from entrypoints.v1.frames import (
     FinalFrame,
     PartialFrame,
     ServerFrame,

@@ -15,7 +15,7 @@ from application.access import Principal
 from application.speaking import Speaking, SpeakingSession
 from application.stream_speech import StreamChunk, StreamFinished, StreamItem, StreamStarted
 from domain.errors import InvalidRequest, VoicePipeError
-from entrypoints.v1.views import (
+from entrypoints.v1.frames import (
     AudioChunk,
     AudioEnd,
     AudioReply,

@@ -26,7 +26,7 @@ from adapters.faster_whisper_transcriber import bundled_model
 from adapters.piper_synthesizer import PiperSynthesizer, bundled_voice
 from domain.errors import Busy
 from domain.speech import AudioClip, Transcript
-from entrypoints import wiring
+from entrypoints import speech_models
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings
 from tests.integration.conftest import RunningServer, SteppedClock
@@ -49,7 +49,7 @@ def silence_wav(seconds: float = 1.0) -> bytes:
 @pytest.fixture(scope="module")
 def models() -> Any:
     """The served STT models (WhisperModels), built as the service builds them."""
-    return wiring.transcriber(Settings(whisper_models=(f"second={SECOND}",)))
+    return speech_models.transcriber(Settings(whisper_models=(f"second={SECOND}",)))
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_spellings_of_a_model_directory_load_nothing(http: httpx.Client, models:
 
 
 async def test_every_model_shares_one_bounded_queue() -> None:
-    models: Any = wiring.transcriber(
+    models: Any = speech_models.transcriber(
         Settings(whisper_models=(f"second={SECOND}",), stt_queue_max=2)
     )
     clip = AudioClip(b"\x00\x00" * 16_000, 16_000)

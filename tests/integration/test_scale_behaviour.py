@@ -21,7 +21,7 @@ import pytest
 import redis
 
 from domain.events import CircuitOpened, decode_event
-from entrypoints import wiring
+from entrypoints import speech_models, wiring
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings
 from tests.integration.conftest import RunningServer, sharing_models
@@ -122,7 +122,7 @@ def cloud_first(container: Container, redis_url: str, prefix: str, fake_url: str
         stt_turn_detection="silence",
     )
     piper = container.speech.providers.synthesizers[0]
-    cloud = wiring.elevenlabs(settings, wiring.codec(settings))
+    cloud = speech_models.elevenlabs(settings, wiring.codec(settings))
     return bootstrap(
         settings,
         synthesizers=[cloud, piper],
