@@ -187,3 +187,15 @@ def _supported_rate(codec_name: str, rate: int) -> int:
         return rate
     higher = [r for r in rates if r >= rate]
     return min(higher) if higher else max(rates)
+
+
+def probe_seconds(path: str) -> float:
+    """A recording's duration from its container's header (0 when it cannot tell)."""
+    try:
+        with av.open(path) as container:
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            return float(container.duration or 0) / 1_000_000
+    except Exception:
+        return 0.0

@@ -18,6 +18,7 @@ from entrypoints.deepgram.live import max_frame_bytes as deepgram_frame_bytes
 from entrypoints.errors import EXCEPTION_HANDLERS
 from entrypoints.openai import openai_router
 from entrypoints.realtime import max_frame_bytes as realtime_frame_bytes
+from entrypoints.realtime import realtime_router
 from entrypoints.request_context import RequestContext
 from entrypoints.security import guarded
 from entrypoints.settings import Settings
@@ -104,6 +105,7 @@ def create_app(container: Container) -> Litestar:
             playground,
             static_files,
             openai_router,
+            realtime_router,
             deepgram_router,
             usage,
         ],

@@ -18,6 +18,7 @@ import msgspec
 
 from domain.errors import VoicePipeError
 from domain.subtitles import to_srt, to_vtt
+from entrypoints import wiring
 from entrypoints.settings import Settings
 
 FORMATS = ("text", "json", "verbose_json", "srt", "vtt")
@@ -38,14 +39,15 @@ def say(settings: Settings, text: str, output: str | None, fmt: str | None,
 
         data = pybase64.b64decode(response.json()["audio_base64"])
     else:
-        from application.synthesize_speech import SpeakCommand
+        from application.access import ANONYMOUS
 
         container = _container(settings)
-        command = SpeakCommand(text=text, voice=voice, audio_format=audio_format)
+        speak = container.speaking.speak(
+            ANONYMOUS, text, voice=voice, audio_format=audio_format, pipeline_id=_id(),
+            transport="cli",
+        )  # fmt: skip
         try:
-            result = asyncio.run(
-                container.synthesize.execute(command, pipeline_id=_id(), transport="cli")
-            )
+            result = asyncio.run(speak)
         except VoicePipeError as error:
             print(f"voicepipe: {error.code}: {error.message}", file=sys.stderr)
             return 1
@@ -68,7 +70,7 @@ def transcribe(settings: Settings, files: list[str], fmt: str, language: str | N
         print(f"voicepipe: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
     container = None if url else _container(settings)
-    durations = [_duration(p) for p in paths]
+    durations = [wiring.recording_seconds(p) for p in paths]
     status = 0
     with tqdm(total=round(sum(durations), 1), unit="s", file=sys.stderr, mininterval=0.5,
               desc="transcribing", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio "
@@ -181,19 +183,6 @@ def _render(transcript: Any, fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"text": transcript.text})
     return msgspec.json.encode(transcript).decode()
-
-
-def _duration(path: Path) -> float:
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.audio[0]
-            if stream.duration is not None and stream.time_base is not None:
-                return float(stream.duration * stream.time_base)
-            return float(container.duration or 0) / 1_000_000
-    except Exception:
-        return 0.0
 
 
 def _container(settings: Settings) -> Any:

@@ -137,3 +137,10 @@ def advertiser(name: str) -> Any:
     from adapters.zeroconf_advertiser import ZeroconfAdvertiser
 
     return ZeroconfAdvertiser(name)
+
+
+def recording_seconds(path: Any) -> float:
+    """How long a recording is, from its container (0 when it cannot tell): for a progress bar."""
+    from adapters.pyav_codec import probe_seconds
+
+    return probe_seconds(str(path))

@@ -8,6 +8,9 @@ import wave
 
 import httpx
 
+from entrypoints import wiring
+from entrypoints.settings import Settings
+
 RATE = 16_000  # what microphones stream and the model hears
 FRAME_BYTES = 640  # 20 ms of 16 kHz s16le
 
@@ -25,28 +28,15 @@ async def spoken_utterances(
     url: str, headers: dict[str, str], texts: tuple[str, ...] = UTTERANCES
 ) -> list[bytes]:
     """Each text as 16 kHz mono s16le PCM, synthesized by the service at `url`."""
+    codec = wiring.codec(Settings())  # resampled as an upload is, off the event loop
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as http:
         clips = []
         for text in texts:
             response = await http.post("/api/tts", json={"text": text, "format": "wav"})
             response.raise_for_status()
-            clips.append(to_16k_pcm(base64.b64decode(response.json()["audio_base64"])))
+            wav = base64.b64decode(response.json()["audio_base64"])
+            clips.append((await codec.decode(wav, RATE)).pcm)
         return clips
-
-
-def to_16k_pcm(wav_bytes: bytes) -> bytes:
-    """A WAV file as 16 kHz mono s16le, resampled by PyAV (a dependency of faster-whisper)."""
-    import av
-
-    out = bytearray()
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
-    with av.open(io.BytesIO(wav_bytes), "r") as source:
-        for frame in source.decode(audio=0):
-            for converted in resampler.resample(frame):
-                out += bytes(converted.planes[0])[: converted.samples * 2]
-    for converted in resampler.resample(None):
-        out += bytes(converted.planes[0])[: converted.samples * 2]
-    return bytes(out)
 
 
 def wav_16k(pcm: bytes) -> bytes:

@@ -15,7 +15,6 @@ from entrypoints.bootstrap import Container
 from entrypoints.errors import OPENAI_EXCEPTION_HANDLERS
 from entrypoints.openai.speech import speech
 from entrypoints.openai.transcriptions import transcriptions, translations
-from entrypoints.realtime import client_secrets, realtime_socket
 
 
 @get("/models")
@@ -36,7 +35,7 @@ async def models(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 openai_router = Router(
     path="/v1",
-    route_handlers=[speech, transcriptions, translations, models, realtime_socket, client_secrets],
+    route_handlers=[speech, transcriptions, translations, models],
     # Named one by one: the app's handlers for these classes would otherwise win.
     exception_handlers=OPENAI_EXCEPTION_HANDLERS,  # type: ignore[arg-type]
 )

@@ -7,11 +7,12 @@ import uuid
 from typing import Any
 
 import msgspec
-from litestar import Request, WebSocket, post, websocket
+from litestar import Request, Router, WebSocket, post, websocket
 
 from application.access import REALTIME
 from application.listening_session import ListeningLimits
 from entrypoints.bootstrap import Container
+from entrypoints.errors import OPENAI_EXCEPTION_HANDLERS
 from entrypoints.openai.shapes import OpenAIError
 from entrypoints.realtime.dialect import RealtimeDialect
 from entrypoints.realtime.session import new_session, read, updated
@@ -74,3 +75,10 @@ async def client_secrets(request: Request[Any, Any, Any]) -> dict[str, Any]:
         "expires_at": expires_at,
         "session": session_shape(config, beta=False, expires_at=expires_at),
     }
+
+
+realtime_router = Router(
+    path="/v1",
+    route_handlers=[realtime_socket, client_secrets],
+    exception_handlers=OPENAI_EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+)
