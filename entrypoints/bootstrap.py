@@ -14,6 +14,7 @@ import structlog
 from adapters.otel_telemetry import Telemetry, build_telemetry
 from application.access import Access, KeyRing, Limits
 from application.admission import Admission
+from application.catalog import Catalog
 from application.connections import ConnectionLimits, Connections
 from application.conversation_session import ConversationLimits, Conversations
 from application.health import Health
@@ -208,6 +209,7 @@ def bootstrap(
             ),
         ),
         admission=Admission(access),
+        catalog=Catalog(transcriber=transcriber, speech=speech),
         health=Health(
             speech=speech,
             transcriber=transcriber,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from adapters.otel_telemetry import Telemetry
 from application.access import Access
 from application.admission import Admission
+from application.catalog import Catalog
 from application.connections import Connections
 from application.conversation_session import Conversations
 from application.health import Health
@@ -46,6 +47,7 @@ class Container:
     conversations: Conversations
     admission: Admission
     health: Health
+    catalog: Catalog
     voice_activity: VoiceActivityDetector
     projector: StatsProjector
     telemetry: Telemetry

@@ -4,7 +4,7 @@ sessions. Features the service does not have are refused by name, never silently
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import msgspec
 
@@ -318,7 +318,3 @@ def _endpointing(query: Query, default_ms: int) -> int | None:
         raise InvalidParameter("endpointing", "endpointing must not be negative")
     low, high = ENDPOINT_BOUNDS
     return min(max(ms, low), high)
-
-
-def models_of(default: str, names: Sequence[str]) -> Models:
-    return Models(default, tuple(dict.fromkeys([default, *names])))

@@ -19,9 +19,8 @@ TRANSPORT = "deepgram"
 
 
 def models(container: Container) -> options.Models:
-    transcriber = container.transcriber
-    names = getattr(transcriber, "names", lambda: [transcriber.model_name])()
-    return options.models_of(transcriber.model_name, names)
+    catalog = container.catalog
+    return options.Models(catalog.default_model, tuple(catalog.model_names()))
 
 
 def is_container(audio: bytes) -> bool:

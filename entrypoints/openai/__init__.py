@@ -21,8 +21,7 @@ from entrypoints.openai.transcriptions import transcriptions, translations
 async def models(request: Request[Any, Any, Any]) -> dict[str, Any]:
     container: Container = request.app.state.container
     created = int(time.time() - (time.monotonic() - container.started_at))
-    transcriber = container.transcriber
-    ids = list(getattr(transcriber, "names", lambda: [transcriber.model_name])())
+    ids = container.catalog.model_names()
     ids += [s.provider for s in container.speech.providers.synthesizers]
     ids += ["tts-1", "tts-1-hd", "whisper-1"]  # OpenAI's names, served by the models above
     return {

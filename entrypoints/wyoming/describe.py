@@ -7,73 +7,28 @@ from importlib.metadata import version
 
 from wyoming.info import AsrModel, AsrProgram, Attribution, Info, TtsProgram, TtsVoice
 
-from domain.languages import WHISPER_LANGUAGES
-from entrypoints.bootstrap import Container
+from application.catalog import Catalog
 
 SERVICE = Attribution(name="voicepipe", url="https://github.com/voicepipe/voicepipe")
+WHISPER = Attribution(
+    "OpenAI Whisper (faster-whisper)", "https://github.com/SYSTRAN/faster-whisper"
+)
 
 
-def info(container: Container) -> Info:
-    return Info(asr=[_asr(container)], tts=[_tts(container)])
-
-
-def _asr(container: Container) -> AsrProgram:
-    transcriber = container.transcriber
-    names = list(getattr(transcriber, "names", lambda: [transcriber.model_name])())
+def info(catalog: Catalog) -> Info:
     models = [
-        AsrModel(
-            name=name,
-            attribution=Attribution(
-                name="OpenAI Whisper (faster-whisper)",
-                url="https://github.com/SYSTRAN/faster-whisper",
-            ),
-            installed=True,
-            description=f"Whisper {name}",
-            version=None,
-            languages=["en"] if name.endswith(".en") else list(WHISPER_LANGUAGES),
-        )
-        for name in names
+        AsrModel(m.name, WHISPER, True, f"Whisper {m.name}", None, list(m.languages))
+        for m in catalog.models()
     ]
-    return AsrProgram(
-        name="voicepipe-stt",
-        attribution=SERVICE,
-        installed=True,
-        description="faster-whisper with voice activity detection, streamed transcripts",
-        version=_version(),
-        models=models,
-        supports_transcript_streaming=True,
-    )
-
-
-def _tts(container: Container) -> TtsProgram:
     voices = [
-        TtsVoice(
-            name=name,
-            attribution=Attribution(name=provider, url=""),
-            installed=True,
-            description=f"{provider} voice {name}",
-            version=None,
-            languages=[_language(name)],
-            speakers=None,
-        )
-        for provider, names in container.speech.voices().items()
-        for name in names
+        TtsVoice(v.name, Attribution(v.provider, ""), True, v.provider, None, [v.language])
+        for v in catalog.voices()
     ]
-    return TtsProgram(
-        name="voicepipe-tts",
-        attribution=SERVICE,
-        installed=True,
-        description="Piper (local) or ElevenLabs with fallback, cached",
-        version=_version(),
-        voices=voices,
-        supports_synthesize_streaming=True,
-    )
-
-
-def _language(voice: str) -> str:
-    """Piper names start with the locale (en_US-joe-medium); other voices say nothing: en."""
-    head = voice.split("-", 1)[0]
-    return head if len(head) == 5 and head[2] == "_" else "en"
+    about = "faster-whisper with voice activity detection, streamed transcripts"
+    asr = AsrProgram("voicepipe-stt", SERVICE, True, about, _version(), models, True)
+    about = "Piper (local) or ElevenLabs with fallback, cached"
+    tts = TtsProgram("voicepipe-tts", SERVICE, True, about, _version(), voices, True)
+    return Info(asr=[asr], tts=[tts])
 
 
 @functools.cache

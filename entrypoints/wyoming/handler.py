@@ -78,7 +78,7 @@ class WyomingDialect(BaseDialect[Event]):
 
     @HANDLERS.on(ev.Describe)
     async def _describe(self, _: ev.Describe) -> None:
-        await self.send(info(self.container).event())
+        await self.send(info(self.container.catalog).event())
 
     @HANDLERS.on(ev.Transcribe)
     async def _transcribe(self, event: ev.Transcribe) -> None:

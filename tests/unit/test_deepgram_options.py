@@ -7,7 +7,7 @@ import pytest
 from entrypoints.deepgram import options
 from entrypoints.deepgram.options import InvalidParameter, Query, UnsupportedFeature
 
-MODELS = options.models_of("tiny.en", ["tiny.en", "base", "medical"])
+MODELS = options.Models("tiny.en", ("tiny.en", "base", "medical"))
 
 
 def query(text: str) -> Query:
