@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from application.ports import Clock, Transcriber, TurnDetector, VadSession
+from application.ports import Clock, Transcriber, TranscriptionJob, TurnDetector, VadSession
 from application.transcribe_audio import TranscribeAudio, TranscriptionResult
 from domain.errors import Busy, VoicePipeError
 from domain.speech import AudioClip, Transcript, TranscriptionHints
@@ -346,9 +346,8 @@ class UtteranceStream:
 
     async def _model(self, start: int, end: int) -> tuple[Transcript, float]:
         started = self._monotonic()
-        transcript = await self.transcriber.transcribe(
-            self._clip(start, end), self.language, cut=True, hints=self.hints
-        )
+        job = TranscriptionJob(self._clip(start, end), self.language, "utterance", hints=self.hints)
+        transcript = await self.transcriber.transcribe(job)
         return transcript, 1000 * (self._monotonic() - started)
 
     def _draft(self) -> None:
@@ -361,9 +360,8 @@ class UtteranceStream:
 
     async def _send_partial(self, clip: AudioClip, index: int) -> None:
         try:
-            transcript = await self.transcriber.transcribe(
-                clip, self.language, draft=True, hints=self._draft_hints
-            )
+            job = TranscriptionJob(clip, self.language, "draft", hints=self._draft_hints)
+            transcript = await self.transcriber.transcribe(job)
         except Busy:
             return  # drafts give way to finals
         except Exception:

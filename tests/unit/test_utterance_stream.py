@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from application.ports import Clock
+from application.ports import Clock, TranscriptionJob
 from application.transcribe_stream import (
     Failed,
     Final,
@@ -24,7 +24,7 @@ from application.transcribe_stream import (
 )
 from domain.errors import Busy
 from domain.events import SpeechTranscribed
-from domain.speech import AudioClip, Transcript
+from domain.speech import Transcript
 from domain.utterances import Endpointing
 from tests.unit.conftest import FakeWorld, build_world
 from tests.unit.fakes import Broken, FakeTranscriber, FakeVadSession, StillClock
@@ -57,23 +57,12 @@ class ClipLengths(FakeTranscriber):
         self.release = asyncio.Event()
         self.hold = hold
 
-    async def transcribe(
-        self,
-        clip: AudioClip,
-        language: str | None,
-        *,
-        draft: bool = False,
-        cut: bool = False,
-        progress: Any = None,
-        model: str | None = None,
-        task: str = "transcribe",
-        hints: Any = None,
-    ) -> Transcript:
-        if self.hold and not draft:
+    async def transcribe(self, job: TranscriptionJob, progress: Any = None) -> Transcript:
+        if self.hold and job.kind != "draft":
             self.hold = False
             await self.release.wait()
-        self.text = f"{clip.duration_ms:.0f} ms"
-        return await super().transcribe(clip, language, draft=draft, cut=cut)
+        self.text = f"{job.clip.duration_ms:.0f} ms"
+        return await super().transcribe(job)
 
 
 class FailingFinals(FakeTranscriber):
@@ -83,21 +72,10 @@ class FailingFinals(FakeTranscriber):
         super().__init__()
         self.error: Exception | None = None
 
-    async def transcribe(
-        self,
-        clip: AudioClip,
-        language: str | None,
-        *,
-        draft: bool = False,
-        cut: bool = False,
-        progress: Any = None,
-        model: str | None = None,
-        task: str = "transcribe",
-        hints: Any = None,
-    ) -> Transcript:
-        if self.error is not None and not draft:
+    async def transcribe(self, job: TranscriptionJob, progress: Any = None) -> Transcript:
+        if self.error is not None and job.kind != "draft":
             raise self.error
-        return await super().transcribe(clip, language, draft=draft, cut=cut)
+        return await super().transcribe(job)
 
 
 class FakeTurns:
