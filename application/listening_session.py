@@ -114,6 +114,13 @@ class ListeningSession:
         await self._hear(await self.audio.feed(b""))
         return await self.utterances.end_utterance()
 
+    async def finalize(self) -> bool:
+        """Deepgram's Finalize: the utterance in progress is complete (reason "client"); with
+        none in progress, the last final still to come says reason "client" instead. False
+        only when there is neither."""
+        await self._hear(await self.audio.feed(b""))
+        return await self.utterances.finalize()
+
     def clear(self) -> None:
         """Drop the utterance in progress (its audio stays charged: the model heard it)."""
         self.utterances.clear()

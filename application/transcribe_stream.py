@@ -127,6 +127,14 @@ class UtteranceStream:
         """Close the utterance in progress now (the client's commit); False if there was none."""
         return await self._end("client")
 
+    async def finalize(self) -> bool:
+        """Close the utterance in progress now; with none, the last final still to come says
+        the client ended it. False if there is neither."""
+        decisions = self.turns.finalize()
+        self._act(decisions)
+        await self._notify()
+        return bool(decisions)
+
     def clear(self) -> None:
         """Drop the utterance in progress: no final for it."""
         self._act(self.turns.clear())

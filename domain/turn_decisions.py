@@ -75,6 +75,13 @@ class UtteranceEnded(msgspec.Struct, frozen=True):
     last_speech_at: float  # monotonic time of the last window with speech
 
 
+class ReasonChanged(msgspec.Struct, frozen=True):
+    """The final still to come for `utterance` now says `reason`."""
+
+    utterance: int
+    reason: EndReason
+
+
 class Forget(msgspec.Struct, frozen=True):
     """No start or final will reach back before `before`: the audio there can go."""
 
@@ -90,5 +97,6 @@ Decision = (
     | StartTurnCheck
     | CancelTurnCheck
     | UtteranceEnded
+    | ReasonChanged
     | Forget
 )

@@ -1,7 +1,7 @@
 """Turns as decisions: one speaker's stream, from speech probabilities to what to transcribe.
 
 A pure state machine. Its inputs are the 32 ms windows' speech probabilities (with the
-monotonic time they arrived, passed in), the client's commit and clear, the end of
+monotonic time they arrived, passed in), the client's commit, finalize and clear, the end of
 the stream, and the completions of the jobs it asked for; its outputs are decisions
 (domain/turn_decisions.py) that a driver carries out. The same audio always makes the same
 decisions however fast it arrives, except drafts, which wait for real time.
@@ -21,6 +21,7 @@ from domain.turn_decisions import (
     Decision,
     EndReason,
     Forget,
+    ReasonChanged,
     SpeechBegan,
     StartDraft,
     StartFinal,
@@ -134,6 +135,15 @@ class Turns:
         """End the utterance in progress now (nothing if none is)."""
         self.detector.force_end()
         return self._end(reason) if self._start is not None else []
+
+    def finalize(self) -> list[Decision]:
+        """The client's finalize: ends the utterance in progress; with none, the last final
+        still to come says the client ended it; nothing if there is neither."""
+        ended = self.end_utterance("client")
+        if ended or not self._unfinished:
+            return ended
+        self._unfinished[-1].reason = "client"
+        return [ReasonChanged(self._unfinished[-1].utterance, "client")]
 
     def clear(self) -> list[Decision]:
         """Drop the utterance in progress: no final for it."""

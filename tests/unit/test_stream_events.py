@@ -10,6 +10,7 @@ from tests.unit.fakes import StillClock
 from tests.unit.stream_fakes import (
     SEMANTIC,
     WINDOW,
+    ClipLengths,
     FailingFinals,
     FakeTurns,
     Heard,
@@ -74,4 +75,30 @@ async def test_partials_say_where_their_utterance_starts() -> None:
     stream, heard = open_stream(world, partial_ms=100, clock=clock)
     await feed(stream, silence(640) + speech(640), frame=WINDOW, clock=clock)
     assert partials(heard) and {p.start_ms for p in partials(heard)} == {320}
+    await stream.close(finish=True)
+
+
+async def test_finalize_ends_the_utterance_in_progress() -> None:
+    world = build_world()
+    stream, heard = open_stream(world)
+    await feed(stream, silence(640) + speech(320))
+    assert await stream.finalize()
+    await settle()
+    assert reasons(heard) == [(0, "client")]
+    assert not await stream.finalize()  # neither an utterance nor a final to come
+    await stream.close(finish=True)
+    assert reasons(heard) == [(0, "client")]
+
+
+async def test_finalize_with_a_final_still_to_come_gives_it_to_the_client() -> None:
+    world = build_world()
+    transcriber = ClipLengths(hold=True)  # the final waits for the model
+    stream, heard = open_stream(world, transcriber=transcriber)
+    await feed(stream, silence(640) + speech(320) + silence(640), frame=WINDOW)
+    assert finals(heard) == []
+    assert await stream.finalize()  # ended by silence, but its final is still to come
+    transcriber.release.set()
+    await settle()
+    assert reasons(heard) == [(0, "client")]
+    assert not await stream.finalize()  # out: nothing left to finalize
     await stream.close(finish=True)

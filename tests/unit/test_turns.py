@@ -16,6 +16,7 @@ from domain.turn_decisions import (
     CancelTurnCheck,
     Decision,
     Forget,
+    ReasonChanged,
     SpeechBegan,
     StartDraft,
     StartFinal,
@@ -239,6 +240,16 @@ def test_clear_drops_the_utterance_and_its_jobs() -> None:
     manual.clear()
     hear(manual, [SILENCE] * 5)
     assert ended(manual.end_utterance("client")).start == 10 * W  # from the clear
+
+
+def test_finalize_ends_the_utterance_or_relabels_the_last_final_still_to_come() -> None:
+    turns = speaking()
+    assert ended(turns.finalize()).reason == "client"
+    assert ended(hear(turns, [SPEECH] * 10 + [SILENCE] * 16)).reason == "silence"
+    assert turns.finalize() == [ReasonChanged(1, "client")]
+    assert turns.transcribed(0) == "client"
+    assert turns.transcribed(1) == "client"
+    assert turns.finalize() == []  # neither: nothing to say
 
 
 def test_audio_is_forgotten_except_what_a_start_or_an_unfinished_final_needs() -> None:
