@@ -74,6 +74,21 @@ class FailingFinals(FakeTranscriber):
         return await super().transcribe(job)
 
 
+class HeldDrafts(FakeTranscriber):
+    """Drafts wait for `release` (a slow model while the speaker goes on)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.held = 0  # drafts asked for
+
+    async def transcribe(self, job: TranscriptionJob, progress: Any = None) -> Transcript:
+        if job.kind == "draft":
+            self.held += 1
+            await self.release.wait()
+        return await super().transcribe(job)
+
+
 class FakeTurns:
     """A turn model that answers `probability`, or raises while `fail` is set."""
 

@@ -24,6 +24,7 @@ from tests.unit.stream_fakes import (
     ClipLengths,
     FailingFinals,
     FakeTurns,
+    HeldDrafts,
     faint,
     feed,
     finals,
@@ -187,6 +188,20 @@ async def test_drafts_wait_for_a_sure_window_unless_overdue() -> None:
     assert len(partials(heard)) == 1  # 192 ms: due, not sure
     await feed(stream, unsure, frame=WINDOW, clock=clock)
     assert len(partials(heard)) == 2  # 224 ms >= twice partial_ms: overdue, so anyway
+    await stream.close(finish=True)
+
+
+async def test_a_draft_that_comes_after_its_utterance_ended_is_dropped() -> None:
+    world = build_world()
+    clock = StillClock()
+    transcriber = HeldDrafts()
+    stream, heard = open_stream(world, transcriber=transcriber, partial_ms=100, clock=clock)
+    await feed(stream, silence(320) + speech(320), frame=WINDOW, clock=clock)
+    assert transcriber.held == 1  # asked for, and still running
+    await stream.end_utterance()
+    transcriber.release.set()
+    await settle()
+    assert partials(heard) == [] and len(finals(heard)) == 1
     await stream.close(finish=True)
 
 
