@@ -3,8 +3,8 @@
 A pure state machine. Its inputs are the 32 ms windows' speech probabilities (with the
 monotonic time they arrived, passed in), the client's commit, finalize and clear, the end of
 the stream, and the completions of the jobs it asked for; its outputs are decisions
-(domain/turn_decisions.py) that a driver carries out. The same audio always makes the same
-decisions however fast it arrives, except drafts, which wait for real time.
+(domain/turn_decisions.py) that a driver carries out. The same audio makes the same cuts
+however fast it arrives (drafts wait for real time; the length cut is checked once a piece).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from itertools import count
 
 import msgspec
 
+from domain.drafts import BYTES_PER_MS, DraftPace
 from domain.turn_decisions import (
     CancelDraft,
     CancelFinal,
@@ -30,14 +31,8 @@ from domain.turn_decisions import (
 )
 from domain.utterances import WINDOW_MS, Endpointing, UtteranceDetector
 
-BYTES_PER_MS = 32  # 16 kHz, 16-bit mono
 WINDOW_BYTES = WINDOW_MS * BYTES_PER_MS
-AHEAD_MS = 300  # audio this far ahead of real time (and of two frames) gets no drafts
 TURN_MS = 8_000  # the turn model hears the last 8 s of an utterance
-# Drafts start on windows this sure of speech: the last windows before a pause are less sure
-# (median 0.52 against 0.78 just before, on recorded speech), and a draft started there holds
-# the model when the final needs it. An overdue draft (twice `partial_ms`) starts anyway.
-DRAFT_SURE = 0.8
 
 
 class _Early(msgspec.Struct):
@@ -59,16 +54,16 @@ class Turns:
     Rules:
     - An utterance starts after `min_speech_ms` of speech, reaching back `preroll_ms` (never
       into the utterance before), and ends after `endpoint_ms` of silence, at the client's
-      commit, at `max_utterance_ms`, or when the stream ends.
+      commit, at `max_utterance_ms` (checked after each piece of audio), or when the stream
+      ends.
     - Its final starts early at a pause (`early_ms` of silence, domain/utterances.py) and is
       dropped if speech resumes; at the end it stands if the pause stayed quiet, else the
       final transcribes up to the end.
     - `judge` (a turn model, `policy.semantic`): after `turn_ms` of silence the model judges
       the last 8 s; a finished sentence ends at the next window, an unfinished one waits for
       `incomplete_ms` of silence. A verdict after speech resumed is dropped.
-    - Drafts at most every `partial_ms` of speech, while speech goes on and no early final
-      runs, on a window at least DRAFT_SURE of speech (or when twice overdue), one at a time,
-      and not on audio more than max(AHEAD_MS, two frames) ahead of real time.
+    - Drafts while speech goes on, not in a pause, paced by domain/drafts.py (every
+      `partial_ms`, on sure windows, one at a time, not ahead of real time).
     - `manual`: voice activity does not cut; an utterance is all audio up to the client's
       commit (from the last commit or clear); its final still starts early at a pause and
       stands if no speech follows before the commit.
@@ -85,7 +80,7 @@ class Turns:
     ) -> None:
         self.detector = UtteranceDetector(policy)
         self.policy = self.detector.policy
-        self.partial_ms = partial_ms
+        self.drafts = DraftPace(partial_ms)
         self.manual = manual
         self.judge = judge and self.policy.semantic and not manual
         self.utterance = 0  # the index of the utterance in progress, or of the next one
@@ -98,12 +93,7 @@ class Turns:
         self._check: int | None = None  # the turn check in flight
         self._verdict: tuple[int, float | None] | None = None  # acted on at the next window
         self._unfinished: list[_Unfinished] = []
-        self._drafting = False
-        self._last_draft = 0  # position of the last draft
-        self._sure = False  # the last window was DRAFT_SURE of speech
         self._last_speech_at = 0.0
-        self._first_audio_at: float | None = None
-        self._frame_ms = 0.0  # the largest frame so far
 
     @property
     def in_progress(self) -> bool:
@@ -113,12 +103,10 @@ class Turns:
         """A piece of audio (not empty) came in a frame of `frame` bytes at `now`, with the
         probabilities of the windows it completed."""
         out: list[Decision] = []
-        if self._first_audio_at is None:
-            self._first_audio_at = now
-        self._frame_ms = max(self._frame_ms, frame / BYTES_PER_MS)
+        self.drafts.heard(now, frame)
         if self.manual and self._start is None:
             self._start = max(self._forgotten, self._last_end)
-            self._last_draft = self.position
+            self.drafts.restart(self.position)
         for probability in probabilities:
             self._window(probability, now, out)
         longest = self.policy.max_utterance_ms * BYTES_PER_MS
@@ -126,8 +114,8 @@ class Turns:
             out += self.end_utterance("length")  # never-ending speech or noise: cut, go on
         if self._start is None:
             self._forget(out)
-        elif self._draft_due(now):
-            self._drafting, self._last_draft = True, self.position
+        elif self._speaking() and self.drafts.due(self.position, now):
+            self.drafts.started(self.position)
             out.append(StartDraft(self.utterance, self._start, self.position))
         return out
 
@@ -148,13 +136,13 @@ class Turns:
     def clear(self) -> list[Decision]:
         """Drop the utterance in progress: no final for it."""
         self.detector.force_end()
-        out: list[Decision] = [CancelDraft()] if self._drafting else []
+        out: list[Decision] = [CancelDraft()] if self.drafts.running else []
         out += self._cancel_early() + self._cancel_check()
         self._start, self._last_end = None, self.position
         return out
 
     def draft_done(self) -> None:
-        self._drafting = False
+        self.drafts.done()
 
     def judged(self, check: int, probability: float | None) -> None:
         """The turn model's answer (None: it failed, and the silence endpoint decides)."""
@@ -170,7 +158,7 @@ class Turns:
         self.position += WINDOW_BYTES
         if probability >= self.policy.end_threshold:
             self._last_speech_at = now
-        self._sure = probability >= DRAFT_SURE
+        self.drafts.window(probability)
         change = self.detector.push(probability)
         if self.manual:
             if change in ("pause", "resume", "start"):
@@ -182,7 +170,7 @@ class Turns:
             reach = (self.policy.min_speech_ms + self.policy.preroll_ms) * BYTES_PER_MS
             # Never reach back into the last utterance (a cut mid-speech): no word twice.
             self._start = max(self._forgotten, self._last_end, self.position - reach)
-            self._last_draft = self.position
+            self.drafts.restart(self.position)
             out.append(SpeechBegan(self.utterance, self._start))
         elif change == "pause" and self._start is not None:
             self._cut_early(out)
@@ -249,6 +237,10 @@ class Turns:
         self.utterance += 1
         return out
 
+    def _speaking(self) -> bool:
+        """Speech goes on: drafts now, not in a pause (nor while an early final runs)."""
+        return not self.detector.silence_ms and self._early is None
+
     def _cancel_early(self) -> list[Decision]:
         early, self._early = self._early, None
         return [CancelFinal(early.job)] if early is not None else []
@@ -265,18 +257,3 @@ class Turns:
         if before > self._forgotten:
             self._forgotten = before
             out.append(Forget(before))
-
-    def _draft_due(self, now: float) -> bool:
-        if self.detector.silence_ms or self._early is not None or self._drafting:
-            return False  # drafts while speech goes on, not in the pause
-        since = self.position - self._last_draft
-        due = self.partial_ms * BYTES_PER_MS
-        return since >= due and (self._sure or since >= 2 * due) and not self._ahead(now)
-
-    def _ahead(self, now: float) -> bool:
-        """Audio sent faster than it plays (a file, a burst): a draft of it would be stale
-        before it is shown, and would hold the model the final needs next."""
-        assert self._first_audio_at is not None
-        played_ms = 1000 * (now - self._first_audio_at)
-        # A client sending big frames in real time is up to a frame ahead: that is not a burst.
-        return self.position / BYTES_PER_MS - played_ms > max(AHEAD_MS, 2 * self._frame_ms)

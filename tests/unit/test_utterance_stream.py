@@ -254,7 +254,7 @@ async def test_audio_before_the_preroll_is_forgotten() -> None:
     stream, heard = open_stream(world)
     await feed(stream, silence(10_240), frame=640)  # 10 s of silence in 20 ms frames
     # Memory bounded, not 10 s of it: what a start reaches back to (speech run + preroll).
-    assert len(stream._audio) <= PREROLL_BYTES + 96 * 32 + WINDOW
+    assert len(stream.audio) <= PREROLL_BYTES + 96 * 32 + WINDOW
     await feed(stream, speech(320) + silence(640))
     (final,) = finals(heard)
     assert (final.start, final.end) == (9.92, 10.752)
