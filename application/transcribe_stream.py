@@ -29,11 +29,11 @@ from domain.turn_decisions import (
     CancelTurnCheck,
     Decision,
     Forget,
-    SpeechBegan,
     StartDraft,
     StartFinal,
     StartTurnCheck,
     UtteranceEnded,
+    UtteranceStarted,
 )
 from domain.turns import WINDOW_BYTES, Turns
 from domain.utterances import Endpointing
@@ -171,7 +171,7 @@ class UtteranceStream:
         loop = asyncio.get_running_loop()
         for decision in decisions:
             match decision:
-                case SpeechBegan(utterance, start):
+                case UtteranceStarted(utterance, start):
                     self._notices.append(SpeechStarted(utterance, start // BYTES_PER_MS))
                 case StartDraft(utterance, start, end):
                     partial = self._partial(self.audio.clip(start, end), utterance, start)

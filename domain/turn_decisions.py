@@ -15,7 +15,7 @@ import msgspec
 EndReason = Literal["silence", "turn", "client", "length", "stream_end"]
 
 
-class SpeechBegan(msgspec.Struct, frozen=True):
+class UtteranceStarted(msgspec.Struct, frozen=True):
     """Voice activity began utterance `utterance`; its audio starts at `start` (preroll in)."""
 
     utterance: int
@@ -89,7 +89,7 @@ class Forget(msgspec.Struct, frozen=True):
 
 
 Decision = (
-    SpeechBegan
+    UtteranceStarted
     | StartDraft
     | CancelDraft
     | StartFinal

@@ -23,11 +23,11 @@ from domain.turn_decisions import (
     EndReason,
     Forget,
     ReasonChanged,
-    SpeechBegan,
     StartDraft,
     StartFinal,
     StartTurnCheck,
     UtteranceEnded,
+    UtteranceStarted,
 )
 from domain.utterances import WINDOW_MS, Endpointing, UtteranceDetector
 
@@ -171,7 +171,7 @@ class Turns:
             # Never reach back into the last utterance (a cut mid-speech): no word twice.
             self._start = max(self._forgotten, self._last_end, self.position - reach)
             self.drafts.restart(self.position)
-            out.append(SpeechBegan(self.utterance, self._start))
+            out.append(UtteranceStarted(self.utterance, self._start))
         elif change == "pause" and self._start is not None:
             self._cut_early(out)
         elif change == "resume":

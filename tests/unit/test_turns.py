@@ -17,11 +17,11 @@ from domain.turn_decisions import (
     Decision,
     Forget,
     ReasonChanged,
-    SpeechBegan,
     StartDraft,
     StartFinal,
     StartTurnCheck,
     UtteranceEnded,
+    UtteranceStarted,
 )
 from domain.turns import TURN_MS, Turns
 from domain.utterances import Endpointing
@@ -68,17 +68,19 @@ def ended(decisions: list[Decision]) -> UtteranceEnded:
 def speaking(policy: Endpointing | None = None, judge: bool = False) -> Turns:
     """An utterance in progress from 10 W: 20 windows of silence, 10 of speech (no drafts)."""
     turns = Turns(policy, partial_ms=100_000, judge=judge)
-    assert of(SpeechBegan, hear(turns, [SILENCE] * 20 + [SPEECH] * 10)) == [SpeechBegan(0, 10 * W)]
+    assert of(UtteranceStarted, hear(turns, [SILENCE] * 20 + [SPEECH] * 10)) == [
+        UtteranceStarted(0, 10 * W)
+    ]
     return turns
 
 
 def test_an_utterance_starts_reaching_back_over_the_speech_run_and_the_preroll() -> None:
     turns = Turns()
     assert hear(turns, [SILENCE] * 20 + [SPEECH] * 2) == []
-    assert hear(turns, [SPEECH]) == [SpeechBegan(0, (23 - 3 - 10) * W)]
+    assert hear(turns, [SPEECH]) == [UtteranceStarted(0, (23 - 3 - 10) * W)]
     assert turns.in_progress
     short = Turns()
-    assert hear(short, [SILENCE] * 5 + [SPEECH] * 3) == [SpeechBegan(0, 0)]  # not before 0
+    assert hear(short, [SILENCE] * 5 + [SPEECH] * 3) == [UtteranceStarted(0, 0)]  # not before 0
 
 
 def test_silence_starts_the_final_early_and_ends_the_utterance_at_the_endpoint() -> None:
@@ -140,7 +142,7 @@ def test_an_utterance_is_cut_at_max_utterance_ms_and_the_next_does_not_reach_bac
     turns = Turns(Endpointing(max_utterance_ms=1000), partial_ms=100_000)
     first = ended(hear(turns, [SILENCE] * 20 + [SPEECH] * 22))
     assert (first.start, first.end, first.reason) == (10 * W, 42 * W, "length")  # 1024 ms
-    assert hear(turns, [SPEECH] * 3) == [SpeechBegan(1, 42 * W)]  # not 13 windows back
+    assert hear(turns, [SPEECH] * 3) == [UtteranceStarted(1, 42 * W)]  # not 13 windows back
     assert ended(turns.end_utterance("stream_end")).reason == "stream_end"
 
 
