@@ -14,6 +14,7 @@ import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import _LANGUAGE_CODES
 
+from application.ports import TranscriptionJob
 from domain.errors import Busy, UnsupportedLanguage, VoicePipeError
 from domain.speech import AudioClip, Segment, Transcript, TranscriptionHints, Word
 
@@ -146,8 +147,8 @@ class FasterWhisperTranscriber:
         self.multilingual = bool(self._model.model.is_multilingual)
         self.beam_size = beam_size
         self.stream_beam_size = stream_beam_size
-        silence = np.zeros(16_000, dtype=np.float32)
-        self.queue.worker.submit(self._transcribe, silence, None).result()
+        warm_up = TranscriptionJob(AudioClip(b"\x00\x00" * 16_000, 16_000))  # a second of silence
+        self.queue.worker.submit(self._transcribe, warm_up).result()
 
     @property
     def queued(self) -> int:
@@ -159,53 +160,29 @@ class FasterWhisperTranscriber:
         return self.queue.max_jobs
 
     async def transcribe(
-        self,
-        clip: AudioClip,
-        language: str | None,
-        *,
-        draft: bool = False,
-        cut: bool = False,
-        progress: Callable[[Segment], None] | None = None,
-        model: str | None = None,
-        task: str = "transcribe",
-        hints: TranscriptionHints | None = None,
+        self, job: TranscriptionJob, progress: Callable[[Segment], None] | None = None
     ) -> Transcript:
-        if model not in (None, self.model_name):
+        if job.model not in (None, self.model_name):
             raise UnsupportedTask(f"this transcriber only has {self.model_name}")
-        if task == "translate" and not self.multilingual:
+        if job.task == "translate" and not self.multilingual:
             raise UnsupportedTask(f"{self.model_name} is English-only: it cannot translate")
-        if language is not None and language not in _LANGUAGE_CODES:
-            raise UnsupportedLanguage(f"unknown language code {language!r}")
-        if clip.sample_rate != 16_000:
+        if job.language is not None and job.language not in _LANGUAGE_CODES:
+            raise UnsupportedLanguage(f"unknown language code {job.language!r}")
+        if job.clip.sample_rate != 16_000:
             raise ValueError("faster-whisper needs 16 kHz audio")
-        audio = np.frombuffer(clip.pcm, dtype=np.int16).astype(np.float32) / 32768.0
-        self.queue.admit(draft)
-        job = self.queue.worker.submit(
-            self._transcribe,
-            audio,
-            language,
-            draft,
-            cut,
-            progress,
-            task,
-            hints or TranscriptionHints(),
-        )
+        self.queue.admit(draft=job.kind == "draft")
+        work = self.queue.worker.submit(self._transcribe, job, progress)
         # The slot is free when the job is, not when its caller stops waiting: a cancelled
         # caller (a speculative final after speech resumed) leaves a running job behind.
-        job.add_done_callback(lambda _: self.queue.release())
-        return await asyncio.wrap_future(job)
+        work.add_done_callback(lambda _: self.queue.release())
+        return await asyncio.wrap_future(work)
 
     def _transcribe(
-        self,
-        audio: np.ndarray,
-        language: str | None,
-        draft: bool = False,
-        cut: bool = False,
-        progress: Callable[[Segment], None] | None = None,
-        task: str = "transcribe",
-        hints: TranscriptionHints | None = None,
+        self, job: TranscriptionJob, progress: Callable[[Segment], None] | None = None
     ) -> Transcript:
-        hints = hints or TranscriptionHints()
+        audio = np.frombuffer(job.clip.pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        hints = job.hints or TranscriptionHints()
+        draft, cut = job.kind == "draft", job.kind == "utterance"
         options: dict[str, Any] = {}
         if hints.temperature is not None:
             options["temperature"] = hints.temperature
@@ -223,12 +200,12 @@ class FasterWhisperTranscriber:
         # The segment generator is lazy: consume it here, in the worker thread.
         segments, info = self._model.transcribe(
             audio,
-            language=language if self.multilingual else None,
+            language=job.language if self.multilingual else None,
             beam_size=1 if draft else (self.stream_beam_size if cut else self.beam_size),
             vad_filter=not (draft or cut),  # already one utterance cut by the stream's VAD
             without_timestamps=draft,
             condition_on_previous_text=not draft,
-            task=task,
+            task=job.task,
             initial_prompt=hints.prompt,
             word_timestamps=hints.words,
             **options,

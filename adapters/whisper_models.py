@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from adapters.faster_whisper_transcriber import FasterWhisperTranscriber
 from adapters.system_clock import SystemClock
-from application.ports import Clock
+from application.ports import Clock, TranscriptionJob
 from domain.errors import Busy, VoicePipeError
-from domain.speech import AudioClip, Segment, Transcript, TranscriptionHints
+from domain.speech import Segment, Transcript
 
 MULTILINGUAL = "base"
 OPENAI_ALIASES = ("whisper-1",)  # OpenAI's model names mean "the default model" here
@@ -110,25 +112,16 @@ class WhisperModels:
         return available
 
     async def transcribe(
-        self,
-        clip: AudioClip,
-        language: str | None,
-        *,
-        draft: bool = False,
-        cut: bool = False,
-        progress: Callable[[Segment], None] | None = None,
-        model: str | None = None,
-        task: str = "transcribe",
-        hints: TranscriptionHints | None = None,
+        self, job: TranscriptionJob, progress: Callable[[Segment], None] | None = None
     ) -> Transcript:
-        options: dict[str, Any] = {"draft": draft, "cut": cut, "progress": progress}
-        options |= {"task": task, "hints": hints}  # the chosen one holds exactly one model
+        model = job.model
+        job = msgspec.structs.replace(job, model=None)  # the chosen one holds exactly one model
         if model is None or model in OPENAI_ALIASES or model == self.default.model_name:
             self._unload_idle()
-            return await self.default.transcribe(clip, language, **options)
+            return await self.default.transcribe(job, progress)
         entry = await self._use(model)
         try:
-            return await entry.model.transcribe(clip, language, **options)
+            return await entry.model.transcribe(job, progress)
         finally:
             entry.jobs -= 1
             entry.used = self.clock.monotonic()

@@ -1,7 +1,7 @@
 """Use case: a listening session. Audio in at any rate or container, transcripts out.
 
 Every transport that listens (the v1 WebSocket, and the realtime protocols after it) opens one
-of these and renders its Partial, Final and Failed events in its own wire format.
+of these and renders its events (application/stream_events.py) in its own wire format.
 """
 
 from __future__ import annotations
@@ -110,9 +110,16 @@ class ListeningSession:
         await self._hear(await self.audio.feed(data))
 
     async def end_utterance(self) -> bool:
-        """The utterance in progress is complete; False if there was none."""
+        """The utterance in progress is complete (reason "client"); False if there was none."""
         await self._hear(await self.audio.feed(b""))
         return await self.utterances.end_utterance()
+
+    async def finalize(self) -> bool:
+        """Deepgram's Finalize: the utterance in progress is complete (reason "client"); with
+        none in progress, the last final still to come says reason "client" instead. False
+        only when there is neither."""
+        await self._hear(await self.audio.feed(b""))
+        return await self.utterances.finalize()
 
     def clear(self) -> None:
         """Drop the utterance in progress (its audio stays charged: the model heard it)."""

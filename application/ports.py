@@ -7,7 +7,7 @@ blocking work off the event loop.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -42,34 +42,38 @@ class SpeechSynthesizer(Protocol):
         ...
 
 
+class TranscriptionJob(msgspec.Struct, frozen=True):
+    """One clip for the model, and how to hear it.
+
+    `kind`: a "recording" is a whole upload, on which the model runs its own voice activity
+    pass; an "utterance" was already cut by a stream's voice activity detection, so the model
+    skips that pass and uses its quicker streaming settings; a "draft" (a partial transcript)
+    is quicker and less exact still, and is refused as Busy whenever anything else waits.
+    `model`: a model other than the default. `task="translate"` translates to English.
+    """
+
+    clip: AudioClip
+    language: str | None = None
+    kind: Literal["recording", "utterance", "draft"] = "recording"
+    model: str | None = None
+    task: str = "transcribe"
+    hints: TranscriptionHints | None = None
+
+
 class Transcriber(Protocol):
     """Turns 16 kHz mono speech into a transcript.
 
     Model work waits in one bounded queue shared by every caller: when it is full, new work
-    raises Busy at once. A `draft` (a partial transcript) is quicker and less exact, and is
-    refused as Busy whenever anything else is waiting: it is the first thing to give up.
+    raises Busy at once. A draft is the first thing to give up (see TranscriptionJob).
     """
 
     @property
     def model_name(self) -> str: ...
 
     async def transcribe(
-        self,
-        clip: AudioClip,
-        language: str | None,
-        *,
-        draft: bool = False,
-        cut: bool = False,
-        progress: Progress | None = None,
-        model: str | None = None,
-        task: str = "transcribe",
-        hints: TranscriptionHints | None = None,
+        self, job: TranscriptionJob, progress: Progress | None = None
     ) -> Transcript:
-        """Transcribe (or, with `task="translate"`, translate to English) one clip.
-
-        `model`: a model other than the default. `cut`: the clip is one utterance already cut
-        by voice activity detection, so the model may skip its own VAD pass and use its quicker
-        streaming settings. `progress` is called (from a worker thread) with each segment."""
+        """The job's transcript; `progress` is called (from a worker thread) with each segment."""
         ...
 
 

@@ -15,6 +15,7 @@ from application.ports import (
     Progress,
     SentimentAnalyzer,
     Transcriber,
+    TranscriptionJob,
 )
 from domain.errors import AudioTooLarge, AudioTooLong, InvalidAudio, StepFailed, VoicePipeError
 from domain.events import (
@@ -123,9 +124,8 @@ class TranscribeAudio:
             step = "transcription"
             start = self.clock.monotonic()
             try:
-                transcript = await self.transcriber.transcribe(
-                    clip, language, progress=progress, model=model, task=task, hints=hints
-                )
+                job = TranscriptionJob(clip, language, model=model, task=task, hints=hints)
+                transcript = await self.transcriber.transcribe(job, progress)
             except BaseException:
                 if allowance is not None:
                     allowance.unuse(allowance.used)

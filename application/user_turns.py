@@ -74,7 +74,7 @@ class UserTurns:
             self.on_speech()
             await self.tell(SpeechBegan(self._id(event.utterance), event.audio_ms))
         elif isinstance(event, SpeechStopped):
-            await self._committed(event.utterance, event.audio_ms)
+            await self._committed(event.utterance, event.end_ms)
         elif isinstance(event, Partial):
             await self._delta(event.utterance, event.text)
         elif isinstance(event, Final):

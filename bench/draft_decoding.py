@@ -16,6 +16,7 @@ import statistics
 import time
 
 from adapters import faster_whisper_transcriber as whisper
+from application.ports import TranscriptionJob
 from bench.harness import p95
 from bench.human_speech import clips, wer
 from domain.speech import AudioClip
@@ -39,7 +40,8 @@ async def main() -> None:
     for clip in audio:
         for way, model in ways.items():
             started = time.perf_counter()
-            heard = await model.transcribe(AudioClip(clip.pcm, 16_000), "en", draft=True)
+            job = TranscriptionJob(AudioClip(clip.pcm, 16_000), "en", kind="draft")
+            heard = await model.transcribe(job)
             times[way].append(1000 * (time.perf_counter() - started))
             texts[way].append(heard.text)
     minutes = sum(c.seconds for c in audio) / 60

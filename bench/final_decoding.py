@@ -16,6 +16,7 @@ import statistics
 import time
 
 from adapters.faster_whisper_transcriber import FasterWhisperTranscriber, bundled_model
+from application.ports import TranscriptionJob
 from bench.harness import p95
 from bench.human_speech import clips, wer
 from domain.speech import AudioClip, TranscriptionHints
@@ -43,9 +44,8 @@ async def main() -> None:
         for way, (beam, temperature) in WAYS.items():
             hints = TranscriptionHints(temperature=temperature)
             started = time.perf_counter()
-            heard = await models[beam].transcribe(
-                AudioClip(clip.pcm, 16_000), "en", cut=True, hints=hints
-            )
+            job = TranscriptionJob(AudioClip(clip.pcm, 16_000), "en", kind="utterance", hints=hints)
+            heard = await models[beam].transcribe(job)
             times[way].append(1000 * (time.perf_counter() - started))
             texts[way].append(heard.text)
     minutes = sum(c.seconds for c in audio) / 60

@@ -74,7 +74,7 @@ class LiveResults:
                 if self._cutting == "finalize":
                     self._finalized.add(event.utterance)
             elif self.policy is not None and event.utterance in self._starts:
-                length_ms = event.audio_ms - 1000 * self._starts[event.utterance]
+                length_ms = event.end_ms - 1000 * self._starts[event.utterance]
                 if length_ms >= self.policy.max_utterance_ms - WINDOW_MS:
                     self._cut.add(event.utterance)  # at the length bound
         elif isinstance(event, Partial):

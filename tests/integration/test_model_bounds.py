@@ -24,6 +24,7 @@ import pytest
 
 from adapters.faster_whisper_transcriber import bundled_model
 from adapters.piper_synthesizer import PiperSynthesizer, bundled_voice
+from application.ports import TranscriptionJob
 from domain.errors import Busy
 from domain.speech import AudioClip, Transcript
 from entrypoints import speech_models
@@ -120,8 +121,8 @@ async def test_every_model_shares_one_bounded_queue() -> None:
         Settings(whisper_models=(f"second={SECOND}",), stt_queue_max=2)
     )
     clip = AudioClip(b"\x00\x00" * 16_000, 16_000)
-    await models.transcribe(clip, None, model="second")  # loaded before the burst
-    burst = [models.transcribe(clip, None, model=m) for m in [None, "second"] * 3]
+    await models.transcribe(TranscriptionJob(clip, model="second"))  # loaded before the burst
+    burst = [models.transcribe(TranscriptionJob(clip, model=m)) for m in [None, "second"] * 3]
     results = await asyncio.gather(*burst, return_exceptions=True)
     assert sum(isinstance(r, Transcript) for r in results) == 2  # not 2 per model
     assert sum(isinstance(r, Busy) for r in results) == 4

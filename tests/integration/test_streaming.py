@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from application.ports import TranscriptionJob
 from domain.speech import AudioClip, TranscriptionHints
 from entrypoints.bootstrap import Container
 from tests.integration.conftest import RunningServer, SteppedClock, sharing_models
@@ -356,7 +357,7 @@ async def test_a_streamed_final_keeps_its_last_sentence(
     # window without timestamp tokens, tiny.en ended after "Thank you very much." here.
     pcm = speech_16k(SECOND)
     clip = AudioClip(pcm[: len(pcm) - 32 * trimmed_ms], 16_000)
-    heard = await container.transcriber.transcribe(clip, None, cut=True)
+    heard = await container.transcriber.transcribe(TranscriptionJob(clip, kind="utterance"))
     assert "perfect" in heard.text.lower(), heard.text
 
 
@@ -367,9 +368,8 @@ async def test_word_timings_invent_nothing_in_the_silence_after(
     # Word timings made faster-whisper decode the silence after the last word, where Whisper
     # said "Thank you." (Deepgram's live finals carry words).
     clip = AudioClip(speech_16k(text) + silence(0.3), 16_000)
-    heard = await container.transcriber.transcribe(
-        clip, None, cut=True, hints=TranscriptionHints(words=True)
-    )
+    job = TranscriptionJob(clip, kind="utterance", hints=TranscriptionHints(words=True))
+    heard = await container.transcriber.transcribe(job)
     assert wer(text, heard.text) <= 0.15, heard.text
     assert heard.words and heard.words[-1].end <= clip.duration_ms / 1000
 
@@ -382,7 +382,7 @@ def test_a_model_slot_is_freed_when_the_loop_that_asked_has_stopped(container: C
     clip = AudioClip(speech_16k(f"{FIRST} {SECOND}"), 16_000)
 
     async def ask_and_leave() -> None:
-        asyncio.get_running_loop().create_task(transcriber.transcribe(clip, None))
+        asyncio.get_running_loop().create_task(transcriber.transcribe(TranscriptionJob(clip)))
         await asyncio.sleep(0.1)  # the job is running on the model thread when the loop ends
 
     asyncio.run(ask_and_leave())

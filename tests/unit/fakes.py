@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from application.ports import ProcessedAudio
+from application.ports import ProcessedAudio, TranscriptionJob
 from domain.errors import InvalidAudio
 from domain.speech import AudioClip, AudioFormat, ProcessingSettings, Segment, Sentiment, Transcript
 
@@ -80,30 +80,19 @@ class FakeTranscriber:
     def __init__(self, text: str = "hello world") -> None:
         self.text = text
         self.fail = False
-        self.calls: list[tuple[float, bool]] = []
-        self.hints: list[Any] = []
+        self.calls: list[tuple[float, bool]] = []  # (clip ms, a draft?)
+        self.jobs: list[TranscriptionJob] = []
 
-    async def transcribe(
-        self,
-        clip: AudioClip,
-        language: str | None,
-        *,
-        draft: bool = False,
-        cut: bool = False,
-        progress: Any = None,
-        model: str | None = None,
-        task: str = "transcribe",
-        hints: Any = None,
-    ) -> Transcript:
-        self.calls.append((clip.duration_ms, draft))
-        self.hints.append(hints)
+    async def transcribe(self, job: TranscriptionJob, progress: Any = None) -> Transcript:
+        self.calls.append((job.clip.duration_ms, job.kind == "draft"))
+        self.jobs.append(job)
         if self.fail:
             raise Broken("model down")
         return Transcript(
             text=self.text,
-            language=language or "en",
+            language=job.language or "en",
             language_probability=0.99,
-            duration=clip.duration_ms / 1000,
+            duration=job.clip.duration_ms / 1000,
             segments=(Segment(0.0, 1.0, self.text, -0.2, 0.01),),
         )
 

@@ -157,3 +157,13 @@ async def test_stopping_closes_the_audio_stream_once() -> None:
     stream = world.container.listen.converter.streams[-1]  # type: ignore[attr-defined]
     assert stream.closed and stream.finished
     assert any(isinstance(item, Final) for item in heard)
+
+
+async def test_the_listening_session_finalizes_like_the_stream() -> None:
+    world = keyed_world()
+    session, heard = open_session(world)
+    assert not await session.finalize()
+    await session.feed(b"\x01\x00" * 16 * 640)  # speech to the fake VAD
+    assert await session.finalize()
+    await session.stop(finish=True)
+    assert [(f.utterance, f.reason) for f in heard if isinstance(f, Final)] == [(0, "client")]

@@ -1,184 +1,39 @@
 """UtteranceStream: partials while speaking, finals in order and in stream time, failures.
 
-The fake VAD hears speech in a 32 ms window whose first sample is non-zero, so `speech(ms)`
-and `silence(ms)` in multiples of 32 ms line up with its windows.
+Helpers in stream_fakes: `speech(ms)` and `silence(ms)` in multiples of 32 ms line up with the
+fake VAD's windows.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-from typing import Any
 
 import pytest
 
-from application.ports import Clock
-from application.transcribe_stream import (
-    Failed,
-    Final,
-    Partial,
-    SpeechStarted,
-    SpeechStopped,
-    StreamEvent,
-    UtteranceStream,
-)
+from application.transcribe_stream import Failed, SpeechStarted, SpeechStopped
 from domain.errors import Busy
 from domain.events import SpeechTranscribed
-from domain.speech import AudioClip, Transcript
 from domain.utterances import Endpointing
-from tests.unit.conftest import FakeWorld, build_world
-from tests.unit.fakes import Broken, FakeTranscriber, FakeVadSession, StillClock
-
-BYTES_PER_MS = 32
-WINDOW = 32 * BYTES_PER_MS
-PREROLL_BYTES = Endpointing().preroll_ms * BYTES_PER_MS
-
-Heard = list[Partial | Final | Failed]
-
-
-def speech(ms: int) -> bytes:
-    return b"\x01\x00" * (16 * ms)
-
-
-def silence(ms: int) -> bytes:
-    return b"\x00\x00" * (16 * ms)
-
-
-def faint(ms: int) -> bytes:
-    return b"\x02\x00" * (16 * ms)
-
-
-class ClipLengths(FakeTranscriber):
-    """Answers with the length of the clip it heard; with `hold`, the first final waits for
-    `release` (a slow model on the first utterance)."""
-
-    def __init__(self, hold: bool = False) -> None:
-        super().__init__()
-        self.release = asyncio.Event()
-        self.hold = hold
-
-    async def transcribe(
-        self,
-        clip: AudioClip,
-        language: str | None,
-        *,
-        draft: bool = False,
-        cut: bool = False,
-        progress: Any = None,
-        model: str | None = None,
-        task: str = "transcribe",
-        hints: Any = None,
-    ) -> Transcript:
-        if self.hold and not draft:
-            self.hold = False
-            await self.release.wait()
-        self.text = f"{clip.duration_ms:.0f} ms"
-        return await super().transcribe(clip, language, draft=draft, cut=cut)
-
-
-class FailingFinals(FakeTranscriber):
-    """Raises `error` for final transcriptions while it is set; drafts still work."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.error: Exception | None = None
-
-    async def transcribe(
-        self,
-        clip: AudioClip,
-        language: str | None,
-        *,
-        draft: bool = False,
-        cut: bool = False,
-        progress: Any = None,
-        model: str | None = None,
-        task: str = "transcribe",
-        hints: Any = None,
-    ) -> Transcript:
-        if self.error is not None and not draft:
-            raise self.error
-        return await super().transcribe(clip, language, draft=draft, cut=cut)
-
-
-class FakeTurns:
-    """A turn model that answers `probability`, or raises while `fail` is set."""
-
-    def __init__(self, probability: float) -> None:
-        self.probability = probability
-        self.fail = False
-        self.heard: list[int] = []  # bytes of each utterance it judged
-
-    async def complete(self, pcm: bytes) -> float:
-        self.heard.append(len(pcm))
-        if self.fail:
-            raise Broken("turn model down")
-        return self.probability
-
-
-SEMANTIC = Endpointing(semantic=True, incomplete_ms=1000, early_ms=192)
-
-
-def open_stream(
-    world: FakeWorld,
-    *,
-    transcriber: FakeTranscriber | None = None,
-    clock: Clock | None = None,
-    policy: Endpointing | None = None,
-    partial_ms: int = 500,
-    notices: list[SpeechStarted | SpeechStopped] | None = None,
-    manual: bool = False,
-    turns: FakeTurns | None = None,
-) -> tuple[UtteranceStream, Heard]:
-    heard: Heard = []
-
-    async def emit(item: StreamEvent) -> None:
-        if isinstance(item, SpeechStarted | SpeechStopped):
-            if notices is not None:
-                notices.append(item)
-        else:
-            heard.append(item)
-
-    stream = UtteranceStream(
-        transcriber=transcriber or world.transcriber,
-        transcribe=world.container.transcribe,
-        vad=FakeVadSession(),
-        emit=emit,
-        stream_id="s1",
-        language=None,
-        partial_ms=partial_ms,
-        policy=policy or Endpointing(early_ms=192),  # the figures below count 6 windows
-        clock=clock or world.clock,
-        manual=manual,
-        turns=turns,
-    )
-    return stream, heard
-
-
-async def settle() -> None:
-    """Let the stream's tasks (drafts, early finals, the finisher) run."""
-    for _ in range(20):
-        await asyncio.sleep(0)
-
-
-async def feed(
-    stream: UtteranceStream, pcm: bytes, frame: int | None = None, clock: StillClock | None = None
-) -> None:
-    """`pcm` in frames of `frame` bytes (all at once by default), the tasks running between;
-    with a `clock`, each frame arrives in real time."""
-    step = frame or len(pcm)
-    for i in range(0, len(pcm), step):
-        if clock is not None:
-            clock.t += len(pcm[i : i + step]) / (BYTES_PER_MS * 1000)
-        await stream.feed(pcm[i : i + step])
-        await settle()
-
-
-def finals(heard: Heard) -> list[Final]:
-    return [item for item in heard if isinstance(item, Final)]
-
-
-def partials(heard: Heard) -> list[Partial]:
-    return [item for item in heard if isinstance(item, Partial)]
+from tests.unit.conftest import build_world
+from tests.unit.fakes import Broken, StillClock
+from tests.unit.stream_fakes import (
+    BYTES_PER_MS,
+    PREROLL_BYTES,
+    SEMANTIC,
+    WINDOW,
+    ClipLengths,
+    FailingFinals,
+    FakeTurns,
+    HeldDrafts,
+    faint,
+    feed,
+    finals,
+    open_stream,
+    partials,
+    settle,
+    silence,
+    speech,
+)
 
 
 async def test_partials_come_while_speech_goes_on_not_in_the_pause() -> None:
@@ -336,6 +191,20 @@ async def test_drafts_wait_for_a_sure_window_unless_overdue() -> None:
     await stream.close(finish=True)
 
 
+async def test_a_draft_that_comes_after_its_utterance_ended_is_dropped() -> None:
+    world = build_world()
+    clock = StillClock()
+    transcriber = HeldDrafts()
+    stream, heard = open_stream(world, transcriber=transcriber, partial_ms=100, clock=clock)
+    await feed(stream, silence(320) + speech(320), frame=WINDOW, clock=clock)
+    assert transcriber.held == 1  # asked for, and still running
+    await stream.end_utterance()
+    transcriber.release.set()
+    await settle()
+    assert partials(heard) == [] and len(finals(heard)) == 1
+    await stream.close(finish=True)
+
+
 async def test_end_utterance_forces_a_final_mid_speech() -> None:
     world = build_world()
     stream, heard = open_stream(world)
@@ -385,7 +254,7 @@ async def test_audio_before_the_preroll_is_forgotten() -> None:
     stream, heard = open_stream(world)
     await feed(stream, silence(10_240), frame=640)  # 10 s of silence in 20 ms frames
     # Memory bounded, not 10 s of it: what a start reaches back to (speech run + preroll).
-    assert len(stream._audio) <= PREROLL_BYTES + 96 * 32 + WINDOW
+    assert len(stream.audio) <= PREROLL_BYTES + 96 * 32 + WINDOW
     await feed(stream, speech(320) + silence(640))
     (final,) = finals(heard)
     assert (final.start, final.end) == (9.92, 10.752)
@@ -428,7 +297,9 @@ async def test_speech_start_is_announced_at_once_and_the_stop_before_its_final()
     # 96 ms of speech start an utterance; the start reaches back over the preroll.
     assert notices == [SpeechStarted(0, 640 + 96 - 96 - 320)]
     await feed(stream, speech(224) + silence(640), frame=WINDOW)
-    assert notices[1] == SpeechStopped(0, 640 + 320 + 192)  # where the early final cut it
+    assert notices[1] == SpeechStopped(
+        0, "silence", 320, 640 + 320 + 192
+    )  # where the early final cut it
     await stream.close(finish=True)
     assert [f.utterance for f in finals(heard)] == [0]
 
@@ -442,7 +313,7 @@ async def test_manual_utterances_are_what_came_between_commits_whatever_the_voic
     assert notices == []  # voice activity cuts nothing: the client commits
     assert await stream.end_utterance()
     await settle()
-    assert notices == [SpeechStopped(0, 1920)]
+    assert notices == [SpeechStopped(0, "client", 0, 1920)]
     assert finals(heard)[0].result.transcript.text == "1920 ms"  # silences included
     assert not await stream.end_utterance()  # nothing since the commit
     await feed(stream, speech(320), frame=WINDOW)

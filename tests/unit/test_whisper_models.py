@@ -11,6 +11,7 @@ import pytest
 
 from adapters.faster_whisper_transcriber import ModelQueue
 from adapters.whisper_models import UnknownModel, WhisperModels
+from application.ports import TranscriptionJob
 from domain.errors import Busy
 from domain.speech import AudioClip, Transcript
 from entrypoints.settings import Settings, SettingsError
@@ -26,9 +27,9 @@ class HeldTranscriber(FakeTranscriber):
         super().__init__(text)
         self.release = asyncio.Event()
 
-    async def transcribe(self, clip: AudioClip, language: str | None, **kw: Any) -> Transcript:
+    async def transcribe(self, job: TranscriptionJob, progress: Any = None) -> Transcript:
         await self.release.wait()
-        return await super().transcribe(clip, language, **kw)
+        return await super().transcribe(job, progress)
 
 
 async def loaded_now(models: WhisperModels, name: str) -> None:
@@ -73,14 +74,14 @@ def registry(
 async def test_default_and_openai_alias_use_the_default(tmp_path: Path) -> None:
     models, loaded = registry(tmp_path)
     for name in (None, "whisper-1", "fake-model"):
-        assert (await models.transcribe(CLIP, None, model=name)).text == "from default"
+        assert (await models.transcribe(TranscriptionJob(CLIP, model=name))).text == "from default"
     assert loaded == []
 
 
 async def test_a_configured_name_loads_once_and_is_reused(tmp_path: Path) -> None:
     models, loaded = registry(tmp_path)
     for _ in range(3):
-        assert (await models.transcribe(CLIP, None, model="small")).text == "from small"
+        assert (await models.transcribe(TranscriptionJob(CLIP, model="small"))).text == "from small"
     assert loaded == ["small"]
     assert list(models.loaded()) == ["small"]
     assert models.names()[0] == "fake-model"
@@ -96,9 +97,11 @@ async def test_a_path_is_never_a_model_even_to_a_configured_directory(
 ) -> None:
     models, loaded = registry(tmp_path)
     with pytest.raises(UnknownModel) as refused:
-        await models.transcribe(CLIP, None, model=spelling.format(d=tmp_path / "small"))
+        await models.transcribe(TranscriptionJob(CLIP, model=spelling.format(d=tmp_path / "small")))
     with pytest.raises(UnknownModel) as missing:
-        await models.transcribe(CLIP, None, model=spelling.format(d=tmp_path / "nowhere"))
+        await models.transcribe(
+            TranscriptionJob(CLIP, model=spelling.format(d=tmp_path / "nowhere"))
+        )
     assert refused.value.message == missing.value.message  # no filesystem oracle
     assert "small" in refused.value.message and str(tmp_path) not in refused.value.message
     assert loaded == []
@@ -108,7 +111,7 @@ async def test_a_path_is_never_a_model_even_to_a_configured_directory(
 async def test_unknown_models_are_refused_with_the_names_to_use(tmp_path: Path) -> None:
     models, _ = registry(tmp_path)
     with pytest.raises(UnknownModel) as raised:
-        await models.transcribe(CLIP, None, model="large-v9")
+        await models.transcribe(TranscriptionJob(CLIP, model="large-v9"))
     assert "fake-model" in raised.value.message and "medium" in raised.value.message
     assert "large-v9" not in raised.value.message  # the same answer whatever was asked
 
@@ -116,43 +119,43 @@ async def test_unknown_models_are_refused_with_the_names_to_use(tmp_path: Path) 
 async def test_models_idle_past_the_limit_are_unloaded(tmp_path: Path) -> None:
     clock = FakeClock()
     models, loaded = registry(tmp_path, idle=300.0, clock=clock)
-    await models.transcribe(CLIP, None, model="small")
+    await models.transcribe(TranscriptionJob(CLIP, model="small"))
     clock.t += 299
-    await models.transcribe(CLIP, None)  # any call sweeps the idle ones
+    await models.transcribe(TranscriptionJob(CLIP))  # any call sweeps the idle ones
     assert list(models.loaded()) == ["small"]  # idle 299 s: kept
-    await models.transcribe(CLIP, None, model="small")  # used again: idle from now
+    await models.transcribe(TranscriptionJob(CLIP, model="small"))  # used again: idle from now
     clock.t += 299
-    await models.transcribe(CLIP, None)
+    await models.transcribe(TranscriptionJob(CLIP))
     assert models.loaded() == {"small": 299.0}
     clock.t += 2
-    await models.transcribe(CLIP, None)
+    await models.transcribe(TranscriptionJob(CLIP))
     assert models.loaded() == {}  # idle 301 s: unloaded
-    await models.transcribe(CLIP, None, model="small")
+    await models.transcribe(TranscriptionJob(CLIP, model="small"))
     assert loaded == ["small", "small"]  # loaded again after being unloaded
 
 
 async def test_loading_past_the_cap_unloads_the_least_recently_used(tmp_path: Path) -> None:
     models, loaded = registry(tmp_path, names=("a", "b", "c"), max_loaded=2)
     for name in ("a", "b", "a", "c"):  # b is the least recently used when c comes
-        await models.transcribe(CLIP, None, model=name)
+        await models.transcribe(TranscriptionJob(CLIP, model=name))
     assert sorted(models.loaded()) == ["a", "c"]
-    await models.transcribe(CLIP, None, model="b")
+    await models.transcribe(TranscriptionJob(CLIP, model="b"))
     assert sorted(models.loaded()) == ["b", "c"]
     assert loaded == ["a", "b", "c", "b"]
 
 
 async def test_past_the_cap_with_every_model_in_use_is_busy(tmp_path: Path) -> None:
     models, loaded = registry(tmp_path, max_loaded=1, held=True)
-    using = asyncio.create_task(models.transcribe(CLIP, None, model="small"))
+    using = asyncio.create_task(models.transcribe(TranscriptionJob(CLIP, model="small")))
     await loaded_now(models, "small")
     with pytest.raises(Busy):
-        await models.transcribe(CLIP, None, model="medium")
+        await models.transcribe(TranscriptionJob(CLIP, model="medium"))
     assert list(models.loaded()) == ["small"]  # never unloaded under a request
     transcriber = models._loaded["small"].model
     assert isinstance(transcriber, HeldTranscriber)
     transcriber.release.set()
     assert (await using).text == "from small"
-    medium = asyncio.create_task(models.transcribe(CLIP, None, model="medium"))
+    medium = asyncio.create_task(models.transcribe(TranscriptionJob(CLIP, model="medium")))
     await loaded_now(models, "medium")
     assert list(models.loaded()) == ["medium"]  # now idle, small made room
     held = models._loaded["medium"].model
@@ -165,15 +168,15 @@ async def test_past_the_cap_with_every_model_in_use_is_busy(tmp_path: Path) -> N
 async def test_a_model_in_use_is_not_unloaded_for_being_idle(tmp_path: Path) -> None:
     clock = FakeClock()
     models, _ = registry(tmp_path, idle=300.0, clock=clock, held=True)
-    using = asyncio.create_task(models.transcribe(CLIP, None, model="small"))
+    using = asyncio.create_task(models.transcribe(TranscriptionJob(CLIP, model="small")))
     await loaded_now(models, "small")
     clock.t += 1000  # a long transcription
-    await models.transcribe(CLIP, None)
+    await models.transcribe(TranscriptionJob(CLIP))
     assert list(models.loaded()) == ["small"]
     models._loaded["small"].model.release.set()  # type: ignore[attr-defined]
     await using
     clock.t += 301
-    await models.transcribe(CLIP, None)
+    await models.transcribe(TranscriptionJob(CLIP))
     assert models.loaded() == {}
 
 
