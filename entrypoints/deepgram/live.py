@@ -184,13 +184,9 @@ class LiveDialect(BaseDialect[Frame]):
         return self.session
 
     async def _finalize(self) -> None:
-        """The utterance in progress ends now and says `from_finalize`."""
+        """The utterance in progress (or the last final still to come) says `from_finalize`."""
         assert self.results is not None
-        ended = False
-        if self.session is not None:
-            with self.results.cutting("finalize"):
-                ended = await self.session.end_utterance()
-        if not ended:
+        if self.session is None or not await self.session.finalize():
             await self.results.finalized_nothing()
 
     async def _close_stream(self) -> None:
@@ -204,8 +200,7 @@ class LiveDialect(BaseDialect[Frame]):
         if session is None or self.results is None:
             return
         try:
-            with self.results.cutting("close"):
-                await session.stop(finish=finish)
+            await session.stop(finish=finish)
         finally:
             self._heard = session.heard_seconds
 
