@@ -8,7 +8,7 @@ import unicodedata
 
 import msgspec
 
-from domain.errors import EmptyText, InvalidRequest, TextTooLong, UnsupportedFormat
+from domain.errors import EmptyText, InvalidAudio, InvalidRequest, TextTooLong, UnsupportedFormat
 
 
 class AudioFormat(enum.Enum):
@@ -28,6 +28,20 @@ class AudioFormat(enum.Enum):
         except ValueError:
             names = ", ".join(f.value for f in cls)
             raise UnsupportedFormat(f"unsupported format {value!r}; use one of: {names}") from None
+
+
+CONTAINER_MAGIC = {b"OggS": "ogg", b"\x1a\x45\xdf\xa3": "webm"}
+
+
+def container_encoding(first: bytes) -> str:
+    """The streaming container (Ogg or WebM) the first bytes of a stream open."""
+    for magic, encoding in CONTAINER_MAGIC.items():
+        if first.startswith(magic):
+            return encoding
+    raise InvalidAudio(
+        "without an encoding the audio must be Ogg or WebM; for raw audio name its encoding "
+        "and sample_rate"
+    )
 
 
 class Speed:

@@ -88,3 +88,14 @@ def mean_confidence(words: Sequence[TimedWord], fallback: float = 0.0) -> float:
     if not words:
         return fallback
     return confidence(sum(w.confidence for w in words) / len(words))
+
+
+def spoken_groups(words: Sequence[TimedWord], split: float) -> list[list[TimedWord]]:
+    """Words grouped where the silence between two is at least `split` seconds."""
+    groups: list[list[TimedWord]] = []
+    for word in words:
+        if groups and word.start - groups[-1][-1].end < split:
+            groups[-1].append(word)
+        else:
+            groups.append([word])
+    return groups

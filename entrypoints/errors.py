@@ -113,6 +113,7 @@ def headers_of(problem: Problem) -> dict[str, str]:
 
 def _logged(error: Exception) -> Problem:
     problem = problem_of(error)
+    trace.get_current_span().set_attribute("error.type", problem.code)
     if problem.status == 500:
         log.error("unhandled error", exc_info=error)
         trace.get_current_span().record_exception(error)

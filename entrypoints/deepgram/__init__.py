@@ -11,12 +11,13 @@ from litestar import Router
 
 from entrypoints.deepgram.live import listen_socket
 from entrypoints.deepgram.prerecorded import listen_file
-from entrypoints.deepgram.shapes import DEEPGRAM_EXCEPTION_HANDLERS
+from entrypoints.errors import EXCEPTION_HANDLERS
 
 deepgram_router = Router(
     path="/v1",
     route_handlers=[listen_file, listen_socket],
-    exception_handlers=DEEPGRAM_EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+    # Errors in Deepgram's shape: the app's handler answers by the path.
+    exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
 )
 
 __all__ = ["deepgram_router"]

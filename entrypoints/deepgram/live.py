@@ -19,6 +19,7 @@ from litestar import WebSocket, websocket
 from application.connections import Closed, Connection
 from application.listening_session import ListeningLimits, ListeningSession
 from domain.errors import AudioTooLarge, InvalidAudio, VoicePipeError
+from domain.speech import container_encoding
 from entrypoints.bootstrap import Container
 from entrypoints.deepgram import options, shapes
 from entrypoints.deepgram.prerecorded import models
@@ -26,7 +27,6 @@ from entrypoints.deepgram.results import LiveResults
 from entrypoints.dialect import BaseDialect
 from entrypoints.websocket import Frame, chosen, serve_socket
 
-CONTAINER_MAGIC = {b"OggS": "ogg", b"\x1a\x45\xdf\xa3": "webm"}
 _encoder = msgspec.json.Encoder()
 
 
@@ -157,7 +157,7 @@ class LiveDialect(BaseDialect[Frame]):
         if self.connection is not None and self.connection.closing:
             return
         try:
-            session = self.session or self._open(_sniffed(data))
+            session = self.session or self._open(container_encoding(data))
             await session.feed(data)
         except (InvalidAudio, AudioTooLarge) as error:  # the stream cannot go on
             raise Closed(1008, error) from None
@@ -229,13 +229,3 @@ class LiveDialect(BaseDialect[Frame]):
 
     async def close(self) -> None:
         await self._stop(finish=False)
-
-
-def _sniffed(data: bytes) -> str:
-    for magic, encoding in CONTAINER_MAGIC.items():
-        if data.startswith(magic):
-            return encoding
-    raise InvalidAudio(
-        "without `encoding` the audio must be Ogg or WebM; for raw audio set encoding "
-        "(linear16, mulaw, alaw) and sample_rate"
-    )

@@ -8,21 +8,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from litestar import Request, Response
-from litestar.exceptions import HTTPException
-from opentelemetry import trace
 
 from application.transcribe_audio import TranscriptionResult
-from domain.errors import VoicePipeError
 from domain.words import (
     TimedWord,
     confidence,
     mean_confidence,
     plain,
     segment_confidence,
+    spoken_groups,
     timed_words,
 )
-from entrypoints.errors import deepgram_body, headers_of, problem_of
 
 log = structlog.get_logger(__name__)
 
@@ -72,13 +68,6 @@ def alternative(
 
 
 def utterances(words: Sequence[TimedWord], split: float, punctuate: bool) -> list[dict[str, Any]]:
-    """Words grouped where the silence between two is at least `split` seconds."""
-    groups: list[list[TimedWord]] = []
-    for word in words:
-        if groups and word.start - groups[-1][-1].end < split:
-            groups[-1].append(word)
-        else:
-            groups.append([word])
     return [
         {
             "start": group[0].start,
@@ -89,7 +78,7 @@ def utterances(words: Sequence[TimedWord], split: float, punctuate: bool) -> lis
             "words": [word_shape(w, punctuate) for w in group],
             "id": str(uuid.uuid4()),
         }
-        for group in groups
+        for group in spoken_groups(words, split)
     ]
 
 
@@ -196,27 +185,3 @@ def error_message(
     if message is not None:
         shape["message"] = message
     return shape
-
-
-def error_body(error: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """Deepgram's REST error: `err_code` (the service's code, upper case), `err_msg`,
-    `request_id`."""
-    problem = problem_of(error)
-    if problem.status >= 500 and problem.code == "internal_error":
-        log.error("unhandled error", exc_info=error)
-        trace.get_current_span().record_exception(error)
-    trace.get_current_span().set_attribute("error.type", problem.code)
-    return problem.status, deepgram_body(problem), headers_of(problem)
-
-
-def deepgram_error(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
-    status, body, headers = error_body(error)
-    return Response(body, status_code=status, headers=headers or None)
-
-
-# Named one by one: the app's handlers for these classes would otherwise win.
-DEEPGRAM_EXCEPTION_HANDLERS = {
-    VoicePipeError: deepgram_error,
-    HTTPException: deepgram_error,
-    Exception: deepgram_error,
-}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import msgspec
 import pytest
@@ -14,6 +15,7 @@ from domain.errors import Busy
 from domain.speech import Segment, Transcript, Word
 from entrypoints.deepgram import shapes
 from entrypoints.deepgram.options import UnsupportedFeature
+from entrypoints.errors import body_for, headers_of, problem_of
 
 WORDS = (
     Word("Hello,", 0.1, 0.4, 0.9),
@@ -142,13 +144,17 @@ def test_live_messages() -> None:
 
 
 def test_rest_errors_in_deepgrams_shape() -> None:
-    status, body, headers = shapes.error_body(UnsupportedFeature("diarize", "diarize: no"))
+    def answer(error: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
+        problem = problem_of(error)
+        return problem.status, body_for("/v1/listen", problem), headers_of(problem)
+
+    status, body, headers = answer(UnsupportedFeature("diarize", "diarize: no"))
     assert status == 400 and headers == {}
     assert body["err_code"] == "UNSUPPORTED_FEATURE" and body["param"] == "diarize"
     assert body["err_msg"] == "diarize: no" and "request_id" in body
-    status, body, headers = shapes.error_body(Busy("queue full"))
+    status, body, headers = answer(Busy("queue full"))
     assert (status, body["err_code"], headers["retry-after"]) == (503, "BUSY", "1")
-    status, _, headers = shapes.error_body(Unauthorized("no key"))
+    status, _, headers = answer(Unauthorized("no key"))
     assert status == 401 and "www-authenticate" in headers
-    status, body, _ = shapes.error_body(RuntimeError("secret detail"))
+    status, body, _ = answer(RuntimeError("secret detail"))
     assert status == 500 and "secret" not in body["err_msg"]
