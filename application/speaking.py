@@ -7,9 +7,18 @@ from collections.abc import AsyncIterator
 
 from application.access import Access, Principal
 from application.allowance import Allowance
+from application.ports import AudioConverter
 from application.retention import Retention
-from application.stream_speech import SpeechStream, StreamItem, StreamSpeech
+from application.stream_speech import (
+    SpeechStream,
+    StreamChunk,
+    StreamItem,
+    StreamSpeech,
+    StreamStarted,
+)
 from application.synthesize_speech import SpeakCommand, SpeechResult, SynthesizeSpeech
+from domain.speech import AudioClip, AudioFormat
+from domain.wav import streaming_header
 
 
 class SpeakingSession:
@@ -23,10 +32,20 @@ class SpeakingSession:
     - `cancel` stops after the piece in synthesis; `close` records the run's events.
     """
 
-    def __init__(self, stream: SpeechStream, streams: StreamSpeech, allowance: Allowance) -> None:
+    def __init__(
+        self,
+        stream: SpeechStream,
+        streams: StreamSpeech,
+        allowance: Allowance,
+        converter: AudioConverter,
+    ) -> None:
         self.stream = stream
         self._streams = streams
         self._allowance = allowance
+        self._converter = converter
+        self._codec = streams.pipeline.codec
+        self._items = stream.items()
+        self._rate = 0
 
     async def add_text(self, text: str) -> None:
         self.stream.check_text(text)
@@ -40,7 +59,32 @@ class SpeakingSession:
         self.stream.cancel()
 
     def items(self) -> AsyncIterator[StreamItem]:
-        return self.stream.items()
+        return self._items
+
+    async def started(self) -> StreamStarted:
+        """The stream's start (its voice and rate): errors before any audio raise here."""
+        first = await anext(self._items)
+        assert isinstance(first, StreamStarted)
+        self._rate = first.sample_rate
+        return first
+
+    async def audio(
+        self, audio_format: AudioFormat, rate: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """The rest of the stream in a client's format, piece by piece (after `started`):
+        PCM at the voice's rate or at `rate`, a WAV of unknown length, or each piece encoded
+        (MP3 and AAC are frame streams; Ogg allows chained streams)."""
+        if audio_format is AudioFormat.WAV:
+            yield streaming_header(self._rate)
+        async for item in self._items:
+            if not isinstance(item, StreamChunk) or not item.pcm:
+                continue  # a piece trimmed to nothing ("...") has no samples to send
+            if audio_format not in (AudioFormat.WAV, AudioFormat.PCM):
+                yield await self._codec.encode(AudioClip(item.pcm, self._rate), audio_format)
+            elif rate is None or rate == self._rate:
+                yield item.pcm
+            else:
+                yield self._converter.resample(item.pcm, self._rate, rate)
 
     async def close(self) -> None:
         try:
@@ -63,7 +107,9 @@ class Speaking:
         streams: StreamSpeech,
         access: Access,
         retention: Retention,
+        converter: AudioConverter,
     ) -> None:
+        self.converter = converter
         self.synthesize = synthesize
         self.streams = streams
         self.access = access
@@ -130,4 +176,4 @@ class Speaking:
                 await self.streams.close(stream)
                 raise
             self.retention.keep("tts", stream.whole_text)
-        return SpeakingSession(stream, self.streams, allowance)
+        return SpeakingSession(stream, self.streams, allowance, self.converter)

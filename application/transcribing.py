@@ -3,39 +3,15 @@ quota and content retention, applied once whatever the protocol."""
 
 from __future__ import annotations
 
-import struct
-
 from application.access import Access, Principal
 from application.ports import Progress
 from application.retention import Retention
 from application.transcribe_audio import TranscribeAudio, TranscriptionResult
 from domain.errors import AudioTooLarge, InvalidAudio, InvalidRequest
 from domain.speech import SampleRate, TranscriptionHints
+from domain.wav import RAW_ENCODINGS, WAVE_FORMATS, WAVE_HEADER_BYTES, wave_header
 
-# Headerless audio a recording may be sent as: its WAVE format tag and bytes per sample.
-_WAVE_FORMATS = {"pcm_s16le": (1, 2), "pcmu": (7, 1), "pcma": (6, 1)}
-RAW_ENCODINGS = tuple(_WAVE_FORMATS)
 RAW_MAX_CHANNELS = 8
-WAVE_HEADER_BYTES = 44
-
-
-def wave_header(encoding: str, sample_rate: int, channels: int, data_bytes: int) -> bytes:
-    """The 44-byte RIFF/WAVE header that makes headerless samples a recording any decoder
-    reads: PCM, or G.711 (mu-law, A-law) at any rate."""
-    tag, width = _WAVE_FORMATS[encoding]
-    block = width * channels
-    fmt = struct.pack("<HHIIHH", tag, channels, sample_rate, sample_rate * block, block, 8 * width)
-    return b"".join(
-        (
-            b"RIFF",
-            struct.pack("<I", 4 + 8 + len(fmt) + 8 + data_bytes),
-            b"WAVEfmt ",
-            struct.pack("<I", len(fmt)),
-            fmt,
-            b"data",
-            struct.pack("<I", data_bytes),
-        )
-    )
 
 
 class Transcribing:
@@ -94,7 +70,7 @@ class Transcribing:
         """Headerless samples (`pcm_s16le`, or G.711 `pcmu` / `pcma`) at `sample_rate`, with
         `channels` interleaved (mixed down): the same recording path as `transcribe_once`,
         with the same bound in bytes (on the samples sent), seconds, charge and events."""
-        if encoding not in _WAVE_FORMATS:
+        if encoding not in WAVE_FORMATS:
             raise InvalidRequest(f"raw audio is one of: {', '.join(RAW_ENCODINGS)}")
         SampleRate.parse(sample_rate)
         if not 1 <= channels <= RAW_MAX_CHANNELS:
@@ -105,7 +81,7 @@ class Transcribing:
                 f"audio has {len(audio)} bytes; the limit is {limit - WAVE_HEADER_BYTES} "
                 "for raw audio"
             )
-        block = _WAVE_FORMATS[encoding][1] * channels
+        block = WAVE_FORMATS[encoding][1] * channels
         whole = len(audio) - len(audio) % block  # a torn last sample is not audio
         if not whole:
             raise InvalidAudio("audio is empty" if not audio else "audio contains no samples")

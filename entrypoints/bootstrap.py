@@ -163,7 +163,13 @@ def bootstrap(
         )
     retention = Retention(settings.retain_content)
     synthesize, streams = SynthesizeSpeech(speech), StreamSpeech(speech)
-    speaking = Speaking(synthesize=synthesize, streams=streams, access=access, retention=retention)
+    speaking = Speaking(
+        synthesize=synthesize,
+        streams=streams,
+        access=access,
+        retention=retention,
+        converter=converter,
+    )
     language_model = language_model or speech_models.language_model(settings, on_stop)
     listen = StartListening(
         transcriber=transcriber,

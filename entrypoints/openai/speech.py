@@ -11,12 +11,10 @@ from litestar import Request, Response, post
 from litestar.response import Stream
 
 from application.speaking import SpeakingSession
-from application.stream_speech import StreamChunk, StreamStarted
-from domain.speech import AudioClip, AudioFormat
+from domain.speech import AudioFormat
 from entrypoints.bootstrap import Container
 from entrypoints.openai.shapes import OpenAIError
 from entrypoints.security import principal_of
-from entrypoints.v1.rest_streaming import streaming_wav_header
 from entrypoints.v1.views import CONTENT_TYPES
 from entrypoints.v1.wire import decode_body
 
@@ -69,7 +67,7 @@ async def speech(request: Request[Any, Any, Any]) -> Response[bytes] | Stream:
             speed=body.speed,
             text=body.input,
         )
-        return await _streamed(container, session, body.response_format)
+        return await _streamed(session, body.response_format)
     result = await container.speaking.speak(
         principal,
         body.input,
@@ -84,36 +82,23 @@ async def speech(request: Request[Any, Any, Any]) -> Response[bytes] | Stream:
     return Response(result.audio.data, media_type=media_type, headers=headers)
 
 
-async def _streamed(container: Container, session: SpeakingSession, response_format: str) -> Stream:
+async def _streamed(session: SpeakingSession, response_format: str) -> Stream:
     """Audio goes out as each sentence is synthesized: raw for wav/pcm, encoded piece by piece."""
-    items = session.items()
     try:
-        started = await anext(items)
+        started = await session.started()
     except BaseException:
         await session.close()
         raise
-    assert isinstance(started, StreamStarted)
-    rate = started.sample_rate
     audio_format = AudioFormat.parse(response_format)
-    converter, codec = container.listen.converter, container.speech.codec
 
     async def chunks() -> AsyncIterator[bytes]:
         try:
-            if response_format == "wav":
-                yield streaming_wav_header(rate)
-            async for item in items:
-                if not isinstance(item, StreamChunk) or not item.pcm:
-                    continue  # a piece trimmed to nothing ("...") has no samples to send
-                if response_format == "wav":
-                    yield item.pcm
-                elif response_format == "pcm":
-                    yield converter.resample(item.pcm, rate, PCM_RATE)
-                else:
-                    yield await codec.encode(AudioClip(item.pcm, rate), audio_format)
+            rate = PCM_RATE if audio_format is AudioFormat.PCM else None  # OpenAI's pcm: 24 kHz
+            async for data in session.audio(audio_format, rate):
+                yield data
         finally:
             session.cancel()
             await session.close()
 
     headers = {"x-provider": started.provider, "x-voice": started.voice}
-    media_type = CONTENT_TYPES[audio_format]
-    return Stream(chunks(), media_type=media_type, headers=headers)
+    return Stream(chunks(), media_type=CONTENT_TYPES[audio_format], headers=headers)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,8 +10,8 @@ from litestar.response.base import ASGIResponse
 
 from application.access import Principal
 from application.speaking import SpeakingSession
-from application.stream_speech import StreamChunk, StreamItem, StreamStarted
 from domain.errors import UnsupportedFormat
+from domain.speech import AudioFormat
 from entrypoints.bootstrap import Container
 from entrypoints.v1.wire import TtsBody
 
@@ -25,20 +24,6 @@ class AudioStream(Stream):
     def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
         kwargs["media_type"] = self.media_type
         return super().to_asgi_response(*args, **kwargs)
-
-
-def streaming_wav_header(sample_rate: int) -> bytes:
-    """A WAV header with unknown length (0xFFFFFFFF), as recorders write while streaming."""
-    size = 0xFFFFFFFF
-    return (
-        b"RIFF"
-        + struct.pack("<I", size)
-        + b"WAVE"
-        + b"fmt "
-        + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
-        + b"data"
-        + struct.pack("<I", size - 36)
-    )
 
 
 async def stream_speech(
@@ -55,13 +40,11 @@ async def stream_speech(
         speed=body.speed,
         text=body.text,
     )
-    items = session.items()
     try:
-        started = await anext(items)  # errors before the first byte still get a JSON 4xx/5xx
+        started = await session.started()  # errors before the first byte still get a 4xx/5xx
     except BaseException:
         await session.close()
         raise
-    assert isinstance(started, StreamStarted)
     headers = {
         "x-sample-rate": str(started.sample_rate),
         "x-channels": "1",
@@ -71,21 +54,16 @@ async def stream_speech(
         "x-cached": str(started.cached).lower(),
         "x-fallback": str(started.fallback).lower(),
     }
-    header = streaming_wav_header(started.sample_rate) if body.format == "wav" else b""
+    audio = session.audio(AudioFormat.parse(body.format))
     return AudioStream(
-        _body(session, items, header), media_type=STREAM_FORMATS[body.format], headers=headers
+        _body(session, audio), media_type=STREAM_FORMATS[body.format], headers=headers
     )
 
 
-async def _body(
-    session: SpeakingSession, items: AsyncIterator[StreamItem], header: bytes
-) -> AsyncIterator[bytes]:
+async def _body(session: SpeakingSession, audio: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     try:
-        if header:
-            yield header
-        async for item in items:
-            if isinstance(item, StreamChunk):
-                yield item.pcm
+        async for data in audio:
+            yield data
     finally:
         session.cancel()  # the client went away: stop synthesizing
         await session.close()

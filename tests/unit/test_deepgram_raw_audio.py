@@ -10,9 +10,9 @@ import wave
 import pytest
 
 from application.access import ANONYMOUS
-from application.transcribing import wave_header
 from domain.errors import AudioTooLarge, InvalidAudio, InvalidRequest
 from domain.speech import AudioClip
+from domain.wav import wave_header
 from tests.unit.conftest import FakeWorld
 
 
