@@ -453,3 +453,24 @@ async def test_a_v1_speech_stream_in_flight_ends_with_its_audio_end(
                 heard.append(f"closed {closed.rcvd.code if closed.rcvd else None}")
     assert "closing" in heard and "audio_end" in heard, heard
     assert heard.index("audio_end") < len(heard) - 1 and heard[-1] == "closed 1001", heard
+
+
+async def test_new_clients_are_refused_once_shutdown_begins(
+    container: Container, llm: FakeLLM
+) -> None:
+    """From the moment the server starts draining, no protocol takes a new client: Wyoming's
+    listener is closed (or answers `shutting_down`), as HTTP and WebSocket stop accepting."""
+    with serve(container, llm, api_keys=()) as served:
+        busy = await peer("v1", served)  # work in flight keeps the drain going for a while
+        await busy.send({"type": "text_delta", "id": "long", "text": LONG_ANSWER})  # type: ignore[attr-defined]
+        await busy.until("audio_start")  # type: ignore[attr-defined]
+        served.running.server.should_exit = True
+        await asyncio.sleep(0.5)  # the drain has begun
+        try:
+            late = await peer("wyoming", served)
+        except OSError:
+            return  # refused at the socket
+        await late.send("describe")  # type: ignore[attr-defined]
+        async with asyncio.timeout(10):
+            answer = await async_read_event(late.reader)  # type: ignore[attr-defined]
+        assert answer is None or (answer.type == "error" and answer.data["code"] == "shutting_down")
