@@ -3,12 +3,15 @@ quota and content retention, applied once whatever the protocol."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 from application.access import Access, Principal
 from application.ports import Progress
 from application.retention import Retention
 from application.transcribe_audio import TranscribeAudio, TranscriptionResult
 from domain.errors import AudioTooLarge, InvalidAudio, InvalidRequest
-from domain.speech import SampleRate, TranscriptionHints
+from domain.speech import SampleRate, Segment, TranscriptionHints
 from domain.wav import RAW_ENCODINGS, WAVE_FORMATS, WAVE_HEADER_BYTES, wave_header
 
 RAW_MAX_CHANNELS = 8
@@ -52,6 +55,40 @@ class Transcribing:
         )
         self.retention.keep("stt", result.transcript.text)
         return result
+
+    async def segments(
+        self,
+        principal: Principal,
+        audio: bytes,
+        language: str | None,
+        *,
+        pipeline_id: str,
+        transport: str,
+        model: str | None = None,
+        task: str = "transcribe",
+        hints: TranscriptionHints | None = None,
+    ) -> AsyncIterator[Segment | TranscriptionResult]:
+        """Each segment as the model transcribes it, then the whole result; a caller that
+        stops listening cancels the work."""
+        loop = asyncio.get_running_loop()
+        found: asyncio.Queue[Segment | None] = asyncio.Queue()
+
+        def progress(segment: Segment) -> None:  # on the model's thread
+            loop.call_soon_threadsafe(found.put_nowait, segment)
+
+        work = loop.create_task(
+            self.transcribe_once(
+                principal, audio, language, pipeline_id=pipeline_id, transport=transport,
+                model=model, task=task, hints=hints, progress=progress,
+            )
+        )  # fmt: skip
+        work.add_done_callback(lambda _: found.put_nowait(None))
+        try:
+            while (segment := await found.get()) is not None:
+                yield segment
+            yield await work
+        finally:
+            work.cancel()
 
     async def transcribe_raw(
         self,

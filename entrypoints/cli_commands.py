@@ -82,7 +82,7 @@ def transcribe(settings: Settings, files: list[str], fmt: str, language: str | N
                     _remote(url, path, fmt, language)
                     if url
                     else _local(
-                        container, path, fmt, language, lambda s, b=done: _advance(bar, b + s.end)
+                        container, path, fmt, language, lambda s, b=done: _advance(bar, b + s)
                     )
                 )
             except VoicePipeError as error:
@@ -144,18 +144,27 @@ def _ticking(bar: Any, every: float = 0.5) -> Iterator[None]:
 
 def _advance(bar: Any, position: float) -> None:
     """Move to `position` seconds, never past the end: header durations are estimates."""
-    with _lock:  # called from the model's thread
+    with _lock:  # the ticking thread redraws the bar too
         target = min(round(position, 1), bar.total) if bar.total else round(position, 1)
         bar.update(max(0.0, target - bar.n))
 
 
-def _local(container: Any, path: Path, fmt: str, language: str | None, progress: Any) -> str:
-    result = asyncio.run(
-        container.transcribe.execute(
-            path.read_bytes(), language, pipeline_id=_id(), transport="cli", progress=progress
+def _local(container: Any, path: Path, fmt: str, language: str | None, advance: Any) -> str:
+    from application.access import ANONYMOUS
+    from domain.speech import Segment
+
+    audio = path.read_bytes()
+
+    async def run() -> Any:
+        found = container.transcribing.segments(
+            ANONYMOUS, audio, language, pipeline_id=_id(), transport="cli"
         )
-    )
-    return _render(result.transcript, fmt)
+        async for item in found:
+            if not isinstance(item, Segment):
+                return item
+            advance(item.end)
+
+    return _render(asyncio.run(run()).transcript, fmt)
 
 
 def _remote(url: str, path: Path, fmt: str, language: str | None) -> str:
@@ -186,9 +195,10 @@ def _render(transcript: Any, fmt: str) -> str:
 
 
 def _container(settings: Settings) -> Any:
+    """The models in this process, for its one user: nothing here is limited."""
     from entrypoints.bootstrap import bootstrap
 
-    return bootstrap(settings)
+    return bootstrap(msgspec.structs.replace(settings, anonymous_limits="off"))
 
 
 def _remote_error(response: httpx.Response) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -74,24 +73,11 @@ async def _listen(request: Request[Any, Any, Any], task: str) -> Response[Any] |
     return transcript_response(result, response_format, task, ask.hints.words)
 
 
-async def _transcribe(
-    container: Container,
-    principal: Principal,
-    audio: bytes,
-    ask: Ask,
-    progress: Any = None,
-) -> Any:
+async def _transcribe(container: Container, principal: Principal, audio: bytes, ask: Ask) -> Any:
     return await container.transcribing.transcribe_once(
-        principal,
-        audio,
-        ask.language,
-        pipeline_id=request_id(),
-        transport="openai",
-        model=ask.model,
-        task=ask.task,
-        hints=ask.hints,
-        progress=progress,
-    )
+        principal, audio, ask.language, pipeline_id=request_id(), transport="openai",
+        model=ask.model, task=ask.task, hints=ask.hints,
+    )  # fmt: skip
 
 
 def _only_text_fields(form: FormMultiDict) -> None:
@@ -122,36 +108,24 @@ def _hints(form: FormMultiDict) -> TranscriptionHints:
 
 def _sse(container: Container, principal: Principal, audio: bytes, ask: Ask) -> Stream:
     """Server-sent events as OpenAI streams them: a delta per segment, then the whole text."""
-    loop = asyncio.get_running_loop()
-    segments: asyncio.Queue[Segment | None] = asyncio.Queue()
-
-    def progress(segment: Segment) -> None:  # runs on the model's thread
-        loop.call_soon_threadsafe(segments.put_nowait, segment)
-
-    async def run() -> Any:
-        try:
-            return await _transcribe(container, principal, audio, ask, progress)
-        finally:
-            segments.put_nowait(None)
 
     async def events() -> AsyncIterator[bytes]:
-        task = asyncio.create_task(run())
+        first = True
+        found = container.transcribing.segments(
+            principal, audio, ask.language, pipeline_id=request_id(), transport="openai",
+            model=ask.model, task=ask.task, hints=ask.hints,
+        )  # fmt: skip
         try:
-            first = True
-            while (segment := await segments.get()) is not None:
-                if segment.text:
-                    delta = segment.text if first else " " + segment.text
-                    first = False
-                    yield _event({"type": "transcript.text.delta", "delta": delta})
-            try:
-                result = await task
-            except VoicePipeError as error:
-                failed = {"message": error.message, "code": error.code}
-                yield _event({"type": "error", "error": failed})
-                return
-            yield _event({"type": "transcript.text.done", "text": result.transcript.text})
-        finally:
-            task.cancel()  # the client left: its queued work is dropped
+            async for item in found:
+                if isinstance(item, Segment):
+                    if item.text:
+                        delta = item.text if first else " " + item.text
+                        first = False
+                        yield _event({"type": "transcript.text.delta", "delta": delta})
+                else:
+                    yield _event({"type": "transcript.text.done", "text": item.transcript.text})
+        except VoicePipeError as error:
+            yield _event({"type": "error", "error": {"message": error.message, "code": error.code}})
 
     return Stream(events(), media_type="text/event-stream")
 
