@@ -35,6 +35,7 @@ class WyomingDialect(BaseDialect[Event]):
     def __init__(self, container: Container) -> None:
         super().__init__(container)
         self._language: str | None = None
+        self._rate = 0  # of the audio-start in progress
         self._listening: ListeningSession | None = None
         self._deltas = TranscriptDeltas()
         self._streamed = False  # transcript-start sent for this utterance
@@ -90,7 +91,7 @@ class WyomingDialect(BaseDialect[Event]):
         if start.width != 2 or start.channels != 1:
             raise InvalidRequest("audio must be 16-bit mono PCM (width 2, channels 1)")
         await self._drop_listening()
-        self._deltas, self._streamed = TranscriptDeltas(), False
+        self._deltas, self._streamed, self._rate = TranscriptDeltas(), False, start.rate
         self._transcribed = asyncio.Event()
         self._listening = self.container.listen.open(
             stream_id=self.connection.id + "-" + uuid.uuid4().hex[:6],
@@ -107,8 +108,10 @@ class WyomingDialect(BaseDialect[Event]):
     async def _audio_chunk(self, chunk: ev.AudioChunk) -> None:
         if self._listening is None:
             raise InvalidRequest("audio-chunk before audio-start")
-        if chunk.width != 2 or chunk.channels != 1:
-            raise InvalidRequest("audio must be 16-bit mono PCM (width 2, channels 1)")
+        if chunk.width != 2 or chunk.channels != 1 or chunk.rate != self._rate:
+            raise InvalidRequest(
+                f"audio-chunk must be as audio-start said: 16-bit mono at {self._rate} Hz"
+            )
         await self._listening.feed(chunk.audio)
 
     @HANDLERS.on(ev.AudioStop)

@@ -20,6 +20,9 @@ class FakeLLM:
         self.answer = answer
         self.token_delay = 0.0  # seconds between streamed words
         self.fail = False  # answer HTTP 500
+        # Seconds between empty-content chunks, sent forever (until the client leaves or the
+        # fake stops) instead of the answer: a server that keeps a stream alive, saying nothing.
+        self.trickle = 0.0
         self.requests: list[dict[str, Any]] = []
         app = Litestar(route_handlers=[self._route()], logging_config=None)
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False)
@@ -52,6 +55,12 @@ class FakeLLM:
         return completions
 
     async def _chunks(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
+        if self.trickle:
+            yield _event(body, {"role": "assistant", "content": ""}, None)
+            while not self.server.should_exit:
+                await asyncio.sleep(self.trickle)
+                yield _event(body, {"content": ""}, None)
+            return
         words = self.answer.split(" ")
         for index, word in enumerate(words):
             if self.token_delay and index:
