@@ -85,7 +85,7 @@ def serve_command(settings: Settings, *, host: str | None, port: int | None) -> 
         log.error("cannot start", reason=str(error))
         return 2
     if settings.wyoming_uri:
-        from entrypoints.wyoming import WyomingService
+        from entrypoints.wyoming.service import WyomingService
 
         WyomingService(container).attach()
     app = create_app(container)

@@ -15,7 +15,7 @@ from wyoming.tts import Synthesize
 
 from entrypoints.bootstrap import Container
 from entrypoints.settings import Settings
-from entrypoints.wyoming import WyomingService
+from entrypoints.wyoming.service import WyomingService
 from tests.integration.conftest import RunningServer, sharing_models
 
 KEY = "wyoming-operator-k3y-0123456789"

@@ -23,7 +23,7 @@ from wyoming.event import Event, async_read_event, async_write_event
 
 from entrypoints.bootstrap import Container
 from entrypoints.settings import Settings
-from entrypoints.wyoming import WyomingService
+from entrypoints.wyoming.service import WyomingService
 from tests.integration.conftest import RunningServer, sharing_models
 from tests.integration.fake_llm import FakeLLM
 from tests.integration.speech import speech_16k_pcm

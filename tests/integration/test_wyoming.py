@@ -29,7 +29,7 @@ from wyoming.tts import (
 from domain.events import CacheLookedUp, RequestReceived
 from entrypoints.bootstrap import Container
 from entrypoints.settings import Settings
-from entrypoints.wyoming import WyomingService
+from entrypoints.wyoming.service import WyomingService
 from tests.integration.conftest import RunningServer, sharing_models
 from tests.integration.speech import speech_16k_pcm, wer
 from tests.integration.test_streaming import to_wav

@@ -19,7 +19,7 @@ from wyoming.event import Event, async_write_event
 
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings
-from entrypoints.wyoming import WyomingService
+from entrypoints.wyoming.service import WyomingService
 from tests.integration.conftest import RunningServer, SteppedClock, midday_utc, sharing_models
 from tests.integration.speech import speech_16k_pcm
 
