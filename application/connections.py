@@ -277,7 +277,11 @@ class Connections:
         command: C | None = None
         try:
             connection.count_frame()
-            command = dialect.decode(frame)
+            try:
+                command = dialect.decode(frame)
+            except VoicePipeError:
+                connection.count_message()  # a frame that is no command is a message
+                raise
             if not dialect.paced(command):
                 connection.count_message()
                 await self.access.admit_request(connection.principal)

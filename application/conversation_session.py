@@ -144,6 +144,7 @@ class ConversationSession:
             on_turn=self._user_turn,
             monotonic=self.monotonic,
             announce_stops=turn is not None,
+            trimmed=self._trimmed,
         )
         self.listening = self.listen.open(
             stream_id="conv-" + uuid.uuid4().hex[:12],
@@ -168,6 +169,7 @@ class ConversationSession:
         previous = self.items.add(item, previous_item_id)
         await self.tell(ItemAdded(item, previous))
         await self.tell(ItemDone(item, previous))
+        await self._trimmed()
 
     async def delete(self, item_id: str) -> None:
         self.items.delete(item_id)
@@ -247,6 +249,7 @@ class ConversationSession:
         previous = self.items.add(item) if keep else None
         started = ReplyStarted(reply.response_id, item, previous, keep, options.tag)
         await self.tell(started)
+        await self._trimmed()
         finished: ReplyFinished | None = None
         async for event in reply.events():
             if isinstance(event, Words):
@@ -262,6 +265,7 @@ class ConversationSession:
         item.status = "completed" if finished.status == "completed" else "incomplete"
         if keep:
             self.items.bound(keep=item.id)
+            await self._trimmed()
         given = sum(len(turn.text) for turn in reply.turns)
         await self.tell(
             ReplyDone(
@@ -278,6 +282,12 @@ class ConversationSession:
                 output_chars=len(item.text),
             )
         )
+
+    async def _trimmed(self) -> None:
+        """Items the bounds dropped: the client hears of each, as of a deletion."""
+        dropped, self.items.dropped = self.items.dropped, []
+        for item_id in dropped:
+            await self.tell(ItemDeleted(item_id))
 
     # Turns
 

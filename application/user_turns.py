@@ -58,8 +58,10 @@ class UserTurns:
         on_turn: Callable[[UserTurn], Awaitable[None]],
         monotonic: Callable[[], float],
         announce_stops: bool,
+        trimmed: Callable[[], Awaitable[None]],
     ) -> None:
         self.items = items
+        self.trimmed = trimmed  # says which items the bounds dropped
         self.tell = tell
         self.on_speech = on_speech
         self.on_turn = on_turn
@@ -99,6 +101,7 @@ class UserTurns:
                 await self.tell(SpeechEnded(item.id, audio_end_ms))
             await self.tell(InputCommitted(item.id, previous))
             await self.tell(ItemAdded(item, previous))
+            await self.trimmed()
         finally:
             announced.set()
         return item
@@ -115,6 +118,7 @@ class UserTurns:
         self._forget(event.utterance)
         item.text, item.status = transcript.text, "completed"
         self.items.bound(keep=item.id)
+        await self.trimmed()
         seconds = round(event.end - event.start, 3)
         await self.tell(TranscriptCompleted(item.id, transcript.text, seconds, transcript.language))
         await self.tell(ItemDone(item, None))

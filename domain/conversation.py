@@ -58,14 +58,16 @@ def history(items: list[Item], instructions: str, max_chars: int) -> list[ChatTu
 
 
 class Conversation:
-    """The items of one session, in order, bounded in count and in characters: adding past
-    either bound drops the oldest items (as a model's context drops them), so a session holds
-    at most `max_items` items and `max_chars` characters of text, whatever its protocol."""
+    """The items of one session, in order, bounded in count and in characters: past either
+    bound the oldest items go (as a model's context drops them), so a session holds at most
+    `max_items` items and `max_chars` characters of text, whatever its protocol. What went
+    waits in `dropped` until the session says so."""
 
     def __init__(self, max_items: int = 200, max_chars: int = 200_000) -> None:
         self.items: dict[str, Item] = {}
         self.max_items = max_items
         self.max_chars = max_chars
+        self.dropped: list[str] = []
 
     @property
     def chars(self) -> int:
@@ -101,6 +103,7 @@ class Conversation:
             del self.items[item.id]
             total -= len(item.text)
             dropped.append(item.id)
+        self.dropped += dropped
         return dropped
 
     def get(self, item_id: str) -> Item:

@@ -13,8 +13,8 @@ from litestar.static_files import create_static_files_router
 
 from entrypoints import ops
 from entrypoints.bootstrap import Container
-from entrypoints.deepgram.routes import deepgram_router
 from entrypoints.deepgram.live import max_frame_bytes as deepgram_frame_bytes
+from entrypoints.deepgram.routes import deepgram_router
 from entrypoints.errors import EXCEPTION_HANDLERS
 from entrypoints.openai.routes import openai_router
 from entrypoints.realtime.routes import max_frame_bytes as realtime_frame_bytes

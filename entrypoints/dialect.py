@@ -11,14 +11,15 @@ from entrypoints.bootstrap import Container
 
 Out = TypeVar("Out")
 Handler = Callable[[Any, Any], Awaitable[None]]
+H = TypeVar("H", bound=Callable[..., Awaitable[None]])
 
 
 class Handlers:
     def __init__(self) -> None:
         self._by_type: dict[type, Handler] = {}
 
-    def on(self, *types: type) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
+    def on(self, *types: type) -> Callable[[H], H]:
+        def register(handler: H) -> H:
             for kind in types:
                 self._by_type[kind] = handler
             return handler

@@ -68,7 +68,7 @@ def _is_open(path: str, settings: Settings) -> bool:
 def guarded(admission: Admission, settings: Settings) -> Any:
     """Middleware factory: HTTP routes other than the open ones need a key and a free slot.
 
-    WebSocket scopes pass through: the handshake is checked by `admit_socket`.
+    WebSocket scopes pass through: the connection core checks the handshake's credential.
     """
 
     def middleware_for(app: ASGIApp) -> ASGIApp:

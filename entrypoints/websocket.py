@@ -83,12 +83,16 @@ def credential_of(scope: Any) -> Credential:
 
 
 def chosen(scope: Any, *preferred: str) -> str | None:
-    """Browsers fail the handshake unless one offered subprotocol is echoed back."""
+    """Browsers fail the handshake unless one offered subprotocol is echoed back: a preferred
+    one, else one that carries no credential (a key or token is echoed only when it is all
+    the client offered)."""
     offered = offered_subprotocols(scope)
-    if not offered:
-        return None
     lowered = [p.lower() for p in offered]
-    return next((offered[lowered.index(p)] for p in preferred if p in lowered), offered[0])
+    for name in preferred:
+        if name in lowered:
+            return offered[lowered.index(name)]
+    plain = [p for p in offered if not p.startswith((KEY_SUBPROTOCOL, TOKEN_PREFIX, SECRET_PREFIX))]
+    return plain[0] if plain else (offered[0] if offered else None)
 
 
 async def serve_socket(

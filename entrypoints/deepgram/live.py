@@ -24,7 +24,7 @@ from entrypoints.bootstrap import Container
 from entrypoints.deepgram import options, shapes
 from entrypoints.deepgram.prerecorded import models
 from entrypoints.deepgram.results import LiveResults
-from entrypoints.dialect import BaseDialect
+from entrypoints.dialect import BaseDialect, Handlers
 from entrypoints.websocket import Frame, chosen, serve_socket
 
 _encoder = msgspec.json.Encoder()
@@ -84,10 +84,14 @@ async def listen_socket(socket: WebSocket[Any, Any, Any]) -> None:
     )
 
 
+HANDLERS = Handlers()
+
+
 class LiveDialect(BaseDialect[Frame]):
     """One client's stream: at most one listening session, rendered as Deepgram's messages."""
 
     name = "deepgram"
+    HANDLERS = HANDLERS
 
     def __init__(self, container: Container, query: options.Query) -> None:
         super().__init__(container)
@@ -134,24 +138,24 @@ class LiveDialect(BaseDialect[Frame]):
     async def _send(self, message: dict[str, Any]) -> None:
         await self.send(_encoder.encode(message).decode())
 
-    async def handle(self, command: object) -> None:
-        if isinstance(command, Audio):
-            await self._audio(command.data)
-        elif isinstance(command, Finalize):
-            await self._finalize()
-        elif isinstance(command, CloseStream):
-            await self._close_stream()
-        elif isinstance(command, Configure):
-            await self._send(
-                {
-                    "type": "ConfigureFailure",
-                    "request_id": self.request_id,
-                    "code": "CONFIGURE_KEYTERMS_NOT_SUPPORTED",
-                    "description": "settings are fixed for the stream: reconnect to change them",
-                }
-            )
+    @HANDLERS.on(KeepAlive)
+    async def _keep_alive(self, _: KeepAlive) -> None:
+        return None  # it was received: the connection is not idle
 
-    async def _audio(self, data: bytes) -> None:
+    @HANDLERS.on(Configure)
+    async def _configure(self, _: Configure) -> None:
+        await self._send(
+            {
+                "type": "ConfigureFailure",
+                "request_id": self.request_id,
+                "code": "CONFIGURE_KEYTERMS_NOT_SUPPORTED",
+                "description": "settings are fixed for the stream: reconnect to change them",
+            }
+        )
+
+    @HANDLERS.on(Audio)
+    async def _audio(self, audio: Audio) -> None:
+        data = audio.data
         if not data:  # Deepgram's older way to say CloseStream
             await self._close_stream()
         if self.connection is not None and self.connection.closing:
@@ -183,13 +187,15 @@ class LiveDialect(BaseDialect[Frame]):
         )
         return self.session
 
-    async def _finalize(self) -> None:
+    @HANDLERS.on(Finalize)
+    async def _finalize(self, _: Finalize | None = None) -> None:
         """The utterance in progress (or the last final still to come) says `from_finalize`."""
         assert self.results is not None
         if self.session is None or not await self.session.finalize():
             await self.results.finalized_nothing()
 
-    async def _close_stream(self) -> None:
+    @HANDLERS.on(CloseStream)
+    async def _close_stream(self, _: CloseStream | None = None) -> None:
         """Every final, then `Metadata`, then a normal close."""
         await self._stop(finish=True)
         await self._send_metadata()

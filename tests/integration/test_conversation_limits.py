@@ -89,7 +89,7 @@ async def test_conversation_items_are_bounded_oldest_dropped_first(
     with serve(container, llm) as server:
         async with websockets.connect(ws_url(server), additional_headers=AUTH) as socket:
             await next_of(socket, "session.created")
-            ids = []
+            ids, deleted = [], []
             for index in range(count):
                 text = f"{index:02d} " + "w" * (ITEM_CHARS - 3)
                 await send(socket, user_text(text))
@@ -97,6 +97,9 @@ async def test_conversation_items_are_bounded_oldest_dropped_first(
                 assert added["type"] == "conversation.item.added", added
                 await next_of(socket, "conversation.item.done")
                 ids.append(added["item"]["id"])
+                if index >= 10:  # past 200,000 characters: the oldest is dropped, and said so
+                    gone = await next_of(socket, "conversation.item.deleted")
+                    deleted.append(gone["item_id"])
             kept: dict[str, str] = {}
             answers = []
             for item_id in ids:
@@ -112,6 +115,7 @@ async def test_conversation_items_are_bounded_oldest_dropped_first(
     dropped = answers.index("conversation.item.retrieved")
     assert answers == ["error"] * dropped + ["conversation.item.retrieved"] * (count - dropped)
     assert list(kept) == ids[dropped:]  # the newest are the ones kept
+    assert deleted == ids[:dropped]  # each drop was told as a deletion
     assert sum(map(len, kept.values())) <= 200_000
 
 
