@@ -12,13 +12,12 @@ from collections.abc import Sequence
 import structlog
 
 from adapters.otel_telemetry import Telemetry, build_telemetry
-from application.access import Access, KeyRing, Limits
 from application.admission import Admission
 from application.catalog import Catalog
-from application.connections import ConnectionLimits, Connections
-from application.conversation_session import ConversationLimits, Conversations
+from application.connections import Connections
+from application.conversation_session import Conversations
 from application.health import Health
-from application.listening_session import ListeningLimits, StartListening
+from application.listening_session import StartListening
 from application.ports import (
     AudioCache,
     AudioCodec,
@@ -46,8 +45,7 @@ from application.stream_speech import StreamSpeech
 from application.synthesize_speech import SynthesizeSpeech
 from application.transcribe_audio import TranscribeAudio
 from application.transcribing import Transcribing
-from domain.circuit import CircuitPolicy
-from entrypoints import speech_models, wiring
+from entrypoints import policies, speech_models, wiring
 from entrypoints.container import Container as Container
 from entrypoints.container import Hook
 from entrypoints.settings import Settings
@@ -106,11 +104,7 @@ def bootstrap(
         providers=ProviderChain(
             synthesizers,
             clock,
-            CircuitPolicy(
-                failure_threshold=settings.breaker_failures,
-                cooldown_seconds=settings.breaker_cooldown_seconds,
-                success_threshold=settings.breaker_successes,
-            ),
+            policies.circuit(settings),
         ),
         processor=processor,
         codec=codec,
@@ -136,20 +130,7 @@ def bootstrap(
         max_audio_bytes=settings.max_audio_bytes,
         max_audio_seconds=settings.max_audio_seconds,
     )
-    access = Access(
-        KeyRing(settings.api_keys),
-        limits,
-        clock,
-        limits=Limits(
-            requests_per_minute=settings.rate_limit_per_minute,
-            tts_chars_per_day=settings.tts_chars_per_day,
-            stt_seconds_per_day=settings.stt_seconds_per_day,
-            connections_per_key=settings.connections_per_key,
-            llm_chars_per_day=settings.llm_chars_per_day,
-        ),
-        token_ttl=settings.token_ttl_seconds,
-        anonymous_limits=settings.anonymous_limits,
-    )
+    access = policies.access(settings, limits, clock)
     breakers = breakers or wiring.breaker_store(settings, link, clock)
     shared = None
     if breakers is not None:
@@ -178,14 +159,7 @@ def bootstrap(
         converter=converter,
         access=access,
         clock=clock,
-        limits=ListeningLimits(
-            max_container_bytes=settings.max_audio_bytes,
-            partial_ms=settings.stt_partial_ms,
-            endpoint_ms=settings.stt_endpoint_ms,
-            semantic=settings.stt_turn_detection == "semantic",
-            incomplete_ms=settings.stt_incomplete_ms,
-            early_ms=settings.stt_early_ms,
-        ),
+        limits=policies.listening(settings),
         turns=turns,
     )
     responding = Responding(
@@ -209,10 +183,7 @@ def bootstrap(
             listen=listen,
             access=access,
             clock=clock,
-            limits=ConversationLimits(
-                max_items=settings.conversation_max_items,
-                max_chars=settings.conversation_max_chars,
-            ),
+            limits=policies.conversations(settings),
         ),
         admission=Admission(access),
         catalog=Catalog(transcriber=transcriber, speech=speech),
@@ -231,14 +202,7 @@ def bootstrap(
         projector=StatsProjector(events),
         telemetry=telemetry,
         access=access,
-        connections=Connections(
-            access,
-            clock,
-            ConnectionLimits(
-                max_connections=settings.ws_max_connections,
-                idle_seconds=settings.ws_idle_seconds,
-            ),
-        ),
+        connections=Connections(access, clock, policies.connections(settings)),
         clock=clock,
         transcriber=transcriber,
         cache=cache,

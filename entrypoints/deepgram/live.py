@@ -23,6 +23,7 @@ from domain.speech import container_encoding
 from entrypoints.bootstrap import Container
 from entrypoints.deepgram import options, shapes
 from entrypoints.deepgram.prerecorded import models
+from entrypoints.deepgram.query import Query
 from entrypoints.deepgram.results import LiveResults
 from entrypoints.dialect import BaseDialect, Handlers
 from entrypoints.websocket import Frame, chosen, serve_socket
@@ -74,7 +75,7 @@ class SchemaError(VoicePipeError):
 
 @websocket("/listen")
 async def listen_socket(socket: WebSocket[Any, Any, Any]) -> None:
-    query = options.Query(socket.query_params.multi_items())
+    query = Query(socket.query_params.multi_items())
     dialect = LiveDialect(socket.app.state.container, query)
     await serve_socket(
         socket,
@@ -93,7 +94,7 @@ class LiveDialect(BaseDialect[Frame]):
     name = "deepgram"
     HANDLERS = HANDLERS
 
-    def __init__(self, container: Container, query: options.Query) -> None:
+    def __init__(self, container: Container, query: Query) -> None:
         super().__init__(container)
         self.request_id = str(uuid.uuid4())
         self.query = query

@@ -4,12 +4,18 @@ sessions. Features the service does not have are refused by name, never silently
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 import msgspec
 
-from domain.errors import VoicePipeError
 from domain.speech import SampleRate
+from entrypoints.deepgram.query import (
+    InvalidParameter,
+    Query,
+    UnsupportedFeature,
+    flag,
+    integer,
+    refuse_unsupported,
+)
 
 DEFAULT_UTT_SPLIT = 0.8  # seconds of silence between words that start a new utterance
 ENDPOINT_BOUNDS = (100, 5000)  # ms; voice activity is judged in 32 ms windows
@@ -21,72 +27,10 @@ _DEEPGRAM_MODEL = re.compile(
     r"^(nova|enhanced|base|whisper|general|meeting|phonecall|finance|conversationalai"
     r"|voicemail|video|medical|drivethru|automotive|custom)(-[a-z0-9.-]+)?$"
 )
-# Boolean features that need what the service does not have (speaker models, text analysis).
-_REFUSED_FLAGS = {
-    "diarize": "speaker diarization",
-    "multichannel": "transcribing channels separately (channels are mixed down)",
-    "paragraphs": "paragraphs",
-    "topics": "topic detection",
-    "intents": "intent recognition",
-    "sentiment": "sentiment analysis per segment",
-    "detect_entities": "entity detection",
-    "detect_topics": "topic detection",
-    "profanity_filter": "the profanity filter",
-    "filler_words": "filler words (the model leaves them out)",
-    "dictation": "dictation commands",
-    "measurements": "measurement formatting",
-}
-# Parameters refused whatever their value.
-_REFUSED_VALUES = {
-    "callback": "callbacks (this service calls no one back: wait for the response)",
-    "diarize_model": "speaker diarization",
-    "redact": "redaction",
-    "summarize": "summaries",
-    "search": "search",
-    "replace": "find and replace",
-    "custom_topic": "topic detection",
-    "custom_intent": "intent recognition",
-}
 # Raw encodings Deepgram names, by the name the sessions know them.
 RAW_ENCODINGS = {"linear16": "pcm_s16le", "mulaw": "pcmu", "alaw": "pcma"}
 CONTAINER_ENCODINGS = ("opus", "ogg-opus", "flac")  # prerecorded: found in the bytes
 UNSUPPORTED_ENCODINGS = ("linear32", "amr-nb", "amr-wb", "speex", "g729")
-
-
-class Query:
-    """The query string's parameters, each name with its values in order."""
-
-    def __init__(self, pairs: Iterable[tuple[str, object]]) -> None:
-        self._values: dict[str, list[str]] = {}
-        for name, value in pairs:
-            self._values.setdefault(str(name), []).append(str(value))
-
-    def get(self, name: str) -> str | None:
-        values = self._values.get(name)
-        return values[0] if values else None
-
-    def getall(self, name: str) -> list[str]:
-        return list(self._values.get(name, ()))
-
-
-class InvalidParameter(VoicePipeError):
-    """A query parameter with a value the API does not take."""
-
-    code = "invalid_query_parameter"
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(message)
-        self.param = param
-
-
-class UnsupportedFeature(VoicePipeError):
-    """A Deepgram feature this service does not offer."""
-
-    code = "unsupported_feature"
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(message)
-        self.param = param
 
 
 class Models(msgspec.Struct, frozen=True):
@@ -120,39 +64,6 @@ class Live(msgspec.Struct, frozen=True):
     endpoint_ms: int | None  # None: endpointing=false, the client finalizes
     utterance_end_ms: int | None
     vad_events: bool
-
-
-def flag(query: Query, name: str, default: bool = False) -> bool:
-    value = query.get(name)
-    if value is None or value == "":
-        return default
-    lowered = value.strip().lower()
-    if lowered not in ("true", "false"):
-        raise InvalidParameter(name, f"{name} must be true or false")
-    return lowered == "true"
-
-
-def integer(query: Query, name: str, low: int, high: int) -> int | None:
-    value = query.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        number = int(value.strip())
-    except ValueError:
-        raise InvalidParameter(name, f"{name} must be an integer from {low} to {high}") from None
-    if not low <= number <= high:
-        raise InvalidParameter(name, f"{name} must be an integer from {low} to {high}")
-    return number
-
-
-def refuse_unsupported(query: Query) -> None:
-    for name, feature in _REFUSED_FLAGS.items():
-        if flag(query, name):
-            raise UnsupportedFeature(name, f"{name}: {feature} is not supported")
-    for name, feature in _REFUSED_VALUES.items():
-        values = [v for v in query.getall(name) if v not in ("", "false")]
-        if values:
-            raise UnsupportedFeature(name, f"{name}: {feature} is not supported")
 
 
 def model_of(query: Query, models: Models) -> tuple[str | None, str]:

@@ -11,7 +11,7 @@ from litestar import Request, Response, post
 from domain.speech import TranscriptionHints
 from entrypoints.bootstrap import Container
 from entrypoints.deepgram import options, shapes
-from entrypoints.deepgram.options import UnsupportedFeature
+from entrypoints.deepgram.query import Query, UnsupportedFeature
 from entrypoints.errors import request_id
 from entrypoints.security import principal_of
 
@@ -32,9 +32,7 @@ def is_container(audio: bytes) -> bool:
 async def listen_file(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     """The audio is the body (any container, or raw samples with `encoding`)."""
     container: Container = request.app.state.container
-    asked = options.prerecorded(
-        options.Query(request.query_params.multi_items()), models(container)
-    )
+    asked = options.prerecorded(Query(request.query_params.multi_items()), models(container))
     if request.content_type[0] == "application/json":
         raise UnsupportedFeature(
             "url",

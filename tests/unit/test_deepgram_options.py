@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from entrypoints.deepgram import options
-from entrypoints.deepgram.options import InvalidParameter, Query, UnsupportedFeature
+from entrypoints.deepgram.query import InvalidParameter, Query, UnsupportedFeature
 
 MODELS = options.Models("tiny.en", ("tiny.en", "base", "medical"))
 

@@ -14,7 +14,7 @@ from domain import words as timing
 from domain.errors import Busy
 from domain.speech import Segment, Transcript, Word
 from entrypoints.deepgram import shapes
-from entrypoints.deepgram.options import UnsupportedFeature
+from entrypoints.deepgram.query import UnsupportedFeature
 from entrypoints.errors import body_for, headers_of, problem_of
 
 WORDS = (
