@@ -1,15 +1,10 @@
-"""Use case: who is calling and what they may still do: API keys, tokens, quotas, limits.
+"""Use case: who is calling (application.keys) and what they may still do: quotas, limits.
 
 Rules:
 - With no keys configured the service is open (local use) and nothing is limited per key.
 - Anonymous clients (with keys configured, only Wyoming's: its protocol has no
   authentication) live together under one key's limits, in buckets named "anonymous", as
   ANONYMOUS_LIMITS says: `auto` when keys are configured, `on` always, `off` never.
-- Keys are kept only as SHA-256 digests and compared in constant time against every key.
-- A token (for browser WebSockets) is signed, names its key and its scope, expires after
-  `token_ttl` seconds and is accepted once. Scope `socket` (POST /api/token) opens the
-  service's WebSockets; scope `realtime` (a Realtime client secret, `ek_…`) opens /v1/realtime
-  only, which also accepts `socket` tokens.
 - Per key: requests in any 60 s, TTS characters per UTC day, STT audio seconds per UTC day,
   chat-model characters per UTC day, open WebSocket connections. Exceeding one is
   `rate_limited` with the seconds to wait.
@@ -21,17 +16,22 @@ Rules:
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import math
-import secrets
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
 
 from application.allowance import Allowance
+from application.keys import ANONYMOUS as ANONYMOUS
+from application.keys import REALTIME as REALTIME
+from application.keys import SCOPES as SCOPES
+from application.keys import SOCKET as SOCKET
+from application.keys import Credential as Credential
+from application.keys import InvalidToken as InvalidToken
+from application.keys import KeyRing as KeyRing
+from application.keys import Principal as Principal
+from application.keys import Tokens
+from application.keys import Unauthorized as Unauthorized
 from application.ports import Clock, LimitStore
 from domain.errors import VoicePipeError
 
@@ -39,30 +39,12 @@ MINUTE, DAY = 60, 86_400
 CONNECTION_TTL = 120.0  # a connection refreshes its slot every minute; a crashed one expires
 UNBOUNDED = 2**31 - 1  # the limit a counter of limit 0 is kept under: counted, never refused
 ANONYMOUS_LIMITS = ("auto", "on", "off")
-SOCKET, REALTIME = "socket", "realtime"  # token scopes
-SCOPES = (SOCKET, REALTIME)
 TTS_CHARS, STT_SECONDS, LLM_CHARS = "tts_chars", "stt_seconds", "llm_chars"  # daily buckets
 _LABELS = {
     TTS_CHARS: "TTS characters a day",
     STT_SECONDS: "STT audio seconds a day",
     LLM_CHARS: "chat-model characters a day",
 }
-
-
-class Credential(msgspec.Struct, frozen=True):
-    """What a client presented, as its transport found it; at most one is used (in order)."""
-
-    key: str | None = None  # an API key
-    token: str | None = None  # a one-time token from POST /api/token
-    secret: str | None = None  # a Realtime client secret, its `ek_` prefix removed
-
-
-class Principal(msgspec.Struct, frozen=True):
-    key_id: str  # first hex digits of the key's digest: safe in logs, events and metrics
-    name: str
-
-
-ANONYMOUS = Principal("anonymous", "anonymous")
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -101,16 +83,6 @@ class Usage(msgspec.Struct, frozen=True):
     connections: Meter
 
 
-class Unauthorized(VoicePipeError):
-    code = "unauthorized"
-    status = 401
-
-
-class InvalidToken(VoicePipeError):
-    code = "invalid_token"
-    status = 401
-
-
 class RateLimited(VoicePipeError):
     code = "rate_limited"
     status = 429
@@ -118,45 +90,6 @@ class RateLimited(VoicePipeError):
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = max(1, int(retry_after + 0.999))
-
-
-def key_digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode()).digest()
-
-
-class KeyRing:
-    """API keys from settings: `key`, `name:key`, or `name:sha256:<hex digest>` entries."""
-
-    def __init__(self, entries: Sequence[str]) -> None:
-        self._keys: list[tuple[bytes, Principal]] = []
-        for i, entry in enumerate(entries):
-            name, _, rest = entry.partition(":") if ":" in entry else (f"key{i + 1}", "", entry)
-            if rest.startswith("sha256:"):
-                digest = bytes.fromhex(rest.removeprefix("sha256:"))
-            else:
-                digest = key_digest(rest)
-            self._keys.append((digest, Principal(digest.hex()[:12], name)))
-
-    @property
-    def open(self) -> bool:
-        return not self._keys
-
-    def identify(self, presented: str) -> Principal | None:
-        digest = key_digest(presented)
-        found = None
-        for stored, principal in self._keys:  # no early exit: same time for every key
-            if hmac.compare_digest(stored, digest):
-                found = principal
-        return found
-
-    def principal(self, key_id: str) -> Principal | None:
-        return next((p for _, p in self._keys if p.key_id == key_id), None)
-
-    def secret(self) -> bytes:
-        """Token signing secret: the same on every instance that has the same keys."""
-        return hashlib.sha256(
-            b"voicepipe-token:" + b"".join(sorted(d for d, _ in self._keys))
-        ).digest()
 
 
 class Access:
@@ -178,7 +111,7 @@ class Access:
         self.limits = limits or Limits()
         self.token_ttl = token_ttl
         self.anonymous_limits = anonymous_limits
-        self._secret = keys.secret()
+        self.tokens = Tokens(keys, store, clock, token_ttl)
 
     @property
     def open(self) -> bool:
@@ -218,55 +151,20 @@ class Access:
             return self.authenticate(credential.key)
         scopes = SCOPES if realtime else (SOCKET,)
         if credential.token is not None:
-            return await self.redeem(credential.token, scopes)
+            return await self.tokens.redeem(credential.token, scopes)
         if credential.secret is not None:
             if not realtime:
                 raise InvalidToken("a client secret (ek_…) opens /v1/realtime only")
-            return await self.redeem(credential.secret, scopes)
+            return await self.tokens.redeem(credential.secret, scopes)
         return self.authenticate(None)
 
     def issue_token(
         self, principal: Principal, ttl: int | None = None, *, scope: str = SOCKET
     ) -> str:
-        """A one-time token for `scope`; `ttl`: seconds it may wait to be used (default
-        `token_ttl`)."""
-        if scope not in SCOPES:
-            raise ValueError(f"a token's scope is one of {SCOPES}")
-        expires = int(self.clock.now()) + (ttl or self.token_ttl)
-        body = f"{principal.key_id}.{expires}.{secrets.token_hex(8)}.{scope}"
-        return f"{body}.{self._sign(body)}"
+        return self.tokens.issue(principal, ttl, scope=scope)
 
     async def redeem(self, token: str, scope: str | tuple[str, ...]) -> Principal:
-        """The key a token was issued to, if its scope is `scope` (or one of them); a token
-        works once, and only before it expires. A refused token is not spent."""
-        parts = token.split(".")
-        if len(parts) != 5 or not parts[1].isdigit():
-            raise InvalidToken("the token is malformed")
-        key_id, expires, nonce, issued_for, signature = parts
-        body = ".".join(parts[:4])
-        if not hmac.compare_digest(signature, self._sign(body)):
-            raise InvalidToken("the token is not valid")
-        wanted = (scope,) if isinstance(scope, str) else scope
-        if issued_for not in wanted:
-            if issued_for == REALTIME:
-                raise InvalidToken("a client secret (ek_…) opens /v1/realtime only")
-            raise InvalidToken(f"a {issued_for} token does not open this connection")
-        if int(expires) < self.clock.now():
-            again = (
-                "POST /v1/realtime/client_secrets" if issued_for == REALTIME else "POST /api/token"
-            )
-            raise InvalidToken(f"the token has expired; ask {again} for a new one")
-        principal = self.keys.principal(key_id)
-        if principal is None:
-            raise InvalidToken("the token's key is no longer valid")
-        remaining = int(expires) - self.clock.now() + 1
-        if not await self.store.first_use(f"token:{nonce}", remaining):
-            raise InvalidToken("the token was already used; tokens work once")
-        return principal
-
-    def _sign(self, body: str) -> str:
-        mac = hmac.new(self._secret, body.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac[:18]).decode()
+        return await self.tokens.redeem(token, scope)
 
     async def admit_request(self, principal: Principal) -> None:
         """Requests a minute hold over any 60 s, not per clock minute (no boundary bursts)."""

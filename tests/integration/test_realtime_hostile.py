@@ -86,6 +86,10 @@ async def test_bad_events_get_errors_and_the_connection_keeps_working(
             (json.dumps({"type": "response.cancel"}), "invalid_request"),
             (json.dumps({"type": "response.create", "response": {"output_modalities": ["x"]}}),
              "invalid_request"),
+            (json.dumps({"type": "response.create", "response": {  # OpenAI's bound: 16 pairs
+                "metadata": {str(i): "x" for i in range(17)}}}), "invalid_request"),
+            (json.dumps({"type": "response.create", "response": {
+                "metadata": {"k": "x" * 513}}}), "invalid_request"),
             (json.dumps({"type": "input_audio_buffer.commit"}), "invalid_request"),
         ]  # fmt: skip
         for frame, code in bad:
