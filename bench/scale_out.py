@@ -152,7 +152,10 @@ class Instance:
 class Fleet:
     """N instances on one Redis (their own key prefix) behind one HAProxy on loopback."""
 
-    def __init__(self, size: int = 3, redis_url: str = REDIS_URL) -> None:
+    def __init__(
+        self, size: int = 3, redis_url: str = REDIS_URL, overrides: dict[str, str] | None = None
+    ) -> None:
+        """`overrides`: settings (environment variables) of every instance, over these."""
         self.redis_url = redis_url
         self.prefix = f"scale-{uuid.uuid4().hex[:8]}"
         self.dir = Path(tempfile.mkdtemp(prefix="voicepipe-fleet-"))
@@ -170,6 +173,7 @@ class Fleet:
             "STT_QUEUE_MAX": "4",
             "OTEL_SDK_DISABLED": "true",
         }
+        env.update(overrides or {})
         env.pop("PORT", None)
         self.instances = [
             Instance(f"voicepipe{i + 1}", free_port(), env, self.dir) for i in range(size)
@@ -260,6 +264,9 @@ class Outcome:
     request_id: str
     status: int | str  # HTTP status, or the exception that ended it (a hang or a transport error)
     ms: float
+    started: float = 0.0  # time.perf_counter() when sent and when answered: what it overlapped
+    ended: float = 0.0
+    code: str | None = None  # the error body's code (busy, shutting_down), where it has one
 
 
 @dataclass
@@ -280,6 +287,8 @@ class Report:
     sockets: list[SocketClient]
     missing_events: list[str]
     stats: dict[str, dict[str, Any]]
+    killed_at: float = 0.0  # time.perf_counter() just before the SIGKILL
+    restart_stopping: tuple[float, float] = (0.0, 0.0)  # SIGTERM sent .. process gone
 
     def by_status(self) -> collections.Counter[str]:
         return collections.Counter(f"{o.kind} {o.status}" for o in self.outcomes)
@@ -299,12 +308,26 @@ async def _request(client: httpx.AsyncClient, i: int, run: str, wav: bytes) -> O
             text = CACHED[i % len(CACHED)] if kind == "cached" else f"Fresh words number {i}."
             response = await client.post("/api/tts", json={"text": text}, headers=headers)
         status: int | str = response.status_code
+        code = _error_code(response) if status != 200 else None
     except httpx.HTTPError as error:
-        status = type(error).__name__
-    return Outcome(kind, request_id, status, 1000 * (time.perf_counter() - started))
+        status, code = type(error).__name__, None
+    ended = time.perf_counter()
+    return Outcome(kind, request_id, status, 1000 * (ended - started), started, ended, code)
 
 
-async def _socket_client(fleet: Fleet, index: int, stop: asyncio.Event, me: SocketClient) -> None:
+def _error_code(response: httpx.Response) -> str | None:
+    """The service's error code; None for an answer without one (HAProxy's own pages)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    code = body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else None
+
+
+async def _socket_client(
+    fleet: Fleet, index: int, stop: asyncio.Event, me: SocketClient, patience: float
+) -> None:
     text = CACHED[index % len(CACHED)]
     while not stop.is_set():
         try:
@@ -314,7 +337,7 @@ async def _socket_client(fleet: Fleet, index: int, stop: asyncio.Event, me: Sock
                 me.replies.append(0)
                 while not stop.is_set():
                     await ws.send(json.dumps({"type": "text", "text": text}))
-                    async with asyncio.timeout(CLIENT_TIMEOUT):
+                    async with asyncio.timeout(patience):
                         while json.loads(await ws.recv()).get("type") not in ("audio", "error"):
                             pass
                     me.replies[-1] += 1
@@ -324,14 +347,26 @@ async def _socket_client(fleet: Fleet, index: int, stop: asyncio.Event, me: Sock
             await asyncio.sleep(0.2)
 
 
+@dataclass
+class _Run:
+    outcomes: list[Outcome]
+    seconds: float
+    victim: str
+    restarted: str
+    sockets: list[SocketClient]
+    killed_at: float
+    restart_stopping: tuple[float, float]
+
+
 async def _scenario(
-    fleet: Fleet, total: int, clients: int, sockets: int, wav: bytes
-) -> tuple[list[Outcome], float, str, str, list[SocketClient]]:
+    fleet: Fleet, total: int, clients: int, sockets: int, wav: bytes, patience: float
+) -> _Run:
     run = uuid.uuid4().hex[:8]
     stop = asyncio.Event()
     socket_clients = [SocketClient() for _ in range(sockets)]
     socket_tasks = [
-        asyncio.create_task(_socket_client(fleet, i, stop, c)) for i, c in enumerate(socket_clients)
+        asyncio.create_task(_socket_client(fleet, i, stop, c, patience))
+        for i, c in enumerate(socket_clients)
     ]
     deadline = time.monotonic() + 20
     while not all(c.replies and c.replies[0] for c in socket_clients):
@@ -342,24 +377,29 @@ async def _scenario(
     pending = iter(range(total))
     outcomes: list[Outcome] = []
     chaos: list[asyncio.Task[None]] = []
+    moments: dict[str, float] = {}
+
+    def stop_restarted() -> None:
+        moments["stopping"] = time.perf_counter()
+        restarted.stop()
+        moments["stopped"] = time.perf_counter()
 
     async def restart() -> None:
-        await asyncio.to_thread(restarted.stop)
+        await asyncio.to_thread(stop_restarted)
         await asyncio.to_thread(restarted.start)
         await asyncio.to_thread(restarted.wait_ready)
 
     def progressed() -> None:
         done = len(outcomes)
         if done == total // 4:
+            moments["killed"] = time.perf_counter()
             victim.kill()
         elif done == total // 2:
             chaos.append(asyncio.create_task(restart()))
 
     async def client() -> None:
         limits = httpx.Limits(max_connections=1)
-        async with httpx.AsyncClient(
-            base_url=fleet.url, timeout=CLIENT_TIMEOUT, limits=limits
-        ) as http:
+        async with httpx.AsyncClient(base_url=fleet.url, timeout=patience, limits=limits) as http:
             for i in pending:
                 outcomes.append(await _request(http, i, run, wav))
                 progressed()
@@ -375,11 +415,26 @@ async def _scenario(
     stop.set()
     await asyncio.gather(*socket_tasks)
     fleet.phases["sockets closed"] = time.perf_counter() - started
-    return outcomes, seconds, victim.name, restarted.name, socket_clients
+    return _Run(
+        outcomes,
+        seconds,
+        victim.name,
+        restarted.name,
+        socket_clients,
+        moments["killed"],
+        (moments["stopping"], moments["stopped"]),
+    )
 
 
-def run_scenario(fleet: Fleet, total: int, clients: int = 20, sockets: int = 6) -> Report:
-    """The mixed load with the kill and the restart; then the checks' raw material."""
+def run_scenario(
+    fleet: Fleet,
+    total: int,
+    clients: int = 20,
+    sockets: int = 6,
+    client_timeout: float = CLIENT_TIMEOUT,
+) -> Report:
+    """The mixed load with the kill and the restart; then the checks' raw material. A request
+    not answered in `client_timeout` counts as hung."""
     from domain.events import RequestCompleted
 
     with httpx.Client(base_url=fleet.url, timeout=60) as http:
@@ -389,18 +444,28 @@ def run_scenario(fleet: Fleet, total: int, clients: int = 20, sockets: int = 6) 
             "/api/tts", json={"text": "Please call me back tomorrow.", "format": "wav"}
         )
         wav = base64.b64decode(spoken.json()["audio_base64"])
-    outcomes, seconds, victim, restarted, socket_clients = asyncio.run(
-        _scenario(fleet, total, clients, sockets, wav)
-    )
+    run = asyncio.run(_scenario(fleet, total, clients, sockets, wav, client_timeout))
     completed = {e.pipeline_id for e in fleet.stream_events() if isinstance(e, RequestCompleted)}
-    missing = [o.request_id for o in outcomes if o.status == 200 and o.request_id not in completed]
+    missing = [
+        o.request_id for o in run.outcomes if o.status == 200 and o.request_id not in completed
+    ]
     stats = {}
     for instance in fleet.instances:
         if instance.alive:
             snapshot = httpx.get(f"{instance.url}/stats", timeout=30).json()
             snapshot.pop("event_log", None)  # this instance's own buffer: not shared state
             stats[instance.name] = snapshot
-    return Report(outcomes, seconds, victim, restarted, socket_clients, missing, stats)
+    return Report(
+        run.outcomes,
+        run.seconds,
+        run.victim,
+        run.restarted,
+        run.sockets,
+        missing,
+        stats,
+        run.killed_at,
+        run.restart_stopping,
+    )
 
 
 def failures(report: Report) -> list[Outcome]:

@@ -33,6 +33,28 @@ def wer(reference: str, hypothesis: str) -> float:
     return float(jiwer.wer(words(reference), words(hypothesis)))
 
 
+def word_errors(reference: str, hypothesis: str) -> int:
+    """Words substituted, left out or added: what `wer` divides by the reference's length."""
+    found = jiwer.process_words(words(reference), words(hypothesis))
+    return int(found.substitutions + found.deletions + found.insertions)
+
+
+def heard(reference: str, hypothesis: str) -> bool:
+    """Is `hypothesis` what a correct service hears for Piper saying `reference`?
+
+    Piper's speech varies run to run (its noise is random) and the tiny Whisper model mishears
+    a word now and then: "quit" for "quick", "pairs" for "Paris", "police" for "please". In
+    600 fresh round trips of ten test sentences (2 to 13 words, WAV and MP3), none had more
+    than one word wrong, and one in 50 had one (besides "20" for "twenty", heard every time).
+    Allowing none (WER 0.10 on nine words) failed about one run in 20 (the fox: 2 of 40);
+    allowing one would leave no margin. So one word may be wrong, and one more in every eight:
+    two in 8 to 15 words. A broken service is far past that: another test sentence's
+    transcript has 75% or more of the words wrong, an empty or a half one half of them or
+    more, and one cut three words short fails too.
+    """
+    return word_errors(reference, hypothesis) <= 1 + len(words(reference).split()) // 8
+
+
 def speak(
     http: httpx.Client, text: str, audio_format: str = "wav", voice: str | None = None
 ) -> bytes:

@@ -10,7 +10,7 @@ from pathlib import Path
 import srt
 
 from tests.integration.conftest import RunningServer
-from tests.integration.speech import SENTENCES, wer
+from tests.integration.speech import SENTENCES, heard
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,10 +32,10 @@ def test_say_then_transcribe_in_process(tmp_path: Path) -> None:
     out = result.stdout.decode()
     parts = out.split(f"==> {second} <==")
     assert f"==> {first} <==" in parts[0]
-    heard = [list(srt.parse(p.split("<==", 1)[-1])) for p in parts]
-    # One word in nine may go (Piper's voice varies run to run: "lazy" was once "lizzy").
-    assert wer(SENTENCES[0], " ".join(s.content for s in heard[0])) <= 0.12
-    assert wer(SENTENCES[1], " ".join(s.content for s in heard[1])) <= 0.12
+    subtitles = [list(srt.parse(p.split("<==", 1)[-1])) for p in parts]
+    # Piper's voice varies run to run: "lazy" was once "lizzy" (`heard` allows for that).
+    assert heard(SENTENCES[0], " ".join(s.content for s in subtitles[0]))
+    assert heard(SENTENCES[1], " ".join(s.content for s in subtitles[1]))
     assert "transcribing: 100%" in result.stderr.decode()  # the progress bar, on stderr
 
 
@@ -43,9 +43,9 @@ def test_cli_against_a_running_server(server: RunningServer, tmp_path: Path) -> 
     audio = tmp_path / "remote.opus"
     said = voicepipe("say", SENTENCES[2], "-o", str(audio), "--url", server.url)
     assert said.returncode == 0, said.stderr
-    heard = voicepipe("transcribe", str(audio), "--url", server.url)
-    assert heard.returncode == 0, heard.stderr
-    assert wer(SENTENCES[2], heard.stdout.decode()) <= 0.1
+    transcribed = voicepipe("transcribe", str(audio), "--url", server.url)
+    assert transcribed.returncode == 0, transcribed.stderr
+    assert heard(SENTENCES[2], transcribed.stdout.decode()), transcribed.stdout
     stats = voicepipe("stats", "--url", server.url)
     assert json.loads(stats.stdout)["requests"]["tts"]["completed"] >= 1
 

@@ -26,7 +26,7 @@ from adapters.pyav_audio_streams import PyAVAudioConverter
 from entrypoints.bootstrap import Container
 from entrypoints.settings import Settings
 from tests.integration.conftest import RunningServer, sharing_models
-from tests.integration.speech import SENTENCES, speech_16k_pcm, wer
+from tests.integration.speech import SENTENCES, heard, speech_16k_pcm, wer
 from tests.integration.test_audio_streams import _opus
 
 KEY = "dg-test-secret"
@@ -117,14 +117,14 @@ def test_prerecorded_wav_with_words_and_utterances(server: RunningServer) -> Non
     assert metadata.sha256 == hashlib.sha256(wav(audio)).hexdigest()
     (channel,) = response.results.channels
     (best,) = channel.alternatives
-    assert wer(f"{FIRST} {SECOND}", best.transcript) <= 0.2
+    assert heard(f"{FIRST} {SECOND}", best.transcript)
     assert "." in best.transcript  # punctuated (capitals are the model's choice)
     assert 0.0 < best.confidence <= 1.0
     assert_words_sane(best.words, 0.0, metadata.duration)
     assert all(w.punctuated_word for w in best.words)
     assert wer(best.transcript, " ".join(w.punctuated_word for w in best.words)) == 0.0
     first, second = response.results.utterances
-    assert wer(FIRST, first.transcript) <= 0.2 and wer(SECOND, second.transcript) <= 0.2
+    assert heard(FIRST, first.transcript) and heard(SECOND, second.transcript)
     assert first.end < second.start and second.start - first.end >= 0.8  # the 2 s pause
     assert first.channel == second.channel == 0
     assert first.id != second.id
@@ -158,7 +158,7 @@ def test_prerecorded_raw_audio(
         request_options={"additional_query_parameters": {"sample_rate": rate}},
     )
     (best,) = response.results.channels[0].alternatives
-    assert wer(FIRST, best.transcript) <= 0.2
+    assert heard(FIRST, best.transcript)
     # No punctuate: Deepgram's plain form, and no punctuated words.
     assert best.transcript == best.transcript.lower()
     assert not any(p in best.transcript for p in ".,")
@@ -224,7 +224,7 @@ def test_prerecorded_detect_language(server: RunningServer) -> None:
     assert response.headers["dg-request-id"] == response.json()["metadata"]["request_id"]
     channel = response.json()["results"]["channels"][0]
     assert channel["detected_language"] == "en" and 0 < channel["language_confidence"] <= 1
-    assert wer(SECOND, channel["alternatives"][0]["transcript"]) <= 0.2
+    assert heard(SECOND, channel["alternatives"][0]["transcript"])
 
 
 def test_token_auth_on_a_keyed_server(keyed: RunningServer) -> None:
@@ -236,7 +236,7 @@ def test_token_auth_on_a_keyed_server(keyed: RunningServer) -> None:
         client(keyed, "not-the-key").listen.v1.media.transcribe_file(request=audio)
     assert wrong.value.status_code == 401
     response = client(keyed, KEY).listen.v1.media.transcribe_file(request=audio, model="nova-3")
-    assert wer(FIRST, response.results.channels[0].alternatives[0].transcript) <= 0.2
+    assert heard(FIRST, response.results.channels[0].alternatives[0].transcript)
     bearer = httpx.post(
         f"{keyed.url}/v1/listen",
         content=audio,
@@ -323,7 +323,7 @@ async def test_live_linear16_interim_results_vad_events_and_utterance_end(
     assert seen.index(final) < kinds.index("UtteranceEnd") < kinds.index("Metadata")
     assert final.speech_final and not final.from_finalize
     best = final.channel.alternatives[0]
-    assert wer(LONG, best.transcript) <= 0.2
+    assert heard(LONG, best.transcript)
     assert any(mark in best.transcript for mark in ".,?!")  # punctuated
     assert_words_sane(best.words, final.start, final.start + final.duration)
     assert all(w.punctuated_word for w in best.words)
@@ -352,7 +352,7 @@ async def test_live_finalize_keepalive_and_close_stream(server: RunningServer) -
     assert [m.type for m in seen] == ["Results", "Results", "Metadata"]  # KeepAlive: no answer
     assert final.is_final and final.from_finalize and not final.speech_final
     best = final.channel.alternatives[0]
-    assert wer(FIRST, best.transcript) <= 0.2
+    assert heard(FIRST, best.transcript)
     assert best.transcript == best.transcript.lower()  # no punctuate: the plain form
     assert_words_sane(best.words, final.start, final.start + final.duration)
     assert empty.is_final and empty.from_finalize and empty.channel.alternatives[0].transcript == ""
@@ -390,8 +390,8 @@ async def test_live_encodings(
         await until(socket, seen, of_type("Metadata"))
     finals = [m for m in seen if m.type == "Results" and m.is_final]
     assert finals and not [m for m in seen if m.type == "Error"]
-    heard = " ".join(m.channel.alternatives[0].transcript for m in finals)
-    assert wer(SECOND, heard) <= 0.2
+    transcript = " ".join(m.channel.alternatives[0].transcript for m in finals)
+    assert heard(SECOND, transcript), transcript
 
 
 @pytest.mark.parametrize(
@@ -437,7 +437,7 @@ async def test_live_bad_messages_get_errors_and_the_stream_goes_on(server: Runni
     assert not_json.variant == "SchemaError" and not_json.message == "this is not JSON"
     assert unknown.variant == "SchemaError" and "KeepAlive" in unknown.description
     assert too_large.code == "frame_too_large"
-    assert wer(FIRST, final.channel.alternatives[0].transcript) <= 0.2
+    assert heard(FIRST, final.channel.alternatives[0].transcript)
 
 
 async def test_live_undecodable_audio_is_an_error_and_a_close(server: RunningServer) -> None:
@@ -487,4 +487,4 @@ async def test_shutdown_finishes_the_utterance_then_sends_metadata(container: Co
     assert [m.type for m in seen][-1] == "Metadata"
     finals = [m for m in seen if m.type == "Results" and m.is_final]
     assert len(finals) == 1
-    assert wer(SECOND, finals[0].channel.alternatives[0].transcript) <= 0.2
+    assert heard(SECOND, finals[0].channel.alternatives[0].transcript)
