@@ -68,12 +68,12 @@ class VoiceDialect(BaseDialect[Frame]):
 
     def __init__(self, container: Container) -> None:
         super().__init__(container)
-        self.speech = SpeechOut(container.speaking, ANONYMOUS, self.reply, self.send)
+        self.speech = SpeechOut(container.speaking, self.reply, self.send)
         self.listening = ListeningIn(container.listen, self._principal, self.reply)
 
     @property
     def busy(self) -> bool:
-        return self.speech.busy
+        return self.speech.streams.busy
 
     def decode(self, frame: Frame) -> Command:
         if isinstance(frame, bytes):
@@ -92,7 +92,7 @@ class VoiceDialect(BaseDialect[Frame]):
 
     async def open(self, connection: Connection[Frame]) -> None:
         await super().open(connection)
-        self.speech.principal = connection.principal
+        self.speech.streams.principal = connection.principal
 
     async def reply(self, frame: ServerFrame) -> None:
         await self.send(_encoder.encode(frame).decode())
@@ -164,14 +164,8 @@ class VoiceDialect(BaseDialect[Frame]):
         deadline = loop.time() + seconds - 1.0
         await self.reply(Closing("the server is shutting down"))
         await self.listening.stop()
-        self.speech.finish_all()
-        tasks = list(self.speech.tasks)
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
-            if late:
-                self.speech.cancel_streams()
-                await asyncio.wait(late, timeout=1.0)
+        await self.speech.streams.drain(deadline - loop.time())
 
     async def close(self) -> None:
-        await self.speech.cancel_all()
+        await self.speech.streams.close()
         await self.listening.drop()

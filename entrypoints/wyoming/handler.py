@@ -12,9 +12,10 @@ from wyoming import asr, audio, tts
 from wyoming.error import Error
 from wyoming.event import Event
 
+from application.connections import Connection
 from application.listening_session import ListeningSession
-from application.speaking import SpeakingSession
-from application.stream_speech import StreamChunk, StreamStarted
+from application.speech_streams import Say, SpeechStreams
+from application.stream_speech import StreamChunk, StreamFinished, StreamItem, StreamStarted
 from application.transcribe_stream import Failed, Final, Partial, StreamEvent
 from application.transcript_deltas import TranscriptDeltas
 from domain.errors import InvalidRequest, VoicePipeError
@@ -26,6 +27,7 @@ from entrypoints.wyoming.channel import Frame
 from entrypoints.wyoming.describe import info
 
 HANDLERS = Handlers()
+ONE_SHOT, STREAMED = "synthesize", "synthesize-start"  # a client's two kinds of speech
 
 
 class WyomingDialect(BaseDialect[Event]):
@@ -40,13 +42,16 @@ class WyomingDialect(BaseDialect[Event]):
         self._deltas = TranscriptDeltas()
         self._streamed = False  # transcript-start sent for this utterance
         self._transcribed = asyncio.Event()
-        self._speaking: SpeakingSession | None = None
-        self._speaker: asyncio.Task[None] | None = None
+        self._speech = SpeechStreams(container.speaking, "wyoming", self._failed)
         self._streaming_text = False  # between synthesize-start and synthesize-stop
 
     @property
     def busy(self) -> bool:
-        return self._speaker is not None and not self._speaker.done()
+        return self._speech.busy
+
+    async def open(self, connection: Connection[Event]) -> None:
+        await super().open(connection)
+        self._speech.principal = connection.principal
 
     def decode(self, frame: Frame) -> ev.Command:
         return ev.decode(frame)
@@ -63,17 +68,11 @@ class WyomingDialect(BaseDialect[Event]):
         finishes, bounded by the drain time."""
         if self._listening is not None:
             await self._audio_stop(ev.AudioStop())
-        if self._speaking is not None:
-            self._speaking.finish()
-        if self._speaker is not None:
-            await self._speaker
+        await self._speech.drain(seconds)
 
     async def close(self) -> None:
         await self._drop_listening()
-        if self._speaking is not None:
-            self._speaking.cancel()
-        if self._speaker is not None:
-            await asyncio.gather(self._speaker, return_exceptions=True)
+        await self._speech.close()
 
     # Speech in
 
@@ -166,61 +165,60 @@ class WyomingDialect(BaseDialect[Event]):
     async def _synthesize(self, request: ev.Synthesize) -> None:
         if self._streaming_text:
             return  # inside a stream it repeats the chunks: ignored
-        session = await self._open_speaking(request.voice, request.text)
-        await self._speak(session)
+        voice, text = _name(request.voice), request.text
+        await self._speech.start(ONE_SHOT, self._say(), pipeline_id=_new(), voice=voice, text=text)
+        await self._speech.done(ONE_SHOT)
 
     @HANDLERS.on(ev.SynthesizeStart)
     async def _synthesize_start(self, start: ev.SynthesizeStart) -> None:
-        if self._speaker is not None and not self._speaker.done():
+        if STREAMED in self._speech.open:
             raise InvalidRequest("a synthesis stream is already open; send synthesize-stop")
-        self._speaking = await self._open_speaking(start.voice, None)
+        voice = _name(start.voice)
+        await self._speech.start(STREAMED, self._say(), pipeline_id=_new(), voice=voice)
         self._streaming_text = True
-        self._speaker = asyncio.get_running_loop().create_task(self._speak(self._speaking))
 
     @HANDLERS.on(ev.SynthesizeChunk)
     async def _synthesize_chunk(self, chunk: ev.SynthesizeChunk) -> None:
-        if self._speaking is None:
+        if not self._streaming_text:
             raise InvalidRequest("synthesize-chunk before synthesize-start")
-        await self._speaking.add_text(chunk.text)
+        await self._speech.write(STREAMED, chunk.text, self._say(), pipeline_id=_new())
 
     @HANDLERS.on(ev.SynthesizeStop)
     async def _synthesize_stop(self, _: ev.SynthesizeStop) -> None:
-        session, speaker = self._speaking, self._speaker
-        if session is None or speaker is None:
+        if not self._streaming_text:
             raise InvalidRequest("synthesize-stop before synthesize-start")
-        session.finish()
+        if STREAMED in self._speech.open:
+            self._speech.finish(STREAMED)
         try:
-            await speaker
+            await self._speech.done(STREAMED)
         finally:
-            self._speaking, self._speaker, self._streaming_text = None, None, False
+            self._streaming_text = False
         await self.send(tts.SynthesizeStopped().event())
 
-    async def _open_speaking(self, voice: ev.Voice | None, text: str | None) -> SpeakingSession:
-        assert self.connection is not None
-        return await self.container.speaking.open(
-            self.connection.principal,
-            pipeline_id=uuid.uuid4().hex,
-            transport="wyoming",
-            voice=voice.name if voice is not None else None,
-            text=text,
-        )
+    async def _failed(self, _: str, error: VoicePipeError) -> None:
+        await self.send(self.render_error(error, None))
 
-    async def _speak(self, session: SpeakingSession) -> None:
-        """audio-start, a chunk per piece, audio-stop; speech errors as an error event."""
+    def _say(self) -> Say:
+        """audio-start, a chunk per piece, audio-stop."""
         rate = 0
-        try:
-            async for item in session.items():
-                if isinstance(item, StreamStarted):
-                    rate = item.sample_rate
-                    await self.send(audio.AudioStart(rate=rate, width=2, channels=1).event())
-                elif isinstance(item, StreamChunk) and item.pcm:
-                    chunk = audio.AudioChunk(rate=rate, width=2, channels=1, audio=item.pcm)
-                    await self.send(chunk.event())
-            if rate:
+
+        async def say(item: StreamItem) -> None:
+            nonlocal rate
+            if isinstance(item, StreamStarted):
+                rate = item.sample_rate
+                await self.send(audio.AudioStart(rate=rate, width=2, channels=1).event())
+            elif isinstance(item, StreamChunk) and item.pcm:
+                chunk = audio.AudioChunk(rate=rate, width=2, channels=1, audio=item.pcm)
+                await self.send(chunk.event())
+            elif isinstance(item, StreamFinished) and rate:
                 await self.send(audio.AudioStop().event())
-        except VoicePipeError as error:
-            await self.send(self.render_error(error, None))
-        except (ConnectionError, TimeoutError):
-            session.cancel()  # the client left: nothing more to say
-        finally:
-            await session.close()
+
+        return say
+
+
+def _name(voice: ev.Voice | None) -> str | None:
+    return voice.name if voice is not None else None
+
+
+def _new() -> str:
+    return uuid.uuid4().hex

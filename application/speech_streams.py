@@ -1,0 +1,172 @@
+"""One connection's streams of speech out, by id: each opened by its whole text or by its
+first piece, finished or cancelled by id, spoken one at a time (a protocol's audio frames
+carry no stream id), each item handed to the protocol to render. Every protocol that streams
+speech on a long-lived connection (v1 `/ws/voice`, Wyoming's synthesize-start) keeps its
+streams here."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from application.access import ANONYMOUS, Principal
+from application.speaking import Speaking, SpeakingSession
+from application.stream_speech import StreamItem
+from domain.errors import InvalidRequest, VoicePipeError
+
+Say = Callable[[StreamItem], Awaitable[None]]
+Fail = Callable[[str, VoicePipeError], Awaitable[None]]
+
+
+class SpeechStreams:
+    """`fail(stream_id, error)`: a stream's speech failed (the stream has ended)."""
+
+    def __init__(self, speaking: Speaking, transport: str, fail: Fail) -> None:
+        self.speaking = speaking
+        self.transport = transport
+        self.fail = fail
+        self.principal: Principal = ANONYMOUS  # the connection's, once admitted
+        self.open: dict[str, SpeakingSession] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self._unclosed: set[SpeakingSession] = set()
+        self._one_at_a_time = asyncio.Lock()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.tasks or self.open)
+
+    async def start(
+        self,
+        stream_id: str,
+        say: Say,
+        *,
+        pipeline_id: str,
+        text: str | None = None,
+        voice: str | None = None,
+        use_cache: bool = True,
+        speed: float = 1.0,
+    ) -> None:
+        """A stream of `text` (checked and reserved now), or of the pieces `write` adds."""
+        self._check_free(stream_id)
+        session = await self.speaking.open(
+            self.principal,
+            pipeline_id=pipeline_id,
+            transport=self.transport,
+            voice=voice,
+            use_cache=use_cache,
+            speed=speed,
+            text=text,
+        )
+        await self._launch(stream_id, session, say)
+
+    async def write(
+        self,
+        stream_id: str,
+        text: str,
+        say: Say,
+        *,
+        pipeline_id: str,
+        voice: str | None = None,
+        use_cache: bool = True,
+    ) -> None:
+        """More text for `stream_id`, opened by its first piece."""
+        session = self.open.get(stream_id)
+        if session is not None:
+            await session.add_text(text)
+            return
+        session = await self.speaking.open(
+            self.principal,
+            pipeline_id=pipeline_id,
+            transport=self.transport,
+            voice=voice,
+            use_cache=use_cache,
+        )
+        await self._launch(stream_id, session, say, text)
+
+    def finish(self, stream_id: str) -> None:
+        self._session(stream_id).finish()
+
+    def cancel(self, stream_id: str) -> None:
+        self._session(stream_id).cancel()
+
+    async def done(self, stream_id: str) -> None:
+        """Wait until `stream_id` has said all it will."""
+        task = self.tasks.get(stream_id)
+        if task is not None:
+            await asyncio.shield(task)
+
+    async def drain(self, seconds: float) -> None:
+        """Every stream finishes within `seconds`, else ends cancelled (still with its end)."""
+        for session in self.open.values():
+            session.finish()
+        tasks = list(self.tasks.values())
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=max(0.0, seconds))
+            if late:
+                for session in self.open.values():
+                    session.cancel()
+                await asyncio.wait(late, timeout=1.0)
+
+    async def close(self) -> None:
+        """The client left: stop every stream, now."""
+        tasks = list(self.tasks.values())
+        for session in self.open.values():
+            session.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.open.clear()
+        self.tasks.clear()
+        for session in list(self._unclosed):  # a task cancelled before it ran
+            await self._close(session)
+
+    async def _launch(
+        self, stream_id: str, session: SpeakingSession, say: Say, text: str | None = None
+    ) -> None:
+        try:
+            if text is not None:
+                await session.add_text(text)
+            self._check_free(stream_id)  # another may have opened it meanwhile
+        except BaseException:
+            session.cancel()
+            await session.close()
+            raise
+        self.open[stream_id] = session
+        self._unclosed.add(session)
+        task = asyncio.get_running_loop().create_task(self._run(stream_id, session, say))
+        self.tasks[stream_id] = task
+
+    async def _run(self, stream_id: str, session: SpeakingSession, say: Say) -> None:
+        """Say every item (one stream at a time); a speech error goes to `fail`."""
+        try:
+            async with self._one_at_a_time:
+                async for item in session.items():
+                    await say(item)
+        except VoicePipeError as error:
+            await self.fail(stream_id, error)
+        except (ConnectionError, TimeoutError):
+            session.cancel()  # the client left: nothing more to say
+        except asyncio.CancelledError:
+            session.cancel()
+            raise
+        finally:
+            if self.open.get(stream_id) is session:
+                del self.open[stream_id]
+                self.tasks.pop(stream_id, None)
+            await self._close(session)
+
+    async def _close(self, session: SpeakingSession) -> None:
+        """Settles the characters to what was spoken, once."""
+        if session in self._unclosed:
+            self._unclosed.discard(session)
+            await session.close()
+
+    def _session(self, stream_id: str) -> SpeakingSession:
+        session = self.open.get(stream_id)
+        if session is None:
+            raise InvalidRequest(f"no stream with id {stream_id!r} is open")
+        return session
+
+    def _check_free(self, stream_id: str) -> None:
+        if stream_id in self.open:
+            raise InvalidRequest(f"a stream with id {stream_id!r} is already open")
