@@ -42,11 +42,13 @@ class SpeechStreams:
         *,
         pipeline_id: str,
         text: str | None = None,
+        piece: str | None = None,
         voice: str | None = None,
         use_cache: bool = True,
         speed: float = 1.0,
     ) -> None:
-        """A stream of `text` (checked and reserved now), or of the pieces `write` adds."""
+        """A stream of `text` (checked and reserved now), or of pieces: `piece` the first,
+        `write` the next ones. Nothing is charged for a stream refused."""
         self._check_free(stream_id)
         session = await self.speaking.open(
             self.principal,
@@ -57,7 +59,7 @@ class SpeechStreams:
             speed=speed,
             text=text,
         )
-        await self._launch(stream_id, session, say)
+        await self._launch(stream_id, session, say, piece)
 
     async def write(
         self,
@@ -71,17 +73,11 @@ class SpeechStreams:
     ) -> None:
         """More text for `stream_id`, opened by its first piece."""
         session = self.open.get(stream_id)
-        if session is not None:
+        if session is None:
+            await self.start(stream_id, say, pipeline_id=pipeline_id, piece=text, voice=voice,
+                             use_cache=use_cache)  # fmt: skip
+        else:
             await session.add_text(text)
-            return
-        session = await self.speaking.open(
-            self.principal,
-            pipeline_id=pipeline_id,
-            transport=self.transport,
-            voice=voice,
-            use_cache=use_cache,
-        )
-        await self._launch(stream_id, session, say, text)
 
     def finish(self, stream_id: str) -> None:
         self._session(stream_id).finish()
