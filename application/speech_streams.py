@@ -14,6 +14,7 @@ from application.speaking import Speaking, SpeakingSession
 from application.stream_speech import StreamItem
 from domain.errors import InvalidRequest, VoicePipeError
 
+MAX_OPEN = 16  # streams open on one connection: each holds text and a task until it ends
 Say = Callable[[StreamItem], Awaitable[None]]
 Fail = Callable[[str, VoicePipeError], Awaitable[None]]
 
@@ -166,3 +167,7 @@ class SpeechStreams:
     def _check_free(self, stream_id: str) -> None:
         if stream_id in self.open:
             raise InvalidRequest(f"a stream with id {stream_id!r} is already open")
+        if len(self.open) >= MAX_OPEN:
+            raise InvalidRequest(
+                f"at most {MAX_OPEN} speech streams may be open at once; flush or cancel one"
+            )

@@ -85,3 +85,18 @@ async def test_drain_finishes_every_stream_and_close_stops_them() -> None:
     await streams.close()  # before its task ran: its session is still settled
     assert not streams.busy
     assert await charged(world) == len("Stream a speaks.") * 2  # nothing of c was spoken
+
+
+async def test_open_streams_are_bounded_and_one_more_costs_nothing() -> None:
+    world = keyed_world(tts_chars_per_day=1_000)
+    streams, heard = streams_of(world)
+    for n in range(16):
+        await streams.write(f"s{n}", "a", say_into(heard, f"s{n}"), pipeline_id=f"p{n}")
+    with pytest.raises(InvalidRequest, match="at most 16"):
+        await streams.write("s16", "b", say_into(heard, "s16"), pipeline_id="p16")
+    assert await charged(world) == 16  # the refused piece was never reserved
+    streams.cancel("s0")
+    await streams.done("s0")
+    await streams.write("s16", "b", say_into(heard, "s16"), pipeline_id="p16")  # room again
+    await streams.close()
+    assert await charged(world) == 0  # nothing was spoken
