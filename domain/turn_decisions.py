@@ -73,6 +73,23 @@ class UtteranceEnded(msgspec.Struct, frozen=True):
     reason: EndReason
     early: int | None
     last_speech_at: float  # monotonic time of the last window with speech
+    confidence: float | None = None  # the turn model's verdict on the pause that ended it
+
+
+class EagerEnd(msgspec.Struct, frozen=True):
+    """The turn model judged the sentence likely finished (at least `eager_threshold`) while
+    early final `early` covers the pause: a likely end of turn, which the utterance's end
+    confirms or an EagerEndWithdrawn takes back."""
+
+    utterance: int
+    early: int
+    probability: float
+
+
+class EagerEndWithdrawn(msgspec.Struct, frozen=True):
+    """Speech went on after an EagerEnd of `utterance`: the turn resumed."""
+
+    utterance: int
 
 
 class ReasonChanged(msgspec.Struct, frozen=True):
@@ -97,6 +114,8 @@ Decision = (
     | StartTurnCheck
     | CancelTurnCheck
     | UtteranceEnded
+    | EagerEnd
+    | EagerEndWithdrawn
     | ReasonChanged
     | Forget
 )

@@ -12,12 +12,13 @@ Eagerness = Literal["low", "medium", "high", "auto"]
 # Voice activity alone: the silence that ends a turn at each eagerness.
 EAGERNESS_SILENCE_MS = {"low": 1000, "medium": 500, "auto": 500, "high": 300}
 # With the turn model: how sure it must be that a sentence is finished to end the turn at the
-# pause, and how long an unfinished one waits.
+# pause, and how long an unfinished one may wait at most (OpenAI's documented 8 s, 4 s and
+# 2 s; auto is medium).
 EAGERNESS_TURN = {
-    "low": (0.7, 2000),
-    "medium": (0.5, 1000),
-    "auto": (0.5, 1000),
-    "high": (0.3, 600),
+    "low": (0.7, 8000),
+    "medium": (0.5, 4000),
+    "auto": (0.5, 4000),
+    "high": (0.3, 2000),
 }
 
 

@@ -20,6 +20,8 @@ from domain.turn_decisions import (
     CancelFinal,
     CancelTurnCheck,
     Decision,
+    EagerEnd,
+    EagerEndWithdrawn,
     EndReason,
     Forget,
     ReasonChanged,
@@ -62,6 +64,9 @@ class Turns:
     - `judge` (a turn model, `policy.semantic`): after `turn_ms` of silence the model judges
       the last 8 s; a finished sentence ends at the next window, an unfinished one waits for
       `incomplete_ms` of silence. A verdict after speech resumed is dropped.
+    - Eager ends (`eager_threshold` set): a verdict at least that sure while the early final
+      covers the pause is an EagerEnd, before the end or the wait; speech that goes on
+      after it withdraws it (EagerEndWithdrawn), and the next pause is judged again.
     - Drafts while speech goes on, not in a pause, paced by domain/drafts.py (every
       `partial_ms`, on sure windows, one at a time, not ahead of real time).
     - `manual`: voice activity does not cut; an utterance is all audio up to the client's
@@ -94,6 +99,8 @@ class Turns:
         self._verdict: tuple[int, float | None] | None = None  # acted on at the next window
         self._unfinished: list[_Unfinished] = []
         self._last_speech_at = 0.0
+        self._eager = False  # an EagerEnd stands for the utterance in progress
+        self._confidence: float | None = None  # the verdict on the pause going on
 
     @property
     def in_progress(self) -> bool:
@@ -138,8 +145,13 @@ class Turns:
         self.detector.force_end()
         out: list[Decision] = [CancelDraft()] if self.drafts.running else []
         out += self._cancel_early() + self._cancel_check()
-        self._start, self._last_end = None, self.position
+        self._start, self._last_end, self._eager = None, self.position, False
         return out
+
+    def retune(self, policy: Endpointing) -> None:
+        """New thresholds and waits (a client's mid-stream settings), from the next window."""
+        self.policy = policy
+        self.detector.retune(policy)
 
     def draft_done(self) -> None:
         self.drafts.done()
@@ -175,7 +187,7 @@ class Turns:
         elif change == "pause" and self._start is not None:
             self._cut_early(out)
         elif change == "resume":
-            out += self._cancel_early() + self._cancel_check()
+            out += self._cancel_early() + self._cancel_check() + self._withdraw()
         elif change == "end" and self._start is not None:
             out += self._end("silence")
         if self.detector.turn_due and self.judge and self._start is not None:
@@ -195,6 +207,11 @@ class Turns:
         self._check = None
         if probability is None or self._start is None or not self.detector.in_speech:
             return
+        self._confidence = probability
+        eager = self.policy.eager_threshold
+        if eager is not None and probability >= eager and self._early is not None:
+            self._eager = True
+            out.append(EagerEnd(self.utterance, self._early.job, probability))
         if probability >= self.policy.complete_threshold:
             self.detector.force_end()
             out += self._end("turn")
@@ -230,8 +247,10 @@ class Turns:
                 reason,
                 early.job if early is not None else None,
                 self._last_speech_at,
+                self._confidence,
             )
         )
+        self._eager, self._confidence = False, None
         self._unfinished.append(_Unfinished(self.utterance, start, reason))
         self._last_end, self._start = closed_at, None
         self.utterance += 1
@@ -244,6 +263,10 @@ class Turns:
     def _cancel_early(self) -> list[Decision]:
         early, self._early = self._early, None
         return [CancelFinal(early.job)] if early is not None else []
+
+    def _withdraw(self) -> list[Decision]:
+        eager, self._eager, self._confidence = self._eager, False, None
+        return [EagerEndWithdrawn(self.utterance)] if eager else []
 
     def _cancel_check(self) -> list[Decision]:
         check, self._check = self._check, None

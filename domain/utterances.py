@@ -32,6 +32,9 @@ class Endpointing(msgspec.Struct, frozen=True):
     turn_ms: int = 192  # the turn model was trained on ~200 ms of trailing silence
     complete_threshold: float = 0.5
     incomplete_ms: int = 700
+    # Set: a verdict at least this sure, while the early final covers the pause, is a likely
+    # end of turn (EagerEnd) before the end is confirmed.
+    eager_threshold: float | None = None
 
 
 def _windows(ms: int) -> int:
@@ -49,6 +52,7 @@ class UtteranceDetector:
         self.endpoint_ms = self.policy.endpoint_ms  # this utterance's: a turn model may move it
         self.turn_due = False  # set by the push after which the turn model should judge
         self.quiet_pauses = True  # the last pause was quiet: the next final may start early
+        self.longer = False  # the turn model judged this pause unfinished
         self._early = min(_windows(self.policy.early_ms), _windows(self.policy.settle_ms))
         self._settle = _windows(self.policy.settle_ms)
         self._cut_ms: int | None = None  # silence at which the final in flight was cut
@@ -101,12 +105,20 @@ class UtteranceDetector:
 
     def _speech_again(self) -> None:
         self.silence_ms = 0
-        self.endpoint_ms = self.policy.endpoint_ms
+        self.endpoint_ms, self.longer = self.policy.endpoint_ms, False
         self._cut_ms, self._peak, self._settled, self._checked = None, 0.0, False, False
 
     def wait_longer(self) -> None:
         """The turn model judged the sentence unfinished: this pause needs more silence."""
         self.endpoint_ms = max(self.policy.endpoint_ms, self.policy.incomplete_ms)
+        self.longer = True
+
+    def retune(self, policy: Endpointing) -> None:
+        """New thresholds and waits from the next window (the early cut stays as it was)."""
+        self.policy = policy
+        self.endpoint_ms = policy.endpoint_ms
+        if self.longer:
+            self.wait_longer()
 
     def force_end(self) -> bool:
         """End the utterance now (the client said so); False if none was in progress."""

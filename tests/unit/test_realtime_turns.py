@@ -20,7 +20,12 @@ def turn(detection: dict[str, object]) -> Endpointing:
 
 @pytest.mark.parametrize(
     ("eagerness", "threshold", "incomplete", "silence"),
-    [("low", 0.7, 2000, 1000), ("auto", 0.5, 1000, 500), ("high", 0.3, 600, 300)],
+    [
+        ("low", 0.7, 8000, 1000),
+        ("medium", 0.5, 4000, 500),
+        ("auto", 0.5, 4000, 500),
+        ("high", 0.3, 2000, 300),
+    ],
 )
 def test_semantic_vad_asks_the_turn_model_with_the_eagerness_thresholds(
     eagerness: str, threshold: float, incomplete: int, silence: int

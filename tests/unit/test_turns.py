@@ -15,6 +15,8 @@ from domain.turn_decisions import (
     CancelFinal,
     CancelTurnCheck,
     Decision,
+    EagerEnd,
+    EagerEndWithdrawn,
     Forget,
     ReasonChanged,
     StartDraft,
@@ -279,3 +281,65 @@ def test_the_same_audio_gets_the_same_cuts_however_it_is_cut_into_frames() -> No
         )
     assert cuts[0] == cuts[1] == cuts[2]
     assert [d.reason for d in cuts[0] if isinstance(d, UtteranceEnded)] == ["silence"] * 6
+
+
+EAGER = Endpointing(semantic=True, incomplete_ms=1000, complete_threshold=0.7, eager_threshold=0.4)
+
+
+def test_an_eager_end_comes_with_the_verdict_and_the_end_confirms_it() -> None:
+    turns = speaking(EAGER, judge=True)
+    hear(turns, [SILENCE] * 6)  # the early final (job 0) at 128 ms, the check at 192 ms
+    turns.judged(1, 0.5)  # likely, not sure: eager now, the end after incomplete_ms
+    assert of(EagerEnd, hear(turns, [SILENCE])) == [EagerEnd(0, 0, 0.5)]
+    assert of(UtteranceEnded, hear(turns, [SILENCE] * 24)) == []  # 992 ms
+    end = ended(hear(turns, [SILENCE]))
+    assert (end.reason, end.early, end.confidence) == ("silence", 0, 0.5)
+    assert of(EagerEndWithdrawn, hear(turns, [SPEECH] * 5)) == []  # a new utterance
+
+
+def test_a_sure_verdict_is_eager_and_ends_the_turn_at_once() -> None:
+    turns = speaking(EAGER, judge=True)
+    hear(turns, [SILENCE] * 6)
+    turns.judged(1, 0.9)
+    out = hear(turns, [SILENCE])
+    assert [type(d) for d in out] == [EagerEnd, UtteranceEnded]
+    assert ended(out).confidence == 0.9
+
+
+def test_speech_after_an_eager_end_withdraws_it_and_the_next_pause_is_judged_again() -> None:
+    turns = speaking(EAGER, judge=True)
+    hear(turns, [SILENCE] * 6)
+    turns.judged(1, 0.5)
+    hear(turns, [SILENCE] * 10)
+    assert hear(turns, [SPEECH]) == [CancelFinal(0), EagerEndWithdrawn(0)]
+    assert hear(turns, [SPEECH] * 5) == []  # withdrawn once
+    out = hear(turns, [SILENCE] * 6)
+    (check,) = of(StartTurnCheck, out)
+    assert isinstance(check, StartTurnCheck)
+    turns.judged(check.check, 0.45)
+    (eager,) = of(EagerEnd, hear(turns, [SILENCE]))
+    assert isinstance(eager, EagerEnd) and (eager.utterance, eager.probability) == (0, 0.45)
+
+
+def test_no_eager_end_below_the_threshold_or_without_the_setting() -> None:
+    below = speaking(EAGER, judge=True)
+    hear(below, [SILENCE] * 6)
+    below.judged(1, 0.39)
+    out = hear(below, [SILENCE] * 26)
+    assert of(EagerEnd, out) == [] and ended(out).confidence == 0.39
+    assert of(EagerEndWithdrawn, hear(below, [SPEECH] * 5)) == []
+    plain = speaking(SEMANTIC, judge=True)  # no eager_threshold: as before
+    hear(plain, [SILENCE] * 6)
+    plain.judged(1, 0.9)
+    assert [type(d) for d in hear(plain, [SILENCE])] == [UtteranceEnded]
+
+
+def test_retuned_thresholds_and_waits_apply_from_the_next_window() -> None:
+    turns = speaking(EAGER, judge=True)
+    hear(turns, [SILENCE] * 6)
+    turns.retune(msgspec.structs.replace(EAGER, complete_threshold=0.95, eager_threshold=None))
+    turns.judged(1, 0.9)  # sure enough before, not now; and no eager end
+    assert hear(turns, [SILENCE]) == []
+    shorter = msgspec.structs.replace(EAGER, endpoint_ms=224, incomplete_ms=224)
+    turns.retune(shorter)  # a shorter wait, for the pause going on
+    assert ended(hear(turns, [SILENCE])).reason == "silence"  # 256 ms of silence
