@@ -1,8 +1,10 @@
 """What a listening stream tells its transport, in order, for every protocol alike.
 
 Per utterance: SpeechStarted (voice activity only, not in manual mode), Partials, then
-SpeechStopped, then its Final or a Failed; finals come in utterance order. Times are ms (or
-seconds, for a Final) from the start of the stream.
+SpeechStopped, then its Final or a Failed; finals come in utterance order. With an eager
+threshold, an EagerEndOfTurn may come before the Final (at most one per pause), and a
+TurnResumed after it when the user goes on (then Partials, and maybe another eager end).
+Times are ms (or seconds, for a Final) from the start of the stream.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from collections.abc import Awaitable, Callable
 import msgspec
 
 from application.transcribe_audio import TranscriptionResult
+from domain.speech import Transcript
 from domain.turn_decisions import EndReason
 
 __all__ = [
+    "EagerEndOfTurn",
     "Emit",
     "EndReason",
     "Failed",
@@ -23,6 +27,7 @@ __all__ = [
     "SpeechStarted",
     "SpeechStopped",
     "StreamEvent",
+    "TurnResumed",
 ]
 
 
@@ -57,6 +62,25 @@ class Final(msgspec.Struct, frozen=True):
     result: TranscriptionResult
     end_of_speech_lag_ms: float  # from the last speech window to this final, in wall time
     reason: EndReason
+    confidence: float | None = None  # the turn model's verdict on the pause that ended it
+
+
+class EagerEndOfTurn(msgspec.Struct, frozen=True):
+    """The turn is likely over: the turn model judged it so (at least the eager threshold)
+    and the early final's transcript is out. The utterance's Final confirms it (usually
+    with the same text); a TurnResumed takes it back. Sent only with an eager threshold."""
+
+    utterance: int
+    start: float  # seconds from the start of the stream
+    end: float
+    transcript: Transcript  # the early final's, in stream time
+    probability: float  # the turn model's
+
+
+class TurnResumed(msgspec.Struct, frozen=True):
+    """The user went on speaking after this utterance's EagerEndOfTurn."""
+
+    utterance: int
 
 
 class Failed(msgspec.Struct, frozen=True):
@@ -68,5 +92,7 @@ class Failed(msgspec.Struct, frozen=True):
     reason: EndReason
 
 
-StreamEvent = Partial | Final | Failed | SpeechStarted | SpeechStopped
+StreamEvent = (
+    Partial | Final | Failed | SpeechStarted | SpeechStopped | EagerEndOfTurn | TurnResumed
+)
 Emit = Callable[[StreamEvent], Awaitable[None]]

@@ -10,7 +10,7 @@ import msgspec
 
 from application.ports import Transcriber, TranscriptionJob
 from application.stream_audio import StreamAudio
-from application.stream_events import Emit, Failed, Final
+from application.stream_events import EagerEndOfTurn, Emit, Failed, Final
 from application.transcribe_audio import TranscribeAudio
 from domain.errors import VoicePipeError
 from domain.speech import AudioClip, Transcript, TranscriptionHints
@@ -26,6 +26,7 @@ Heard = tuple[Transcript, float]  # a final's transcript, and the model's time i
 class _Pending(msgspec.Struct):
     ended: UtteranceEnded
     early: asyncio.Task[Heard] | None
+    eager: float | None  # an eager end still to tell, with the turn model's probability
 
 
 class StreamFinals:
@@ -68,8 +69,11 @@ class StreamFinals:
     def start_early(self, clip: AudioClip) -> asyncio.Task[Heard]:
         return asyncio.get_running_loop().create_task(self._model(clip))
 
-    def put(self, ended: UtteranceEnded, early: asyncio.Task[Heard] | None) -> None:
-        self._queue.put_nowait(_Pending(ended, early))
+    def put(
+        self, ended: UtteranceEnded, early: asyncio.Task[Heard] | None, eager: float | None = None
+    ) -> None:
+        """`eager`: the utterance's eager end was not told yet; it goes out before its final."""
+        self._queue.put_nowait(_Pending(ended, early, eager))
 
     async def finish(self) -> None:
         """Every final queued so far, out."""
@@ -95,9 +99,13 @@ class StreamFinals:
                 else:
                     transcript, model_ms = await self._model(clip)
                 start, end = ended.start / BYTES_PER_SECOND, ended.end / BYTES_PER_SECOND
+                heard = shifted(transcript, start)
+                if item.eager is not None:
+                    span = round(start, 3), round(end, 3)
+                    await self._tell(EagerEndOfTurn(ended.utterance, *span, heard, item.eager))
                 result = await self.transcribe.record_utterance(
                     clip,
-                    _shifted(transcript, start),
+                    heard,
                     model_ms,
                     pipeline_id=f"{self.stream_id}-{ended.utterance}",
                     transport=self.transport,
@@ -112,19 +120,30 @@ class StreamFinals:
                 continue
             reason = self.turns.transcribed(ended.utterance)
             lag = round(1000 * (self.monotonic() - ended.last_speech_at), 1)
-            final = Final(ended.utterance, round(start, 3), round(end, 3), result, lag, reason)
-            try:
-                await self.emit(final)
-            except Exception:
-                # A transport's rendering bug must not stop the finals of later utterances.
-                log.exception("emitting a final failed")
+            final = Final(
+                ended.utterance,
+                round(start, 3),
+                round(end, 3),
+                result,
+                lag,
+                reason,
+                ended.confidence,
+            )
+            await self._tell(final)
+
+    async def _tell(self, event: Final | EagerEndOfTurn) -> None:
+        try:
+            await self.emit(event)
+        except Exception:
+            # A transport's rendering bug must not stop the finals of later utterances.
+            log.exception("emitting a final failed")
 
     async def _failed(self, ended: UtteranceEnded, code: str, message: str) -> None:
         reason = self.turns.transcribed(ended.utterance)
         await self.emit(Failed(ended.utterance, code, message, reason))
 
 
-def _shifted(transcript: Transcript, seconds: float) -> Transcript:
+def shifted(transcript: Transcript, seconds: float) -> Transcript:
     segments = tuple(
         msgspec.structs.replace(s, start=round(s.start + seconds, 3), end=round(s.end + seconds, 3))
         for s in transcript.segments

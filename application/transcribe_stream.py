@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 
+from application.eager_ends import EagerEnds
 from application.ports import Clock, Transcriber, TranscriptionJob, TurnDetector, VadSession
 from application.stream_audio import StreamAudio
 from application.stream_events import (
@@ -28,6 +29,8 @@ from domain.turn_decisions import (
     CancelFinal,
     CancelTurnCheck,
     Decision,
+    EagerEnd,
+    EagerEndWithdrawn,
     Forget,
     StartDraft,
     StartFinal,
@@ -109,6 +112,7 @@ class UtteranceStream:
         self._notices: list[StreamEvent] = []
         self._draft: asyncio.Task[None] | None = None
         self._early: tuple[int, asyncio.Task[Heard]] | None = None
+        self.eager = EagerEnds()
         self._check: tuple[int, asyncio.Task[float]] | None = None
 
     async def feed(self, pcm: bytes) -> None:
@@ -132,6 +136,10 @@ class UtteranceStream:
         self._act(decisions)
         await self._notify()
         return bool(decisions)
+
+    def retune(self, policy: Endpointing) -> None:
+        """New turn thresholds and waits for the rest of the stream."""
+        self.turns.retune(policy)
 
     def clear(self) -> None:
         """Drop the utterance in progress: no final for it."""
@@ -166,6 +174,7 @@ class UtteranceStream:
             (check, task), self._check = self._check, None
             if not task.cancelled():
                 self.turns.judged(check, None if task.exception() else task.result())
+        self._notices += self.eager.due()
 
     def _act(self, decisions: list[Decision]) -> None:
         loop = asyncio.get_running_loop()
@@ -180,8 +189,8 @@ class UtteranceStream:
                     self._draft.cancel()
                 case StartFinal(job, start, end):
                     self._early = (job, self.finals.start_early(self.audio.clip(start, end)))
-                case CancelFinal(job) if self._early is not None and self._early[0] == job:
-                    self._early[1].cancel()
+                case CancelFinal(job) if (task := self._early_task(job)) is not None:
+                    task.cancel()
                     self._early = None
                 case StartTurnCheck(check, start, end):
                     judging = self._judge(self.audio.clip(start, end))
@@ -189,8 +198,13 @@ class UtteranceStream:
                 case CancelTurnCheck(check) if self._check is not None and self._check[0] == check:
                     self._check[1].cancel()
                     self._check = None
+                case EagerEnd(utterance, job, start, end, p) if task := self._early_task(job):
+                    self.eager.likely(utterance, task, start, end, p)
+                case EagerEndWithdrawn(utterance):
+                    self._notices += self.eager.withdrawn(utterance)
                 case UtteranceEnded() as ended:
-                    self.finals.put(ended, self._handed_over(ended.early))
+                    early, eager = self._handed_over(ended.early), self.eager.ended(ended.utterance)
+                    self.finals.put(ended, early, eager)
                     start_ms, end_ms = ended.start // BYTES_PER_MS, ended.closed_at // BYTES_PER_MS
                     self._notices.append(
                         SpeechStopped(ended.utterance, ended.reason, start_ms, end_ms)
@@ -198,10 +212,13 @@ class UtteranceStream:
                 case Forget(before):
                     self.audio.forget_before(before)
 
+    def _early_task(self, job: int | None) -> asyncio.Task[Heard] | None:
+        return self._early[1] if self._early is not None and self._early[0] == job else None
+
     def _handed_over(self, job: int | None) -> asyncio.Task[Heard] | None:
-        if job is None or self._early is None or self._early[0] != job:
-            return None
-        (_, task), self._early = self._early, None
+        task = self._early_task(job)
+        if task is not None:
+            self._early = None
         return task
 
     async def _notify(self) -> None:

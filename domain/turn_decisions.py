@@ -83,6 +83,8 @@ class EagerEnd(msgspec.Struct, frozen=True):
 
     utterance: int
     early: int
+    start: int  # the early final's span
+    end: int
     probability: float
 
 

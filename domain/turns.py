@@ -211,7 +211,8 @@ class Turns:
         eager = self.policy.eager_threshold
         if eager is not None and probability >= eager and self._early is not None:
             self._eager = True
-            out.append(EagerEnd(self.utterance, self._early.job, probability))
+            early = self._early
+            out.append(EagerEnd(self.utterance, early.job, self._start, early.end, probability))
         if probability >= self.policy.complete_threshold:
             self.detector.force_end()
             out += self._end("turn")

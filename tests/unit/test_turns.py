@@ -290,7 +290,7 @@ def test_an_eager_end_comes_with_the_verdict_and_the_end_confirms_it() -> None:
     turns = speaking(EAGER, judge=True)
     hear(turns, [SILENCE] * 6)  # the early final (job 0) at 128 ms, the check at 192 ms
     turns.judged(1, 0.5)  # likely, not sure: eager now, the end after incomplete_ms
-    assert of(EagerEnd, hear(turns, [SILENCE])) == [EagerEnd(0, 0, 0.5)]
+    assert of(EagerEnd, hear(turns, [SILENCE])) == [EagerEnd(0, 0, 10 * W, 34 * W, 0.5)]
     assert of(UtteranceEnded, hear(turns, [SILENCE] * 24)) == []  # 992 ms
     end = ended(hear(turns, [SILENCE]))
     assert (end.reason, end.early, end.confidence) == ("silence", 0, 0.5)
