@@ -10,10 +10,14 @@ import msgspec
 
 from application.access import Access, Principal
 from application.allowance import Allowance
+from application.noise_reduction import noise_mode, open_filter
 from application.ports import (
     AudioConverter,
     AudioStream,
     Clock,
+    Denoiser,
+    NoiseFilter,
+    NoiseReduction,
     Transcriber,
     TurnDetector,
     VoiceActivityDetector,
@@ -70,6 +74,7 @@ class ListeningSession:
       a burst, whatever the rate or encoding. Over it, the frame is refused (`rate_limited`).
     - Every second the model hears is charged to the key (reserved ahead, whole seconds);
       `stop` settles the charge to the exact seconds received.
+    - With a noise filter, what the model hears is the filtered audio (charged as received).
     """
 
     def __init__(
@@ -82,8 +87,10 @@ class ListeningSession:
         clock: Clock,
         limits: ListeningLimits,
         compressed: bool,
+        noise: NoiseFilter | None = None,
     ) -> None:
         self.stream_id = stream_id
+        self.noise = noise
         self.audio = audio
         self.utterances = utterances
         self.allowance = allowance
@@ -133,9 +140,13 @@ class ListeningSession:
         try:
             if finish:
                 await self._hear(await self.audio.finish())
+                if self.noise is not None:  # its last ~30 ms, already charged
+                    await self.utterances.feed(await self.noise.flush())
             await self.utterances.close(finish)
         finally:
             self.audio.close()
+            if self.noise is not None:
+                self.noise.close()
             await self.allowance.settle()
 
     async def _hear(self, pcm: bytes) -> None:
@@ -146,6 +157,8 @@ class ListeningSession:
             factor = self.limits.realtime_factor
             raise AudioTooFast(f"audio is arriving faster than {factor:g}x real time; slow down")
         await self.allowance.use(seconds)
+        if self.noise is not None:
+            pcm = await self.noise.process(pcm)
         await self.utterances.feed(pcm)
 
 
@@ -163,8 +176,12 @@ class StartListening:
         clock: Clock,
         limits: ListeningLimits,
         turns: TurnDetector | None = None,
+        denoiser: Denoiser | None = None,
+        noise_reduction: NoiseReduction = "off",
     ) -> None:
         self.access = access
+        self.denoiser = denoiser
+        self.noise_reduction = noise_reduction  # the service's default (NOISE_REDUCTION)
         self.transcriber = transcriber
         self.turns = turns
         self.transcribe = transcribe
@@ -195,13 +212,16 @@ class StartListening:
         manual: bool = False,
         prompt: str | None = None,
         words: bool = False,
+        noise_reduction: str | None = None,
     ) -> ListeningSession:
         """`policy` overrides the endpointing (bounded by the transport); `manual`: the client
-        commits each utterance."""
+        commits each utterance; `noise_reduction`: "off", "near_field" or "far_field" for this
+        session, None for the service's default."""
         if encoding not in ENCODINGS:
             raise InvalidRequest(f"encoding must be one of: {', '.join(ENCODINGS)}")
         if encoding == "pcm_s16le":
             SampleRate.parse(sample_rate)
+        noise = noise_mode(self.denoiser, self.noise_reduction, noise_reduction)
         utterances = UtteranceStream(
             transcriber=self.transcriber,
             transcribe=self.transcribe,
@@ -226,4 +246,5 @@ class StartListening:
             clock=self.clock,
             limits=self.limits,
             compressed=encoding not in RAW,
+            noise=open_filter(self.denoiser, noise),
         )

