@@ -6,6 +6,7 @@ from typing import Literal
 
 import msgspec
 
+from domain.errors import InvalidValue
 from domain.utterances import Endpointing
 
 Eagerness = Literal["low", "medium", "high", "auto"]
@@ -55,4 +56,53 @@ class TurnDetection(msgspec.Struct, frozen=True):
             semantic=self.type == "semantic_vad",
             complete_threshold=complete,
             incomplete_ms=incomplete,
+        )
+
+
+FLUX_RANGES = {
+    "eot_threshold": (0.5, 1.0),
+    "eager_eot_threshold": (0.3, 0.9),
+    "eot_timeout_ms": (500, 60_000),
+}
+
+
+class TurnThresholds(msgspec.Struct, frozen=True):
+    """Turn settings as Deepgram Flux takes them: the turn model's confidence that ends a turn
+    (1.0: never the model), the confidence for an eager end (None: none), and the longest
+    silence after speech before the turn ends anyway."""
+
+    eot_threshold: float = 0.7
+    eager_eot_threshold: float | None = None
+    eot_timeout_ms: int = 5000
+
+    def updated(self, **given: float | None) -> TurnThresholds:
+        """These thresholds with the values given (None: unchanged), checked."""
+        changes = {name: value for name, value in given.items() if value is not None}
+        timeout = changes.get("eot_timeout_ms")
+        if timeout is not None and timeout != int(timeout):
+            raise InvalidValue("eot_timeout_ms must be whole milliseconds", "eot_timeout_ms")
+        for name, value in changes.items():
+            low, high = FLUX_RANGES[name]
+            if not low <= value <= high:  # also NaN
+                raise InvalidValue(f"{name} must be from {low:g} to {high:g}", name)
+        if timeout is not None:
+            changes["eot_timeout_ms"] = int(timeout)
+        new = msgspec.structs.replace(self, **changes)
+        if (new.eager_eot_threshold or 0.0) > new.eot_threshold:
+            raise InvalidValue(
+                "eager_eot_threshold must not be above eot_threshold", "eager_eot_threshold"
+            )
+        return new
+
+    def endpointing(self, base: Endpointing, judged: bool) -> Endpointing:
+        """The turn model ends a turn at `eot_threshold`; one it does not judge finished waits
+        out the timeout (with no turn model, the silence endpoint if that is shorter)."""
+        timeout = self.eot_timeout_ms
+        return msgspec.structs.replace(
+            base,
+            semantic=True,
+            complete_threshold=self.eot_threshold,
+            eager_threshold=self.eager_eot_threshold,
+            endpoint_ms=timeout if judged else min(timeout, base.endpoint_ms),
+            incomplete_ms=timeout,
         )

@@ -16,6 +16,7 @@ from entrypoints.bootstrap import Container
 from entrypoints.deepgram.live import max_frame_bytes as deepgram_frame_bytes
 from entrypoints.deepgram.routes import deepgram_router
 from entrypoints.errors import EXCEPTION_HANDLERS
+from entrypoints.flux.socket import flux_router
 from entrypoints.openai.routes import openai_router
 from entrypoints.realtime.routes import max_frame_bytes as realtime_frame_bytes
 from entrypoints.realtime.routes import realtime_router
@@ -51,6 +52,7 @@ def frame_bounds(settings: Settings) -> dict[str, int]:
         "/ws/voice": max_frame_bytes(settings.max_audio_bytes),
         "/v1/realtime": realtime_frame_bytes(),
         "/v1/listen": deepgram_frame_bytes(),
+        "/v2/listen": deepgram_frame_bytes(),  # Flux: the same audio frames
     }
 
 
@@ -107,6 +109,7 @@ def create_app(container: Container) -> Litestar:
             openai_router,
             realtime_router,
             deepgram_router,
+            flux_router,
             usage,
         ],
         state=State({"container": container}),

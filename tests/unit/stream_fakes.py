@@ -124,7 +124,7 @@ def open_stream(
         if isinstance(item, SpeechStarted | SpeechStopped):
             if notices is not None:
                 notices.append(item)
-        else:
+        elif isinstance(item, Partial | Final | Failed):  # eager ends are not asked for here
             heard.append(item)
 
     stream = UtteranceStream(
