@@ -67,10 +67,17 @@ class TranscriptFailed(msgspec.Struct, frozen=True):
 
 class ReplyStarted(msgspec.Struct, frozen=True):
     response_id: str
+    tag: Any  # what the client asked for, handed back to render the answer
+
+
+class OutputAdded(msgspec.Struct, frozen=True):
+    """An answer's output item began: its message, or one of its tool calls."""
+
+    response_id: str
     item: Item
     previous_item_id: str | None
     in_conversation: bool  # False: out of band, not added to the items
-    tag: Any  # what the client asked for, handed back to render the answer
+    output_index: int
 
 
 class ReplyText(msgspec.Struct, frozen=True):
@@ -78,19 +85,34 @@ class ReplyText(msgspec.Struct, frozen=True):
     item_id: str
     delta: str
     spoken: bool  # the transcript of the answer's audio, not a text answer
+    output_index: int = 0
 
 
 class ReplyAudio(msgspec.Struct, frozen=True):
     response_id: str
     item_id: str
     data: bytes  # in the output's encoding
+    output_index: int = 0
 
 
-class ReplyDone(msgspec.Struct, frozen=True):
+class CallArguments(msgspec.Struct, frozen=True):
+    response_id: str
+    item: Item  # the function call
+    output_index: int
+    delta: str
+
+
+class OutputDone(msgspec.Struct, frozen=True):
     response_id: str
     item: Item
     previous_item_id: str | None
     in_conversation: bool
+    output_index: int
+
+
+class ReplyDone(msgspec.Struct, frozen=True):
+    response_id: str
+    outputs: list[Item]
     tag: Any
     status: str  # completed, cancelled, incomplete, failed
     reason: str | None
@@ -118,8 +140,11 @@ ConversationEvent = (
     | TranscriptCompleted
     | TranscriptFailed
     | ReplyStarted
+    | OutputAdded
     | ReplyText
     | ReplyAudio
+    | CallArguments
+    | OutputDone
     | ReplyDone
     | ConversationFailed
 )

@@ -13,26 +13,22 @@ from typing import Any
 import msgspec
 
 from application.access import Access, Principal
+from application.answering import Answer
 from application.conversation_events import (
     ConversationFailed,
     ItemAdded,
     ItemDeleted,
     ItemDone,
     ItemTruncated,
-    ReplyAudio,
-    ReplyDone,
-    ReplyStarted,
-    ReplyText,
     Tell,
 )
 from application.listening_session import ListeningSession, StartListening
 from application.ports import Clock
-from application.replying import OutputAudio, Reply, ReplyFinished, Responding
-from application.replying import ReplyAudio as Sound
-from application.replying import ReplyText as Words
+from application.replying import OutputAudio, Reply, Responding
 from application.user_turns import UserTurn, UserTurns
 from domain.conversation import Conversation, Item
 from domain.errors import InvalidRequest, VoicePipeError
+from domain.tools import Tool, ToolChoice
 from domain.turn_taking import TurnDetection
 
 
@@ -57,6 +53,8 @@ class ReplyOptions(msgspec.Struct, frozen=True):
     max_tokens: int | None = None
     in_conversation: bool = True  # False: out of band, not added to the items
     tag: Any = None  # handed back in ReplyStarted / ReplyDone, for the protocol to render
+    tools: tuple[Tool, ...] = ()  # checked (domain.tools) before they get here
+    tool_choice: ToolChoice = "auto"
 
 
 class ConversationSession:
@@ -207,6 +205,8 @@ class ConversationSession:
                 audio=options.audio,
                 max_tokens=options.max_tokens,
                 speech_ended_at=speech_ended_at,
+                tools=options.tools,
+                tool_choice=options.tool_choice,
             )
         finally:
             self._starting = False
@@ -241,47 +241,16 @@ class ConversationSession:
         await self.stop_listening(finish=False)
 
     async def _answer(self, reply: Reply, options: ReplyOptions) -> None:
-        audio = options.audio is not None
-        item = Item(
-            id="item_" + uuid.uuid4().hex[:20], role="assistant", audio=audio, status="in_progress"
+        answer = Answer(
+            reply,
+            items=self.items,
+            tell=self.tell,
+            trimmed=self._trimmed,
+            spoken=options.audio is not None,
+            in_conversation=options.in_conversation,
+            tag=options.tag,
         )
-        keep = options.in_conversation
-        previous = self.items.add(item) if keep else None
-        started = ReplyStarted(reply.response_id, item, previous, keep, options.tag)
-        await self.tell(started)
-        await self._trimmed()
-        finished: ReplyFinished | None = None
-        async for event in reply.events():
-            if isinstance(event, Words):
-                await self.tell(ReplyText(reply.response_id, item.id, event.delta, audio))
-            elif isinstance(event, Sound):
-                await self.tell(ReplyAudio(reply.response_id, item.id, event.data))
-            else:
-                finished = event
-        assert finished is not None
-        item.pieces, item.audio_ms, item.text = finished.pieces, finished.audio_ms, finished.text
-        if finished.status == "cancelled" and audio:
-            item.truncate(finished.audio_ms + 1)  # what was sent is what the model said
-        item.status = "completed" if finished.status == "completed" else "incomplete"
-        if keep:
-            self.items.bound(keep=item.id)
-            await self._trimmed()
-        given = sum(len(turn.text) for turn in reply.turns)
-        await self.tell(
-            ReplyDone(
-                reply.response_id,
-                item,
-                previous,
-                keep,
-                options.tag,
-                finished.status,
-                finished.reason,
-                finished.code,
-                finished.message,
-                input_chars=given,
-                output_chars=len(item.text),
-            )
-        )
+        await answer.run()
 
     async def _trimmed(self) -> None:
         """Items the bounds dropped: the client hears of each, as of a deletion."""

@@ -22,6 +22,7 @@ from domain.speech import (
     Transcript,
     TranscriptionHints,
 )
+from domain.tools import Tool, ToolCallDelta, ToolChoice
 
 Progress = Callable[[Segment], None]  # called with each segment as it is transcribed
 
@@ -183,8 +184,15 @@ class LanguageModel(Protocol):
     @property
     def model_name(self) -> str: ...
 
-    def reply(self, turns: Sequence[ChatTurn], max_tokens: int | None) -> AsyncIterator[str]:
-        """The answer's text as it streams in; raises domain.errors.LanguageModelFailed."""
+    def reply(
+        self,
+        turns: Sequence[ChatTurn],
+        max_tokens: int | None,
+        tools: Sequence[Tool] = (),
+        tool_choice: ToolChoice = "auto",
+    ) -> AsyncIterator[str | ToolCallDelta]:
+        """The answer as it streams in: text, and pieces of tool calls when `tools` are
+        offered; raises domain.errors.LanguageModelFailed."""
         ...
 
 

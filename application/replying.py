@@ -16,9 +16,11 @@ from application.access import Principal, RateLimited
 from application.ports import AudioConverter, AudioOutput, Clock, EventLog, LanguageModel
 from application.speaking import Speaking, SpeakingSession
 from application.stream_speech import StreamChunk, StreamFinished, StreamStarted
+from application.tool_calls import ReplyCall, ReplyCallArguments, ReplyCallDone, ToolCalls
 from domain.conversation import ChatTurn, SpokenPiece
 from domain.errors import LanguageModelFailed, LanguageModelMissing, TextTooLong, VoicePipeError
 from domain.events import DomainEvent, LanguageModelReplied, ReplyInterrupted, VoiceReplied
+from domain.tools import Tool, ToolCallDelta, ToolChoice
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,8 @@ class ReplyFinished(msgspec.Struct, frozen=True):
     message: str | None = None
 
 
-ReplyEvent = ReplyText | ReplyAudio | ReplyFinished
+ReplyEvent = ReplyText | ReplyAudio | ReplyCall | ReplyCallArguments | ReplyCallDone | ReplyFinished
+Queued = ReplyText | ReplyAudio | ReplyCall | ReplyCallArguments | ReplyCallDone
 
 
 class _End(msgspec.Struct, frozen=True):
@@ -93,6 +96,8 @@ class Reply:
         audio: OutputAudio | None,
         max_tokens: int | None,
         speech_ended_at: float | None,
+        tools: Sequence[Tool] = (),
+        tool_choice: ToolChoice = "auto",
     ) -> None:
         self._r = responding
         self.principal = principal
@@ -102,7 +107,10 @@ class Reply:
         self._audio = audio
         self._max_tokens = max_tokens
         self._speech_ended_at = speech_ended_at
-        self._queue: asyncio.Queue[ReplyText | ReplyAudio | _End] = asyncio.Queue()
+        self._queue: asyncio.Queue[Queued | _End] = asyncio.Queue()
+        self._tools = tools
+        self._tool_choice = tool_choice
+        self._calls = ToolCalls(self._queue.put_nowait)
         self._stop = asyncio.Event()
         self._status: Status = "completed"
         self._reason: str | None = None
@@ -190,14 +198,20 @@ class Reply:
         first_ms, chars, limit = 0.0, 0, self._r.max_text_chars
         try:
             async with asyncio.timeout(self._r.answer_seconds):
-                async for delta in model.reply(self.turns, self._max_tokens):
+                answer = model.reply(self.turns, self._max_tokens, self._tools, self._tool_choice)
+                async for delta in answer:
                     if self.cancelled:
                         break
                     if not first_ms:
                         first_ms = self._r.since_ms(started)
-                    chars += len(delta)
-                    if sum(map(len, self._text)) + len(delta) > limit:
+                    size = len(delta if isinstance(delta, str) else delta.arguments)
+                    chars += size
+                    if sum(map(len, self._text)) + self._calls.chars + size > limit:
                         raise TextTooLong(f"answers are limited to {limit} characters")
+                    if isinstance(delta, ToolCallDelta):
+                        self._calls.add(delta)
+                        continue
+                    self._calls.close()  # text after a call: the call is complete
                     if self._speaking is not None:
                         await self._speaking.add_text(delta)  # reserved before it is said
                     self._text.append(delta)
@@ -213,6 +227,7 @@ class Reply:
         except VoicePipeError as error:
             self._fail("failed", None, error)
         finally:
+            self._calls.close()
             if self._speaking is not None:
                 self._speaking.finish()
             self._r.record(
@@ -319,6 +334,8 @@ class Responding:
         max_tokens: int | None = None,
         speech_ended_at: float | None = None,
         transport: str = "realtime",
+        tools: Sequence[Tool] = (),
+        tool_choice: ToolChoice = "auto",
     ) -> Reply:
         """An answer to `turns`; with `audio`, spoken in that format (voice and speed checked
         here, before any work). Refused when the key's chat characters are spent."""
@@ -342,6 +359,8 @@ class Responding:
             audio=audio,
             max_tokens=max_tokens,
             speech_ended_at=speech_ended_at,
+            tools=tools,
+            tool_choice=tool_choice,
         )
 
     def meter(self, principal: Principal, chars: int) -> None:

@@ -7,15 +7,20 @@ from typing import Literal
 import msgspec
 
 from domain.errors import InvalidRequest
+from domain.tools import ToolCall
 
 Role = Literal["system", "user", "assistant"]
+Kind = Literal["message", "function_call", "function_call_output"]
 
 
 class ChatTurn(msgspec.Struct, frozen=True):
-    """One message as a chat-completions model reads it."""
+    """One message as a chat-completions model reads it: `calls` are an assistant's tool
+    calls; a `tool` turn is a call's output, for `call_id`."""
 
-    role: Role
+    role: Literal["system", "user", "assistant", "tool"]
     text: str
+    calls: tuple[ToolCall, ...] = ()
+    call_id: str | None = None
 
 
 class SpokenPiece(msgspec.Struct, frozen=True):
@@ -24,12 +29,17 @@ class SpokenPiece(msgspec.Struct, frozen=True):
 
 
 class Item(msgspec.Struct, kw_only=True):
-    """A message in the conversation. `pieces` say which text each stretch of audio spoke."""
+    """A message in the conversation, or a tool call (`text` is its arguments) or a call's
+    output (`text` is the output): text either way, so the bounds count tool items too.
+    `pieces` say which text each stretch of audio spoke."""
 
     id: str
     role: Role
     audio: bool  # spoken (or heard), not typed
     text: str = ""
+    type: Kind = "message"
+    call_id: str | None = None
+    name: str | None = None  # the tool called
     status: Literal["in_progress", "completed", "incomplete"] = "completed"
     pieces: list[SpokenPiece] = msgspec.field(default_factory=list)
     audio_ms: float = 0.0
@@ -43,17 +53,28 @@ class Item(msgspec.Struct, kw_only=True):
 
 
 def history(items: list[Item], instructions: str, max_chars: int) -> list[ChatTurn]:
-    """The instructions, then the newest items that fit in `max_chars` (oldest dropped)."""
-    turns: list[ChatTurn] = []
+    """The instructions, then the newest items that fit in `max_chars` (oldest dropped).
+    A tool call goes with its output, right after it, or not at all: chat-completions servers
+    refuse a call left unanswered and an output without its call."""
+    kept: list[Item] = []
     budget = max_chars
     for item in reversed(items):
-        if not item.text:
+        if not item.text and item.type == "message":
             continue
         budget -= len(item.text)
         if budget < 0:
             break
-        turns.append(ChatTurn(item.role, item.text))
-    turns.reverse()
+        kept.append(item)
+    kept.reverse()
+    outputs = {i.call_id: i.text for i in kept if i.type == "function_call_output"}
+    turns: list[ChatTurn] = []
+    for item in kept:
+        if item.type == "message":
+            turns.append(ChatTurn(item.role, item.text))
+        elif item.type == "function_call" and item.call_id in outputs:
+            call = ToolCall(item.call_id or "", item.name or "", item.text)
+            turns.append(ChatTurn("assistant", "", calls=(call,)))
+            turns.append(ChatTurn("tool", outputs.pop(item.call_id), call_id=item.call_id))
     return [ChatTurn("system", instructions), *turns] if instructions else turns
 
 
@@ -80,6 +101,7 @@ class Conversation:
             raise InvalidRequest(f"an item with id {item.id!r} already exists")
         if len(item.text) > self.max_chars:
             raise InvalidRequest(f"an item's text is limited to {self.max_chars} characters")
+        self._check_call(item)
         order = list(self.items.values())
         at = len(order)
         if previous_item_id == "root":
@@ -105,6 +127,24 @@ class Conversation:
             dropped.append(item.id)
         self.dropped += dropped
         return dropped
+
+    def has_call(self, call_id: str | None) -> bool:
+        return any(i.call_id == call_id for i in self.items.values() if i.type == "function_call")
+
+    def _check_call(self, item: Item) -> None:
+        """An output answers a call in the conversation; a call id is used by one call."""
+        if item.type == "message":
+            return
+        known = self.has_call(item.call_id)
+        if item.type == "function_call_output" and not known:
+            raise InvalidRequest(
+                f"Tool call ID {item.call_id!r} not found in conversation", param="item.call_id"
+            )
+        if item.type == "function_call" and known:
+            raise InvalidRequest(
+                f"a function call with call_id {item.call_id!r} already exists",
+                param="item.call_id",
+            )
 
     def get(self, item_id: str) -> Item:
         item = self.items.get(item_id)

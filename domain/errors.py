@@ -24,6 +24,12 @@ class InvalidRequest(VoicePipeError):
         self.param = param
 
 
+class InvalidValue(InvalidRequest):
+    """A field of the right type with a value that is not allowed (OpenAI's `invalid_value`)."""
+
+    code = "invalid_value"
+
+
 class EmptyText(VoicePipeError):
     code = "empty_text"
 

@@ -17,8 +17,8 @@ from application.connections import Connection
 from application.conversation_events import ConversationEvent
 from application.conversation_session import ConversationSession, Hearing, ReplyOptions
 from application.replying import OutputAudio
-from domain.conversation import Item
 from domain.errors import InvalidRequest, VoicePipeError
+from domain.tools import checked_choice, checked_tools
 from entrypoints.bootstrap import Container
 from entrypoints.dialect import BaseDialect, Handlers
 from entrypoints.openai.speech import voice_of
@@ -160,6 +160,10 @@ class RealtimeDialect(BaseDialect[Frame]):
                 voice=voice_of(voice, self.container.speech.voices()),
                 speed=config.speed,
             )
+        tools = (
+            config.tools if asked.tools is None else checked_tools(asked.tools, "response.tools")
+        )
+        choice = config.tool_choice if asked.tool_choice is None else asked.tool_choice
         out_of_band = asked.conversation == "none"
         conversation_id = None if out_of_band else "conv_" + config.id.removeprefix("sess_")
         tag = {"conversation_id": conversation_id, "output_modalities": modalities,
@@ -171,6 +175,8 @@ class RealtimeDialect(BaseDialect[Frame]):
             max_tokens=config.max_output_tokens if unset else tokens(limit),
             in_conversation=not out_of_band,
             tag=tag,
+            tools=tools,
+            tool_choice=checked_choice(choice, tools, "response.tool_choice"),
         )
 
     # Handlers, one per client event
@@ -210,11 +216,7 @@ class RealtimeDialect(BaseDialect[Frame]):
 
     @HANDLERS.on(ev.ItemCreate)
     async def _create(self, event: ev.ItemCreate) -> None:
-        item = event.item
-        text = "\n".join(part.text for part in item.content)
-        item_id = item.id or "item_" + uuid.uuid4().hex[:20]
-        made = Item(id=item_id, role=item.role, audio=False, text=text)
-        await self.talk.add(made, event.previous_item_id)
+        await self.talk.add(event.item.made(), event.previous_item_id)
 
     @HANDLERS.on(ev.ItemDelete)
     async def _delete(self, event: ev.ItemDelete) -> None:

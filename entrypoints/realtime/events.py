@@ -4,12 +4,15 @@ A frame that is not one of them is a coded error naming what is wrong."""
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from domain.conversation import Item
 from domain.errors import InvalidRequest
+from domain.tools import Tool, ToolChoice
 from entrypoints.realtime.session import MAX_INSTRUCTIONS, Tokens
 
 MAX_ITEM_CHARS = 20_000
@@ -45,11 +48,52 @@ class TextPart(msgspec.Struct, frozen=True):
     text: Annotated[str, Meta(max_length=MAX_ITEM_CHARS)]
 
 
+Id = Annotated[str, Meta(min_length=1, max_length=64)]
+ItemText = Annotated[str, Meta(max_length=MAX_ITEM_CHARS)]
+
+
 class ItemIn(msgspec.Struct, frozen=True):
-    role: Literal["user", "assistant", "system"]
-    content: Annotated[list[TextPart], Meta(min_length=1, max_length=16)]
-    type: Literal["message"] = "message"
-    id: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    """A message (`role`, `content`), a function call (`call_id`, `name`, `arguments`) or a
+    call's output (`call_id`, `output`)."""
+
+    type: Literal["message", "function_call", "function_call_output"] = "message"
+    role: Literal["user", "assistant", "system"] | None = None
+    content: Annotated[list[TextPart], Meta(min_length=1, max_length=16)] | None = None
+    id: Id | None = None
+    call_id: Id | None = None
+    name: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    arguments: ItemText | None = None
+    output: ItemText | None = None
+
+    def made(self) -> Item:
+        item_id = self.id or "item_" + uuid.uuid4().hex[:20]
+        if self.type == "message":
+            if self.role is None or self.content is None:
+                raise InvalidRequest("a message item needs `role` and `content`", "item")
+            text = "\n".join(part.text for part in self.content)
+            return Item(id=item_id, role=self.role, audio=False, text=text)
+        if self.call_id is None:
+            raise InvalidRequest(f"a {self.type} item needs `call_id`", "item.call_id")
+        if self.type == "function_call":
+            if self.name is None:
+                raise InvalidRequest("a function_call item needs `name`", "item.name")
+            return Item(
+                id=item_id,
+                role="assistant",
+                audio=False,
+                type="function_call",
+                call_id=self.call_id,
+                name=self.name,
+                text=self.arguments or "",
+            )
+        return Item(
+            id=item_id,
+            role="user",
+            audio=False,
+            type="function_call_output",
+            call_id=self.call_id,
+            text=self.output or "",
+        )
 
 
 class ItemCreate(Event, tag="conversation.item.create"):
@@ -95,6 +139,8 @@ class ResponseIn(msgspec.Struct, frozen=True):
     voice: Annotated[str, Meta(max_length=100)] | None = None  # the beta's place
     metadata: Metadata | None = None
     conversation: str = "auto"  # "none": out of band
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None
 
 
 class ResponseCreate(Event, tag="response.create"):

@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 from application.conversation_events import (
+    CallArguments,
     ConversationEvent,
     ConversationFailed,
     InputCommitted,
@@ -13,6 +14,8 @@ from application.conversation_events import (
     ItemDeleted,
     ItemDone,
     ItemTruncated,
+    OutputAdded,
+    OutputDone,
     ReplyAudio,
     ReplyDone,
     ReplyStarted,
@@ -26,10 +29,11 @@ from application.conversation_events import (
 from entrypoints.realtime.shapes import error_body, item_shape
 
 Events = list[dict[str, Any]]
+Reply = ReplyStarted | OutputAdded | ReplyText | ReplyAudio | CallArguments | OutputDone | ReplyDone
 
 
 def rendered(event: ConversationEvent, beta: bool) -> Events:
-    if isinstance(event, ReplyStarted | ReplyText | ReplyAudio | ReplyDone):
+    if isinstance(event, Reply):
         return _reply(event, beta)
     if isinstance(event, SpeechBegan):
         return [{"type": "input_audio_buffer.speech_started", "audio_start_ms": event.audio_ms,
@@ -66,55 +70,67 @@ def rendered(event: ConversationEvent, beta: bool) -> Events:
     return [{"type": "error", "error": error_body(event.error)}]
 
 
-def _reply(event: ReplyStarted | ReplyText | ReplyAudio | ReplyDone, beta: bool) -> Events:
+def _reply(event: Reply, beta: bool) -> Events:
+    rid = event.response_id
+    if isinstance(event, ReplyStarted):
+        response = {"id": rid, "object": "realtime.response", **event.tag, "output": [],
+                    "status": "in_progress", "status_details": None, "usage": None}  # fmt: skip
+        return [{"type": "response.created", "response": response}]
+    if isinstance(event, ReplyDone):
+        usage = {
+            "total_tokens": (event.input_chars + event.output_chars) // 4,
+            "input_tokens": event.input_chars // 4,
+            "output_tokens": event.output_chars // 4,
+        }  # characters / 4: the chat model's tokens are its own
+        output = [item_shape(item, beta=beta) for item in event.outputs]
+        response = {
+            "id": rid,
+            "object": "realtime.response",
+            **event.tag,
+            "output": output,
+            "status": event.status,
+            "status_details": _details(event),
+            "usage": usage,
+        }
+        return [{"type": "response.done", "response": response}]
+    where: dict[str, Any] = {"response_id": rid, "output_index": event.output_index}
     if isinstance(event, ReplyText | ReplyAudio):
-        where = {"response_id": event.response_id, "item_id": event.item_id, "output_index": 0,
-                 "content_index": 0}  # fmt: skip
+        part_at = {**where, "item_id": event.item_id, "content_index": 0}
         if isinstance(event, ReplyAudio):
             delta = base64.b64encode(event.data).decode()
-            return [{"type": "response.output_audio.delta", **where, "delta": delta}]
+            return [{"type": "response.output_audio.delta", **part_at, "delta": delta}]
         kind = "output_audio_transcript" if event.spoken else "output_text"
-        return [{"type": f"response.{kind}.delta", **where, "delta": event.delta}]
+        return [{"type": f"response.{kind}.delta", **part_at, "delta": event.delta}]
     item = event.item
-    shape = {"id": event.response_id, "object": "realtime.response", **event.tag}
-    where = {"response_id": event.response_id, "output_index": 0}
+    if isinstance(event, CallArguments):
+        return [{"type": "response.function_call_arguments.delta", **where, "item_id": item.id,
+                 "call_id": item.call_id, "delta": event.delta}]  # fmt: skip
+    shape = item_shape(item, beta=beta)
+    added: dict[str, Any] = {"previous_item_id": event.previous_item_id, "item": shape}
+    stage = "added" if isinstance(event, OutputAdded) else "done"
+    told: Events = (
+        [{"type": f"conversation.item.{stage}", **added}] if event.in_conversation else []
+    )
     part_at = {**where, "item_id": item.id, "content_index": 0}
-    done = item_shape(item, beta=beta)
-    in_conversation = event.in_conversation
-    added = {"previous_item_id": event.previous_item_id, "item": done}
-    if isinstance(event, ReplyStarted):
-        response = {**shape, "status": "in_progress", "status_details": None, "output": [],
-                    "usage": None}  # fmt: skip
-        events: Events = [
-            {"type": "response.created", "response": response},
-            {"type": "response.output_item.added", **where, "item": done},
-        ]
-        if in_conversation:
-            events.append({"type": "conversation.item.added", **added})
-        part = done["content"][0]
-        return [*events, {"type": "response.content_part.added", **part_at, "part": part}]
-    kind = "response.output_audio_transcript" if item.audio else "response.output_text"
-    if item.audio:
-        events = [
-            {"type": "response.output_audio.done", **part_at},
-            {"type": f"{kind}.done", **part_at, "transcript": item.text},
-        ]
+    if isinstance(event, OutputAdded):
+        events: Events = [{"type": "response.output_item.added", **where, "item": shape}, *told]
+        if item.type == "message":
+            events.append({"type": "response.content_part.added", **part_at,
+                           "part": shape["content"][0]})  # fmt: skip
+        return events
+    if item.type == "function_call":
+        events = [{"type": "response.function_call_arguments.done", **where, "item_id": item.id,
+                   "call_id": item.call_id, "name": item.name, "arguments": item.text}]  # fmt: skip
+    elif item.audio:
+        kind = "response.output_audio_transcript"
+        events = [{"type": "response.output_audio.done", **part_at},
+                  {"type": f"{kind}.done", **part_at, "transcript": item.text}]  # fmt: skip
     else:
-        events = [{"type": f"{kind}.done", **part_at, "text": item.text}]
-    events += [
-        {"type": "response.content_part.done", **part_at, "part": done["content"][0]},
-        {"type": "response.output_item.done", **where, "item": done},
-    ]
-    if in_conversation:
-        events.append({"type": "conversation.item.done", **added})
-    usage = {
-        "total_tokens": (event.input_chars + event.output_chars) // 4,
-        "input_tokens": event.input_chars // 4,
-        "output_tokens": event.output_chars // 4,
-    }  # characters / 4: the chat model's tokens are its own
-    response = {**shape, "status": event.status, "status_details": _details(event),
-                "output": [done], "usage": usage}  # fmt: skip
-    return [*events, {"type": "response.done", "response": response}]
+        events = [{"type": "response.output_text.done", **part_at, "text": item.text}]
+    if item.type == "message":
+        part = shape["content"][0]
+        events.append({"type": "response.content_part.done", **part_at, "part": part})
+    return [*events, {"type": "response.output_item.done", **where, "item": shape}, *told]
 
 
 def _details(event: ReplyDone) -> dict[str, Any] | None:

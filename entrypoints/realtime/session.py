@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from domain.tools import Tool, ToolChoice, checked_choice, checked_tools
 from domain.turn_taking import TurnDetection
 from entrypoints.openai.shapes import OpenAIError
 
@@ -78,7 +79,8 @@ class Update(msgspec.Struct, frozen=True):
     output_modalities: list[Modalities] | UnsetType = UNSET
     max_output_tokens: Tokens | UnsetType = UNSET
     model: Annotated[str, Meta(max_length=200)] | UnsetType = UNSET
-    tools: list[Any] | None = None
+    tools: list[Tool] | UnsetType = UNSET
+    tool_choice: ToolChoice | UnsetType = UNSET
     audio: Audio = Audio()
 
 
@@ -90,7 +92,8 @@ class BetaUpdate(msgspec.Struct, frozen=True):
     modalities: list[Modalities] | UnsetType = UNSET
     max_response_output_tokens: Tokens | UnsetType = UNSET
     model: Annotated[str, Meta(max_length=200)] | UnsetType = UNSET
-    tools: list[Any] | None = None
+    tools: list[Tool] | UnsetType = UNSET
+    tool_choice: ToolChoice | UnsetType = UNSET
     input_audio_format: Literal["pcm16", "g711_ulaw", "g711_alaw"] | UnsetType = UNSET
     output_audio_format: Literal["pcm16", "g711_ulaw", "g711_alaw"] | UnsetType = UNSET
     input_audio_transcription: Transcription | UnsetType | None = UNSET
@@ -115,6 +118,7 @@ class BetaUpdate(msgspec.Struct, frozen=True):
             max_output_tokens=self.max_response_output_tokens,
             model=self.model,
             tools=self.tools,
+            tool_choice=self.tool_choice,
             audio=Audio(audio_in, audio_out),
         )
 
@@ -132,6 +136,8 @@ class SessionConfig(msgspec.Struct, frozen=True):
     transcription: Transcription | None = None
     turn_detection: TurnDetection | None = TurnDetection()
     max_output_tokens: int | None = None
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice = "auto"
 
     @property
     def input_encoding(self) -> str:
@@ -168,9 +174,10 @@ def updated(config: SessionConfig, update: Update) -> SessionConfig:
     if not isinstance(update.type, UnsetType) and update.type != config.type:
         raise OpenAIError(f"this is a {config.type} session; its type cannot change",
                           param="session.type", code="invalid_value")  # fmt: skip
-    if update.tools:
-        raise OpenAIError("tools (function calling) are not supported by this server",
-                          param="session.tools", code="unsupported_feature")  # fmt: skip
+    tools = config.tools
+    if not isinstance(update.tools, UnsetType):
+        tools = checked_tools(update.tools, "session.tools")
+    choice = config.tool_choice if isinstance(update.tool_choice, UnsetType) else update.tool_choice
     audio_in, audio_out = update.audio.input, update.audio.output
     changes = {
         "instructions": update.instructions,
@@ -195,6 +202,8 @@ def updated(config: SessionConfig, update: Update) -> SessionConfig:
         changes["transcription"] = msgspec.structs.replace(
             audio_in.transcription, language=language
         )
+    changes["tools"] = tools
+    changes["tool_choice"] = checked_choice(choice, tools, "session.tool_choice")
     kept = {k: v for k, v in changes.items() if not isinstance(v, UnsetType)}
     return msgspec.structs.replace(config, **kept)
 

@@ -26,6 +26,11 @@ BETA_NAMES: dict[str, str | None] = {
 
 
 def item_shape(item: Item, *, beta: bool = False) -> dict[str, Any]:
+    shape = {"id": item.id, "object": "realtime.item", "type": item.type, "status": item.status}
+    if item.type == "function_call":
+        return shape | {"call_id": item.call_id, "name": item.name, "arguments": item.text}
+    if item.type == "function_call_output":
+        return shape | {"call_id": item.call_id, "output": item.text}
     if item.role == "assistant":
         kind = "audio" if beta else "output_audio"
         part: dict[str, Any] = (
@@ -38,14 +43,7 @@ def item_shape(item: Item, *, beta: bool = False) -> dict[str, Any]:
         part = {"type": "input_audio", "transcript": transcript}
     else:
         part = {"type": "input_text", "text": item.text}
-    return {
-        "id": item.id,
-        "object": "realtime.item",
-        "type": "message",
-        "role": item.role,
-        "status": item.status,
-        "content": [part],
-    }
+    return shape | {"role": item.role, "content": [part]}
 
 
 def error_body(error: BaseException, event_id: str | None = None) -> dict[str, Any]:
@@ -112,13 +110,17 @@ def session_shape(config: SessionConfig, *, beta: bool, expires_at: int) -> dict
         "output_modalities": list(config.output_modalities),
         "instructions": config.instructions,
         "audio": {"input": audio_in, "output": output},
-        "tools": [],
-        "tool_choice": "auto",
+        **tools_shape(config),
         "max_output_tokens": config.max_output_tokens or "inf",
         "tracing": None,
         "prompt": None,
         "truncation": "disabled",
     }
+
+
+def tools_shape(config: SessionConfig) -> dict[str, Any]:
+    return {"tools": msgspec.to_builtins(config.tools),
+            "tool_choice": msgspec.to_builtins(config.tool_choice)}  # fmt: skip
 
 
 def _format(audio_format: str) -> dict[str, Any]:
@@ -149,7 +151,6 @@ def _beta_shape(
         "voice": config.voice,
         "speed": config.speed,
         "output_audio_format": names[config.output_format],
-        "tools": [],
-        "tool_choice": "auto",
+        **tools_shape(config),
         "max_response_output_tokens": config.max_output_tokens or "inf",
     }

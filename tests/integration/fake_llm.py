@@ -24,6 +24,9 @@ class FakeLLM:
         # fake stops) instead of the answer: a server that keeps a stream alive, saying nothing.
         self.trickle = 0.0
         self.requests: list[dict[str, Any]] = []
+        # Scripted answers, one per request while any are left: {"calls": [{"id", "name",
+        # "arguments"}], "text": str}; calls stream first (arguments in pieces), as OpenAI does.
+        self.script: list[dict[str, Any]] = []
         app = Litestar(route_handlers=[self._route()], logging_config=None)
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False)
         self.server = uvicorn.Server(config)
@@ -61,6 +64,10 @@ class FakeLLM:
                 await asyncio.sleep(self.trickle)
                 yield _event(body, {"content": ""}, None)
             return
+        if self.script:
+            async for chunk in self._scripted(body, self.script.pop(0)):
+                yield chunk
+            return
         words = self.answer.split(" ")
         for index, word in enumerate(words):
             if self.token_delay and index:
@@ -68,6 +75,21 @@ class FakeLLM:
             piece = word if index == 0 else " " + word
             yield _event(body, {"role": "assistant", "content": piece}, None)
         yield _event(body, {}, "stop")
+        yield b"data: [DONE]\n\n"
+
+    async def _scripted(self, body: dict[str, Any], answer: dict[str, Any]) -> AsyncIterator[bytes]:
+        for index, call in enumerate(answer.get("calls", [])):
+            head = {"index": index, "id": call["id"], "type": "function",
+                    "function": {"name": call["name"], "arguments": ""}}  # fmt: skip
+            yield _event(body, {"role": "assistant", "tool_calls": [head]}, None)
+            arguments = call["arguments"]
+            for at in range(0, len(arguments), 8):
+                piece = {"index": index, "function": {"arguments": arguments[at : at + 8]}}
+                yield _event(body, {"tool_calls": [piece]}, None)
+                await asyncio.sleep(self.token_delay)
+        for index, word in enumerate(answer.get("text", "").split()):
+            yield _event(body, {"content": word if index == 0 else " " + word}, None)
+        yield _event(body, {}, "tool_calls" if answer.get("calls") else "stop")
         yield b"data: [DONE]\n\n"
 
 

@@ -75,7 +75,13 @@ async def test_bad_events_get_errors_and_the_connection_keeps_working(
             (json.dumps({"type": "session.update", "session": {"instructions": "x" * 50_000}}),
              "invalid_value"),
             (json.dumps({"type": "session.update", "session": {"tools": [{"type": "function"}]}}),
-             "unsupported_feature"),
+             "invalid_value"),  # a tool needs its name
+            (json.dumps({"type": "session.update", "session": {"tools": [{"type": "function",
+                "name": "a", "parameters": {"type": "object"}}] * 129}}), "invalid_value"),
+            (json.dumps({"type": "response.create", "response": {"tools": [{"name": "b c"}]}}),
+             "invalid_value"),
+            (json.dumps({"type": "conversation.item.create", "item": {"type": "function_call",
+                "call_id": "c1"}}), "invalid_request"),  # no name
             (json.dumps({"type": "conversation.item.create", "item": {"role": "user", "content": [
                 {"type": "input_audio", "audio": "AAAA"}]}}), "invalid_request"),
             (json.dumps({"type": "conversation.item.create", "item": {"role": "user", "content": [

@@ -19,6 +19,7 @@ from application.replying import (
     Responding,
 )
 from domain.conversation import ChatTurn
+from domain.tools import Tool, ToolCallDelta, ToolChoice
 from domain.errors import LanguageModelFailed, LanguageModelMissing
 from domain.events import DomainEvent, LanguageModelReplied, ReplyInterrupted, VoiceReplied
 from entrypoints.settings import Settings
@@ -34,15 +35,28 @@ class FakeModel:
         self.answer = answer
         self.fail = False
         self.asked: list[list[ChatTurn]] = []
+        self.calls: list[ToolCallDelta] = []  # streamed before the text
+        self.offered: list[tuple[Sequence[Tool], ToolChoice]] = []
 
     @property
     def model_name(self) -> str:
         return "fake-llm"
 
-    async def reply(self, turns: Sequence[ChatTurn], max_tokens: int | None) -> AsyncIterator[str]:
+    async def reply(
+        self,
+        turns: Sequence[ChatTurn],
+        max_tokens: int | None,
+        tools: Sequence[Tool] = (),
+        tool_choice: ToolChoice = "auto",
+    ) -> AsyncIterator[str | ToolCallDelta]:
         self.asked.append(list(turns))
+        self.offered.append((tools, tool_choice))
         if self.fail:
             raise LanguageModelFailed("the chat model answered HTTP 500 (LLM_BASE_URL)")
+        for call in self.calls:
+            yield call
+        if not self.answer:
+            return
         for index, word in enumerate(self.answer.split(" ")):
             yield word if index == 0 else " " + word
             await asyncio.sleep(0)
