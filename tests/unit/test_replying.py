@@ -18,10 +18,11 @@ from application.replying import (
     ReplyText,
     Responding,
 )
+from application.tool_calls import ReplyCall, ReplyCallArguments, ReplyCallDone
 from domain.conversation import ChatTurn
-from domain.tools import Tool, ToolCallDelta, ToolChoice
 from domain.errors import LanguageModelFailed, LanguageModelMissing
 from domain.events import DomainEvent, LanguageModelReplied, ReplyInterrupted, VoiceReplied
+from domain.tools import Tool, ToolCallDelta, ToolChoice
 from entrypoints.settings import Settings
 from tests.unit.conftest import FakeWorld, build_world
 from tests.unit.fakes import FakeConverter
@@ -220,3 +221,28 @@ async def test_a_failing_model_fails_the_answer_and_a_missing_one_refuses_it() -
     world, responding = world_with(None)
     with pytest.raises(LanguageModelMissing, match="LLM_BASE_URL"):
         await start(world, responding, None)
+
+
+async def test_tool_calls_are_metered_and_bounded_but_never_spoken() -> None:
+    model = FakeModel("")
+    model.calls = [ToolCallDelta(0, "c1", "lookup", '{"q": "weather"}')]
+    world, responding = world_with(model)
+    reply = await start(world, responding, AUDIO)
+    events = [event async for event in reply.events()]
+    assert [type(e) for e in events] == [
+        ReplyCall,
+        ReplyCallArguments,
+        ReplyCallDone,
+        ReplyFinished,
+    ]
+    assert world.synthesizer.spoken == []  # a call is not said, so no speech is charged
+    replied = [e for e in await recorded(world) if isinstance(e, LanguageModelReplied)]
+    assert [e.chars for e in replied] == [len('{"q": "weather"}')]  # the model's output
+
+    model.calls = [ToolCallDelta(0, "c2", "lookup", "x" * 500)]  # over the 400 characters
+    reply = await start(world, responding, None)
+    done = [event async for event in reply.events()][-1]
+    assert isinstance(done, ReplyFinished) and (done.status, done.reason) == (
+        "incomplete",
+        "max_output_tokens",
+    )
