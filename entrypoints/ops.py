@@ -9,6 +9,7 @@ from litestar import Request, Response, get
 
 from application.health import component
 from domain.errors import VoicePipeError
+from entrypoints.bootstrap import Container
 from entrypoints.v1.rest import container_of
 
 
@@ -18,6 +19,7 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     container = container_of(request)
     report = container.health
     parts = {**report.parts(), "telemetry": {"status": "ok", **container.telemetry.exporting}}
+    parts["conversation"] = conversation_part(container)
     reasons = report.reasons(parts)
     verdict = report.readiness(draining=container.draining)
     body = {
@@ -91,3 +93,15 @@ async def prometheus_metrics(request: Request[Any, Any, Any]) -> Response[bytes]
 
 
 ROUTES = [health, ready, live, stats, prometheus_metrics]
+
+
+def conversation_part(container: Container) -> dict[str, Any]:
+    """Whether conversations have a chat model (without one the service is still fine)."""
+    model = container.responding.model
+    if model is not None:
+        return {"status": "ok", "chat_model": model.model_name}
+    try:
+        container.responding.check()
+    except VoicePipeError as missing:
+        return {"status": "ok", "chat_model": None, "needs": missing.message}
+    return {"status": "ok", "chat_model": None}

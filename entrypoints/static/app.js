@@ -135,6 +135,7 @@ let voices = {};
 async function loadVoices() {
   try {
     const health = await api("/health");
+    showTalkReady(health.components.conversation);
     voices = health.components.tts.providers;
     const provider = $("tts-provider");
     provider.replaceChildren(new Option("Automatic (fallback order)", ""));
@@ -429,8 +430,23 @@ $("stt-go").addEventListener("click", async () => {
 const TALK_RATE = 24000;
 const TALK_TAIL_MS = 600; // silence sent after the button is let go: the server hears the turn end
 const TALK_CHECK_MS = 1500; // after that, how long the server has to say it heard the turn end
+// The page's demo tool: the chat model may ask the browser for the user's local time. A tool
+// runs here, in the client, as Realtime tools do; its result goes back to the model.
+const TALK_TOOLS = {
+  get_local_time: {
+    description: "The user's local date, time and time zone, as their browser tells them.",
+    parameters: { type: "object", properties: {} },
+    run: () => ({
+      local_time: new Date().toLocaleString(),
+      time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+    }),
+  },
+};
 const TALK_SESSION = {
   type: "realtime",
+  tools: Object.entries(TALK_TOOLS).map(([name, tool]) => ({
+    type: "function", name, description: tool.description, parameters: tool.parameters,
+  })),
   audio: {
     input: { format: { type: "audio/pcm", rate: TALK_RATE }, turn_detection: { type: "server_vad" } },
     output: { format: { type: "audio/pcm", rate: TALK_RATE } },
@@ -451,6 +467,9 @@ const talk = {
   dropped: null, // an answer the user talked over: its late audio is not played
   checkTimer: 0,
   errorIn: 0, // the press during which the service last reported an error
+  toolsRan: new Set(), // answers whose tool calls ran here: the model answers their results
+  followUp: false, // the next answer continues the current exchange (after its tools ran)
+  answeredIn: 0, // the press during which the last answer ended
 };
 
 // An error stays on the status line until the next press: progress does not hide it.
@@ -634,7 +653,7 @@ function currentTurn() {
 }
 
 function newTurn(item) {
-  const turn = { item, user: "", userDone: false, assistant: "", response: null, status: null };
+  const turn = { item, user: "", userDone: false, assistant: "", response: null, status: null, tools: [] };
   state.talkTurns.push(turn);
   return turn;
 }
@@ -657,6 +676,33 @@ function renderTalk() {
   });
   $("talk-history").replaceChildren(...earlier);
   $("talk-history").hidden = earlier.length === 0;
+  const tools = (turn.tools || []).map((call) => {
+    const item = document.createElement("li");
+    item.textContent = `${call.name}(${call.arguments}) → ${call.output}`;
+    return item;
+  });
+  $("talk-tools").replaceChildren(...tools);
+  $("talk-tools").hidden = tools.length === 0;
+}
+
+// A tool call the model made: run it here and give the model its result.
+function runTalkTool(message) {
+  const turn = state.talkTurns.findLast((t) => t.response === message.response_id) || currentTurn();
+  const tool = TALK_TOOLS[message.name];
+  let result;
+  try {
+    result = tool ? tool.run(JSON.parse(message.arguments || "{}")) : { error: `no tool named ${message.name}` };
+  } catch (error) {
+    result = { error: String(error) };
+  }
+  const output = JSON.stringify(result);
+  if (turn) turn.tools.push({ name: message.name, arguments: message.arguments, output });
+  talk.toolsRan.add(message.response_id);
+  talk.socket.send(JSON.stringify({
+    type: "conversation.item.create",
+    item: { type: "function_call_output", call_id: message.call_id, output },
+  }));
+  renderTalk();
 }
 
 function onTalkMessage(event) {
@@ -692,7 +738,8 @@ function onTalkMessage(event) {
     case "response.created": {
       talk.responseId = message.response.id;
       let turn = currentTurn();
-      if (!turn || turn.response) turn = newTurn(null); // an answer on its own
+      if (talk.followUp) talk.followUp = false; // the answer to the tools' results
+      else if (!turn || turn.response) turn = newTurn(null); // an answer on its own
       turn.assistant = "";
       turn.response = message.response.id;
       renderTalk();
@@ -709,12 +756,21 @@ function onTalkMessage(event) {
     case "response.output_audio.delta":
       if (message.response_id !== talk.dropped) talkPlayer.enqueue(bytesOf(message.delta));
       break;
+    case "response.function_call_arguments.done":
+      runTalkTool(message);
+      break;
     case "response.done": {
       const response = message.response;
       if (talk.responseId === response.id) talk.responseId = null;
+      if (talk.toolsRan.delete(response.id) && response.status === "completed") {
+        talk.followUp = true; // the model answers the results it asked for
+        talk.socket.send(JSON.stringify({ type: "response.create" }));
+        break;
+      }
       const turn = state.talkTurns.findLast((t) => t.response === response.id);
       if (turn) turn.status = response.status;
       state.talkResponses += 1;
+      if (response.status !== "cancelled") talk.answeredIn = talk.hold; // (barge-in: not yet)
       const details = response.status_details || {};
       if (response.status === "failed") {
         talkSay((details.error && details.error.message) || "The answer failed.", true);
@@ -730,6 +786,13 @@ function onTalkMessage(event) {
 }
 
 // ---- Talk: the hold button ----
+
+// Without a chat model there is no one to talk with: the panel says so from the start.
+function showTalkReady(conversation) {
+  if (!conversation || conversation.chat_model) return;
+  $("talk-hold").disabled = true;
+  talkSay(conversation.needs, true);
+}
 
 function stopTalkCapture() {
   const capture = talk.capture;
@@ -823,7 +886,8 @@ async function releaseTalk() {
   sendTalkAudio(new Int16Array(0));
   const silence = new Int16Array(TALK_RATE / 10);
   for (let ms = 0; ms < TALK_TAIL_MS; ms += 100) sendAppend(socket, silence);
-  if (!talk.responseId) talkSay("Sent; waiting for the answer…");
+  if (talk.answeredIn === hold) talkSay("Your turn: hold the button to talk."); // answered already
+  else if (!talk.responseId) talkSay("Sent; waiting for the answer…");
   talk.checkTimer = setTimeout(() => checkTurn(hold), TALK_CHECK_MS);
 }
 

@@ -142,20 +142,50 @@ def test_talking_over_the_answer_stops_it(
         context.close()
 
 
-def test_without_a_chat_model_the_error_is_shown(browser: Browser, server: RunningServer) -> None:
+def test_without_a_chat_model_the_panel_says_so_from_the_start(
+    browser: Browser, server: RunningServer
+) -> None:
     context = browser.new_context(permissions=["microphone"])
     try:
         page = context.new_page()
         page.goto(f"{server.url}/")  # the session's service: no LLM_BASE_URL
-        hold_and_talk(page)
-        expect(page.locator("#talk-user")).to_contain_text("weather", timeout=60_000)
         status = page.locator("#talk-status")
-        expect(status).to_contain_text("LLM_BASE_URL", timeout=10_000)
+        expect(status).to_contain_text("LLM_BASE_URL", timeout=10_000)  # before any talk
         expect(status).to_have_class("status error")
-        page.wait_for_timeout(TALK_CHECK_MS)  # nothing after the turn hides it
-        expect(status).to_contain_text("LLM_BASE_URL")
-        assert page.inner_text("#talk-assistant") == ""
+        expect(page.locator("#talk-hold")).to_be_disabled()
+        shot(page, "talk-no-model")
     finally:
+        context.close()
+
+
+def test_the_page_tool_runs_in_the_browser_and_the_model_answers_its_result(
+    browser: Browser, talking: RunningServer, llm: FakeLLM
+) -> None:
+    context = browser.new_context(permissions=["microphone"])
+    llm.script = [
+        {"calls": [{"id": "call_time", "name": "get_local_time", "arguments": "{}"}]},
+        {"text": "It is time for lunch."},
+    ]
+    try:
+        page = context.new_page()
+        page.goto(f"{talking.url}/")
+        hold_and_talk(page)
+        page.wait_for_function("window.voicepipe.talkResponses > 0", timeout=60_000)
+        tools = page.locator("#talk-tools li")
+        expect(tools).to_have_count(1)
+        expect(tools).to_contain_text("get_local_time({}) → ")
+        expect(tools).to_contain_text("local_time")
+        assert page.inner_text("#talk-assistant") == "It is time for lunch."
+        turns = page.evaluate("window.voicepipe.talkTurns")
+        assert len(turns) == 1 and turns[0]["status"] == "completed", turns
+        answered = llm.requests[-1]["messages"]
+        assert answered[-1]["role"] == "tool" and answered[-1]["tool_call_id"] == "call_time"
+        assert "local_time" in answered[-1]["content"]
+        expect(page.locator("#talk-status")).to_contain_text("Your turn", timeout=10_000)
+        assert [t["function"]["name"] for t in llm.requests[-1]["tools"]] == ["get_local_time"]
+        shot(page, "talk-tool")
+    finally:
+        llm.script = []
         context.close()
 
 
