@@ -30,11 +30,12 @@ class SpeechStreams:
         self.open: dict[str, SpeakingSession] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._unclosed: set[SpeakingSession] = set()
+        self._marks: set[asyncio.Task[None]] = set()  # what `then` will say
         self._one_at_a_time = asyncio.Lock()
 
     @property
     def busy(self) -> bool:
-        return bool(self.tasks or self.open)
+        return bool(self.tasks or self.open or self._marks)
 
     async def start(
         self,
@@ -92,11 +93,25 @@ class SpeechStreams:
         if task is not None:
             await asyncio.shield(task)
 
+    def then(self, say: Callable[[], Awaitable[None]]) -> None:
+        """`say` once every stream opened before it has said all it will, before any opened
+        after it (a protocol's answer to a flush or a clear)."""
+        task = asyncio.get_running_loop().create_task(self._mark(say))
+        self._marks.add(task)
+        task.add_done_callback(self._marks.discard)
+
+    async def _mark(self, say: Callable[[], Awaitable[None]]) -> None:
+        try:
+            async with self._one_at_a_time:  # streams take it in the order they were opened
+                await say()
+        except (ConnectionError, TimeoutError):
+            pass  # the client left
+
     async def drain(self, seconds: float) -> None:
         """Every stream finishes within `seconds`, else ends cancelled (still with its end)."""
         for session in self.open.values():
             session.finish()
-        tasks = list(self.tasks.values())
+        tasks = [*self.tasks.values(), *self._marks]
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=max(0.0, seconds))
             if late:
@@ -106,7 +121,7 @@ class SpeechStreams:
 
     async def close(self) -> None:
         """The client left: stop every stream, now."""
-        tasks = list(self.tasks.values())
+        tasks = [*self.tasks.values(), *self._marks]
         for session in self.open.values():
             session.cancel()
         for task in tasks:

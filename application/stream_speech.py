@@ -139,8 +139,9 @@ class SpeechStream:
     def unspoken_chars(self) -> int:
         """Text queued, buffered or failed that no audio was made of (once the stream ended)."""
         queued = [item[0] for item in self._pieces._queue if item is not None]  # type: ignore[attr-defined]
-        # Each piece with the space before it: the text was normalized to single spaces.
-        return sum(len(piece) + 1 for piece in queued) + len(self._buffer.strip()) + self._lost
+        # Each piece with the space before it (normalized to single spaces); the buffer as
+        # received: a key is not charged for the spaces of text never spoken either.
+        return sum(len(piece) + 1 for piece in queued) + len(self._buffer) + self._lost
 
     def _queue(self, sentence: str) -> None:
         first = not self._spoken and self._pieces.empty()

@@ -24,6 +24,8 @@ from entrypoints.request_context import RequestContext
 from entrypoints.security import guarded
 from entrypoints.settings import Settings
 from entrypoints.shutdown_answers import ShutdownAnswers
+from entrypoints.speak.routes import speak_router
+from entrypoints.speak.socket import max_frame_bytes as speak_frame_bytes
 from entrypoints.tracing import traced
 from entrypoints.usage import usage
 from entrypoints.v1 import rest
@@ -53,6 +55,7 @@ def frame_bounds(settings: Settings) -> dict[str, int]:
         "/v1/realtime": realtime_frame_bytes(),
         "/v1/listen": deepgram_frame_bytes(),
         "/v2/listen": deepgram_frame_bytes(),  # Flux: the same audio frames
+        "/v1/speak": speak_frame_bytes(settings.max_text_chars),
     }
 
 
@@ -110,6 +113,7 @@ def create_app(container: Container) -> Litestar:
             realtime_router,
             deepgram_router,
             flux_router,
+            speak_router,
             usage,
         ],
         state=State({"container": container}),

@@ -89,11 +89,11 @@ def deepgram_body(problem: Problem) -> dict[str, Any]:
 
 
 def speaks_deepgram(path: str) -> bool:
-    return path == "/v1/listen" or path.startswith("/v1/listen/")
+    return path in ("/v1/listen", "/v1/speak") or path.startswith(("/v1/listen/", "/v1/speak/"))
 
 
 def body_for(path: str, problem: Problem) -> dict[str, Any]:
-    """The error body in the shape of the API `path` belongs to: Deepgram's on /v1/listen,
+    """The error body in the shape of the API `path` belongs to: Deepgram's on its paths,
     OpenAI's elsewhere under /v1, the v1 body everywhere else."""
     if speaks_deepgram(path):
         return deepgram_body(problem)

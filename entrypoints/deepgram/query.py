@@ -83,16 +83,21 @@ def flag(query: Query, name: str, default: bool = False) -> bool:
 
 
 def integer(query: Query, name: str, low: int, high: int) -> int | None:
-    value = query.get(name)
-    if value is None or value == "":
+    """An integer, also as SDKs typed for floats send it (24000.0)."""
+    value = number(query, name)
+    if value is None:
         return None
-    try:
-        number = int(value.strip())
-    except ValueError:
-        raise InvalidParameter(name, f"{name} must be an integer from {low} to {high}") from None
-    if not low <= number <= high:
+    if not (value.is_integer() and low <= value <= high):  # NaN fails too
         raise InvalidParameter(name, f"{name} must be an integer from {low} to {high}")
-    return number
+    return int(value)
+
+
+def number(query: Query, name: str) -> float | None:
+    value = query.get(name)
+    try:
+        return None if value is None or value == "" else float(value.strip())
+    except ValueError:
+        raise InvalidParameter(name, f"{name} must be a number") from None
 
 
 def refuse_unsupported(query: Query) -> None:
