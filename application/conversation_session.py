@@ -45,6 +45,7 @@ class Hearing(msgspec.Struct, frozen=True):
     sample_rate: int = 24_000
     language: str | None = None
     prompt: str | None = None  # context for the transcription
+    noise_reduction: str | None = None  # off, near_field, far_field; None: the service's
 
 
 class ReplyOptions(msgspec.Struct, frozen=True):
@@ -155,6 +156,7 @@ class ConversationSession:
             policy=turn.endpointing() if turn is not None else None,
             manual=turn is None,
             prompt=hearing.prompt,
+            noise_reduction=hearing.noise_reduction,
         )
         self._heard_with = (hearing, turn)
         return self.listening

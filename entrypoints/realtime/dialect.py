@@ -16,6 +16,7 @@ import msgspec
 from application.connections import Connection
 from application.conversation_events import ConversationEvent
 from application.conversation_session import ConversationSession, Hearing, ReplyOptions
+from application.noise_reduction import noise_mode
 from application.replying import OutputAudio
 from domain.errors import InvalidRequest, VoicePipeError
 from domain.tools import checked_choice, checked_tools
@@ -136,6 +137,7 @@ class RealtimeDialect(BaseDialect[Frame]):
             sample_rate=config.rate_of(config.input_format),
             language=transcription.language if transcription else None,
             prompt=transcription.prompt if transcription else None,
+            noise_reduction=config.noise_reduction,
         )
         await conversation.configure(hearing, config.turn_detection)
 
@@ -185,6 +187,8 @@ class RealtimeDialect(BaseDialect[Frame]):
     async def _update(self, event: ev.SessionUpdate) -> None:
         config = updated(self.config, read(event.session, beta=self.beta))
         voice_of(config.voice, self.container.speech.voices())  # refused now, not at reply
+        listen = self.container.listen  # and noise reduction the service cannot do
+        noise_mode(listen.denoiser, listen.noise_reduction, config.noise_reduction)
         await self._configure(config)
         transcription = self.beta and config.type == "transcription"
         kind = "transcription_session.updated" if transcription else "session.updated"

@@ -53,11 +53,15 @@ class TurnIn(msgspec.Struct, frozen=True):
         return turn.semantic(self.eagerness) if self.type == "semantic_vad" else turn
 
 
+class NoiseIn(msgspec.Struct, frozen=True):
+    type: Literal["near_field", "far_field"]
+
+
 class AudioIn(msgspec.Struct, frozen=True):
     format: Format | UnsetType = UNSET
     transcription: Transcription | UnsetType | None = UNSET
     turn_detection: TurnIn | UnsetType | None = UNSET
-    noise_reduction: Any = None
+    noise_reduction: NoiseIn | UnsetType | None = UNSET  # null: off
 
 
 class AudioOut(msgspec.Struct, frozen=True):
@@ -98,6 +102,7 @@ class BetaUpdate(msgspec.Struct, frozen=True):
     output_audio_format: Literal["pcm16", "g711_ulaw", "g711_alaw"] | UnsetType = UNSET
     input_audio_transcription: Transcription | UnsetType | None = UNSET
     turn_detection: TurnIn | UnsetType | None = UNSET
+    input_audio_noise_reduction: NoiseIn | UnsetType | None = UNSET
     voice: Annotated[str, Meta(max_length=100)] | UnsetType = UNSET
     speed: Annotated[float, Meta(ge=0.25, le=1.5)] | UnsetType = UNSET
 
@@ -107,7 +112,7 @@ class BetaUpdate(msgspec.Struct, frozen=True):
 
         modes = self.modalities
         audio_in = AudioIn(form(self.input_audio_format), self.input_audio_transcription,
-                           self.turn_detection)  # fmt: skip
+                           self.turn_detection, self.input_audio_noise_reduction)  # fmt: skip
         audio_out = AudioOut(form(self.output_audio_format), self.voice, self.speed)
         if not isinstance(modes, UnsetType):
             modes = ["audio"] if "audio" in modes else ["text"]
@@ -138,6 +143,7 @@ class SessionConfig(msgspec.Struct, frozen=True):
     max_output_tokens: int | None = None
     tools: tuple[Tool, ...] = ()
     tool_choice: ToolChoice = "auto"
+    noise_reduction: str | None = None  # near_field, far_field, off; None: NOISE_REDUCTION
 
     @property
     def input_encoding(self) -> str:
@@ -194,6 +200,9 @@ def updated(config: SessionConfig, update: Update) -> SessionConfig:
             raise OpenAIError('output_modalities must be ["audio"] or ["text"]',
                               param="session.output_modalities", code="invalid_value")  # fmt: skip
         changes["output_modalities"] = tuple(update.output_modalities)
+    if not isinstance(audio_in.noise_reduction, UnsetType):
+        noise = audio_in.noise_reduction
+        changes["noise_reduction"] = "off" if noise is None else noise.type
     if not isinstance(audio_in.turn_detection, UnsetType):
         turn = audio_in.turn_detection
         changes["turn_detection"] = turn.detection() if turn is not None else None

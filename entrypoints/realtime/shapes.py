@@ -88,7 +88,7 @@ def session_shape(config: SessionConfig, *, beta: bool, expires_at: int) -> dict
     audio_in = {
         "format": _format(config.input_format),
         "transcription": transcription,
-        "noise_reduction": None,
+        "noise_reduction": noise_shape(config),
         "turn_detection": turn,
     }
     if config.type == "transcription":
@@ -118,6 +118,11 @@ def session_shape(config: SessionConfig, *, beta: bool, expires_at: int) -> dict
     }
 
 
+def noise_shape(config: SessionConfig) -> dict[str, str] | None:
+    noise = config.noise_reduction
+    return {"type": noise} if noise in ("near_field", "far_field") else None
+
+
 def tools_shape(config: SessionConfig) -> dict[str, Any]:
     return {"tools": msgspec.to_builtins(config.tools),
             "tool_choice": msgspec.to_builtins(config.tool_choice)}  # fmt: skip
@@ -140,6 +145,7 @@ def _beta_shape(
         "expires_at": expires_at,
         "input_audio_format": names[config.input_format],
         "input_audio_transcription": transcription,
+        "input_audio_noise_reduction": noise_shape(config),
         "turn_detection": turn,
     }
     if not realtime:
