@@ -1,6 +1,8 @@
 """Noise reduction (NOISE_REDUCTION) through a real protocol: Piper speech in a loud fan-like
 noise, streamed over /ws/voice to a service with the filter and to one without, both on the
-session service's models; the filtered one hears it at least as well."""
+session service's models; the filtered one hears it at least as well. (At 0 dB both hear
+every word today; at -5 dB the filter costs a word where Whisper alone does not: see
+docs/PERFORMANCE.md, issue 26.)"""
 
 from __future__ import annotations
 
@@ -78,7 +80,7 @@ def test_speech_in_noise_is_heard_at_least_as_well_with_the_filter(
         cleaned = " ".join(f["text"] for f in finals(filtered_server.ws_url, pcm))
         plain_errors += word_errors(sentence, plain)
         filtered_errors += word_errors(sentence, cleaned)
-    assert filtered_errors <= plain_errors
+    assert filtered_errors <= plain_errors, (filtered_errors, plain_errors)
     assert filtered_errors <= 4  # of 23 words: heard, not merely no worse than a poor run
 
 
