@@ -29,7 +29,7 @@ from tests.integration.fake_llm import FakeLLM
 from tests.integration.speech import speech_16k_pcm
 
 KEY = "contract-key-0123456789"
-PROTOCOLS = ["v1", "realtime", "deepgram", "wyoming"]
+PROTOCOLS = ["v1", "realtime", "deepgram", "flux", "wyoming"]
 LONG_ANSWER = " ".join(f"This is sentence number {n} of a long answer." for n in range(40))
 
 
@@ -176,6 +176,22 @@ class Deepgram(Socket):
         return self.code_of(await self.until("Error"))
 
 
+class Flux(Socket):
+    name, path = "flux", "/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000"
+    error_type = "Error"
+
+    async def valid(self) -> None:
+        await self.send({"type": "Configure", "thresholds": {}})  # nothing changed: success
+        await self.until("ConfigureSuccess")
+
+    async def ill_typed(self) -> str:
+        await self.send({"type": "Configure", "thresholds": 5})
+        return self.code_of(await self.until("Error"))
+
+    def code_of(self, error: dict[str, Any]) -> str:
+        return str(error["code"]).lower()
+
+
 class Wyoming(Peer):
     name = "wyoming"
 
@@ -211,7 +227,7 @@ class Wyoming(Peer):
 
 
 PEERS: dict[str, type[Peer]] = {"v1": V1, "realtime": Realtime, "deepgram": Deepgram,
-                                "wyoming": Wyoming}  # fmt: skip
+                                "flux": Flux, "wyoming": Wyoming}  # fmt: skip
 
 
 async def peer(name: str, served: Served, key: str | None = None) -> Peer:
@@ -225,13 +241,13 @@ async def peer(name: str, served: Served, key: str | None = None) -> Peer:
 
 @pytest.fixture(scope="module")
 def capped(container: Container, llm: FakeLLM) -> Iterator[Served]:
-    with serve(container, llm, ws_max_connections=4) as served:
+    with serve(container, llm, ws_max_connections=len(PROTOCOLS)) as served:
         yield served
 
 
 @pytest.mark.parametrize("name", PROTOCOLS)
 async def test_one_cap_counts_every_protocols_connections(capped: Served, name: str) -> None:
-    """Four connections, one of each protocol, fill a cap of 4: the fifth is refused, whatever
+    """One connection of each protocol fills a cap of that many: one more is refused, whatever
     its protocol; once one closes, it is admitted."""
     held = [await peer(other, capped) for other in PROTOCOLS]
     for each in held:
@@ -274,7 +290,7 @@ def keyed(container: Container, llm: FakeLLM) -> Iterator[Served]:
         yield served
 
 
-@pytest.mark.parametrize("name", ["v1", "realtime", "deepgram"])
+@pytest.mark.parametrize("name", ["v1", "realtime", "deepgram", "flux"])
 async def test_no_key_no_connection(keyed: Served, name: str) -> None:
     """Wyoming has no authentication: its clients share the anonymous limits instead
     (test_anonymous_limits.py)."""
@@ -328,6 +344,7 @@ async def handshake(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio
 
 @pytest.mark.parametrize(("name", "announced"), [
     ("v1", 200 * 1024 * 1024), ("realtime", 2 * 1024 * 1024), ("deepgram", 2 * 1024 * 1024),
+    ("flux", 2 * 1024 * 1024),
 ])  # fmt: skip
 async def test_an_oversized_frame_is_refused_before_it_is_read(
     plain: Served, name: str, announced: int
@@ -381,7 +398,7 @@ async def last_words(name: str, served: Served) -> list[str]:
             "content": [{"type": "input_text", "text": "Tell me a long story."}]}})  # fmt: skip
         await client.send({"type": "response.create"})
         await client.until("response.output_text.delta")
-    elif isinstance(client, Deepgram):
+    elif isinstance(client, Deepgram | Flux):
         for at in range(0, len(speech), 3200):
             await client.socket.send(speech[at : at + 3200])
     else:
@@ -413,6 +430,7 @@ LAST_WORDS = {
     "v1": ["closing", "final", "stt_stopped", "closed 1001"],
     "realtime": ["response.done", "closed 1001"],
     "deepgram": ["Results", "Metadata", "closed 1001"],
+    "flux": ["TurnInfo", "closed 1001"],  # the turn in progress ends: EndOfTurn
     "wyoming": ["transcript", "transcript-stop", "closed"],
 }
 
