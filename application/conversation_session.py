@@ -25,8 +25,9 @@ from application.conversation_events import (
 from application.listening_session import ListeningSession, StartListening
 from application.ports import Clock
 from application.replying import OutputAudio, Reply, Responding
+from application.speculation import Speculation
 from application.user_turns import UserTurn, UserTurns
-from domain.conversation import Conversation, Item
+from domain.conversation import ChatTurn, Conversation, Item
 from domain.errors import InvalidRequest, VoicePipeError
 from domain.tools import Tool, ToolChoice
 from domain.turn_taking import TurnDetection
@@ -73,6 +74,9 @@ class ConversationSession:
       with the conversation's hearing and turn detection (none: the client commits turns);
       new settings finish the one in progress and take effect with the next audio.
     - `replies` False (a transcription session): items come only from speech; no answers.
+    - With an automatic answer due, a likely end of the user's turn begins it speculatively
+      (the model reads at once; nothing is said or charged): the confirmed turn with the same
+      words goes on with it, anything else drops it.
     """
 
     def __init__(
@@ -105,6 +109,7 @@ class ConversationSession:
         self.reply: Reply | None = None
         self.task: asyncio.Task[None] | None = None
         self._starting = False  # a start awaits the speaking session: still one at a time
+        self.speculation = Speculation(responding)
 
     @property
     def active(self) -> bool:
@@ -144,6 +149,8 @@ class ConversationSession:
             monotonic=self.monotonic,
             announce_stops=turn is not None,
             trimmed=self._trimmed,
+            on_likely_end=self._likely_end,
+            on_resumed=self.speculation.drop,
         )
         self.listening = self.listen.open(
             stream_id="conv-" + uuid.uuid4().hex[:12],
@@ -197,21 +204,32 @@ class ConversationSession:
             raise InvalidRequest(
                 "a response is in progress; cancel it (response.cancel) or wait for response.done"
             )
+        self.speculation.drop()
         self._starting = True
         try:
-            response_id = "resp_" + uuid.uuid4().hex[:20]
-            reply = await self.responding.start(
-                self.principal,
-                turns=self.items.turns(options.instructions, self.limits.history_chars),
-                response_id=response_id,
-                audio=options.audio,
-                max_tokens=options.max_tokens,
-                speech_ended_at=speech_ended_at,
-                tools=options.tools,
-                tool_choice=options.tool_choice,
-            )
+            reply = await self._start(options, speech_ended_at)
         finally:
             self._starting = False
+        self._run(reply, options)
+
+    async def _start(
+        self, options: ReplyOptions, speech_ended_at: float | None, said: str | None = None
+    ) -> Reply:
+        """`said`: the user's words heard at a likely end of turn, not yet an item."""
+        turns = self.items.turns(options.instructions, self.limits.history_chars)
+        return await self.responding.start(
+            self.principal,
+            turns=[*turns, ChatTurn("user", said)] if said is not None else turns,
+            response_id="resp_" + uuid.uuid4().hex[:20],
+            audio=options.audio,
+            max_tokens=options.max_tokens,
+            speech_ended_at=speech_ended_at,
+            tools=options.tools,
+            tool_choice=options.tool_choice,
+            speculative=said is not None,
+        )
+
+    def _run(self, reply: Reply, options: ReplyOptions) -> None:
         self.reply = reply
         self.task = asyncio.get_running_loop().create_task(self._answer(reply, options))
 
@@ -225,6 +243,7 @@ class ConversationSession:
         """The utterance in progress gets its transcript; the answer in progress ends within
         `seconds`, else is cancelled (it still ends with its ReplyDone)."""
         self.closing = True
+        self.speculation.drop()
         started = self.monotonic()
         await self.stop_listening(finish=True)
         seconds -= self.monotonic() - started
@@ -237,6 +256,7 @@ class ConversationSession:
                 await self.task
 
     async def close(self) -> None:
+        self.speculation.drop()
         self.cancel("client_left")
         if self.task is not None:
             self.task.cancel()
@@ -267,16 +287,34 @@ class ConversationSession:
         if turn is not None and turn.interrupt_response:
             self.cancel("turn_detected")
 
-    async def _user_turn(self, turn: UserTurn) -> None:
+    def _answers_by_itself(self) -> bool:
         detection = self.turn_detection
-        if not self.replies or detection is None or not detection.create_response:
+        return self.replies and detection is not None and detection.create_response
+
+    async def _likely_end(self, said: str) -> None:
+        """The user's turn is likely over: the answer begins, held until it is."""
+        if not self._answers_by_itself() or self.active or self.closing or not said.strip():
             return
-        if not turn.item.text.strip():
+        try:
+            self.speculation.hold(said, await self._start(self.defaults, None, said))
+        except VoicePipeError:
+            return  # the confirmed turn asks again, and says why
+
+    async def _user_turn(self, turn: UserTurn) -> None:
+        if not self._answers_by_itself() or not turn.item.text.strip():
+            self.speculation.drop()
             return  # nothing was said: no answer
         try:
             await self.access.admit_request(self.principal)
+            if self.active or self.closing:
+                self.speculation.drop()
+            elif (begun := self.speculation.take(turn.item.text)) is not None:
+                begun.confirm(turn.speech_ended_at)
+                self._run(begun, self.defaults)
+                return
             await self.respond(self.defaults, turn.speech_ended_at)
         except VoicePipeError as error:
+            self.speculation.drop()
             await self.tell(ConversationFailed(error))
 
 

@@ -83,6 +83,9 @@ class Reply:
       server that trickles empty chunks fails the answer (`llm_failed`).
     - After `cancel`, no more audio is yielded; `ReplyFinished` comes next and says how much
       was sent. The model stream and the synthesis wind down in the background.
+    - A speculative answer (`speculative`, started by `begin` before the user's turn is sure
+      to be over) reads the model at once but holds its text: nothing is synthesized, charged
+      or metered until `confirm`; one cancelled unconfirmed cost the key nothing.
     """
 
     def __init__(
@@ -98,8 +101,13 @@ class Reply:
         speech_ended_at: float | None,
         tools: Sequence[Tool] = (),
         tool_choice: ToolChoice = "auto",
+        speculative: bool = False,
     ) -> None:
         self._r = responding
+        self._confirmed = asyncio.Event()
+        if not speculative:
+            self._confirmed.set()
+        self._held: list[str] = []  # text read while speculative, said once confirmed
         self.principal = principal
         self.turns = list(turns)
         self.response_id = response_id
@@ -135,11 +143,33 @@ class Reply:
             self._speaking.cancel()
         self._queue.put_nowait(_End("cancel"))
 
-    async def events(self) -> AsyncIterator[ReplyEvent]:
+    @property
+    def confirmed(self) -> bool:
+        return self._confirmed.is_set()
+
+    def begin(self) -> None:
+        """Reads the model now (`events` begins it too)."""
+        if self._tasks:
+            return
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._think()))
         if self._speaking is not None:
             self._tasks.append(loop.create_task(self._voice(self._speaking)))
+
+    def drop(self) -> None:
+        """A speculation not needed: the model stops at once; nothing was said or charged."""
+        self.cancel("dropped")
+        for task in self._tasks:
+            task.cancel()
+        self._r.wind_down(self._tasks, self._speaking)
+
+    def confirm(self, speech_ended_at: float | None) -> None:
+        """The turn it answers is over: what was held is said, and paid for, from now."""
+        self._speech_ended_at = speech_ended_at
+        self._confirmed.set()
+
+    async def events(self) -> AsyncIterator[ReplyEvent]:
+        self.begin()
         open_parts = len(self._tasks)
         try:
             while open_parts:
@@ -212,10 +242,11 @@ class Reply:
                         self._calls.add(delta)
                         continue
                     self._calls.close()  # text after a call: the call is complete
-                    if self._speaking is not None:
-                        await self._speaking.add_text(delta)  # reserved before it is said
+                    await self._say(delta)
                     self._text.append(delta)
                     self._queue.put_nowait(ReplyText(delta))
+                if not self.cancelled and await self._until_confirmed():
+                    await self._say("")
         except TextTooLong:
             self._fail("incomplete", "max_output_tokens", None)
         except RateLimited as error:
@@ -239,8 +270,31 @@ class Reply:
                 chars=chars,
                 status=self._status,
             )
-            self._r.meter(self.principal, chars)
+            if self.confirmed:  # a dropped speculation is not the key's answer
+                self._r.meter(self.principal, chars)
             self._queue.put_nowait(_End("text"))
+
+    async def _say(self, delta: str) -> None:
+        """Speaks `delta` (reserved before it is said); held while the answer is speculative."""
+        if not self.confirmed:
+            self._held.append(delta)
+            return
+        held, self._held = self._held, []
+        if self._speaking is not None:
+            for text in (*held, delta):
+                if text:
+                    await self._speaking.add_text(text)
+
+    async def _until_confirmed(self) -> bool:
+        """Waits for `confirm` (or a cancel); True once confirmed."""
+        if not self.confirmed:
+            waits = {asyncio.ensure_future(e.wait()) for e in (self._confirmed, self._stop)}
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+        return self.confirmed and not self.cancelled
 
     async def _voice(self, speaking: SpeakingSession) -> None:
         audio = self._audio
@@ -336,6 +390,7 @@ class Responding:
         transport: str = "realtime",
         tools: Sequence[Tool] = (),
         tool_choice: ToolChoice = "auto",
+        speculative: bool = False,
     ) -> Reply:
         """An answer to `turns`; with `audio`, spoken in that format (voice and speed checked
         here, before any work). Refused when the key's chat characters are spent."""
@@ -361,6 +416,7 @@ class Responding:
             speech_ended_at=speech_ended_at,
             tools=tools,
             tool_choice=tool_choice,
+            speculative=speculative,
         )
 
     def meter(self, principal: Principal, chars: int) -> None:

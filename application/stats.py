@@ -14,6 +14,7 @@ from typing import Any
 from application.ports import EventLog
 from domain.events import (
     STEP_OF,
+    AnswerSpeculated,
     CacheLookedUp,
     CircuitClosed,
     CircuitHalfOpened,
@@ -75,6 +76,7 @@ class Stats:
         self.fallbacks: Counter[tuple[str, str]] = Counter()
         self.breakers: dict[str, str] = {}
         self.interrupted = 0  # realtime answers the user spoke over
+        self.speculated: Counter[str] = Counter()  # answers begun at a likely end: used, dropped
         self.breaker_opened: Counter[str] = Counter()
         self.latency: defaultdict[str, deque[float]] = defaultdict(
             lambda: deque(maxlen=SAMPLE_WINDOW)
@@ -111,6 +113,8 @@ class Stats:
             self.latency["voice_to_voice"].append(event.voice_to_voice_ms)
         elif isinstance(event, ReplyInterrupted):
             self.interrupted += 1
+        elif isinstance(event, AnswerSpeculated):
+            self.speculated["used" if event.used else "dropped"] += 1
         elif isinstance(event, StepDegraded):
             self.degraded[event.step] += 1
         elif isinstance(event, ProviderFailed):
@@ -165,6 +169,10 @@ class Stats:
             "realtime": {
                 "voice_to_voice_ms": summarize(self.latency["voice_to_voice"]),
                 "interrupted": self.interrupted,
+                "speculative_answers": {
+                    "used": self.speculated["used"],
+                    "dropped": self.speculated["dropped"],
+                },
             },
             "errors": dict(sorted(self.errors.items())),
             "degraded": dict(sorted(self.degraded.items())),

@@ -18,13 +18,15 @@ from application.conversation_events import (
     TranscriptDelta,
     TranscriptFailed,
 )
-from application.transcribe_stream import (
+from application.stream_events import (
+    EagerEndOfTurn,
     Failed,
     Final,
     Partial,
     SpeechStarted,
     SpeechStopped,
     StreamEvent,
+    TurnResumed,
 )
 from application.transcript_deltas import TranscriptDeltas
 from domain.conversation import Conversation, Item
@@ -47,6 +49,8 @@ class UserTurns:
       a final racing the commit waits, so clients see committed and added before its text.
     - Transcription deltas only ever add text (drafts that rewrite wait for one that agrees).
     - A finished utterance is handed to `on_turn`; bookkeeping of an utterance ends with it.
+    - A likely end of turn (the early final's text) goes to `on_likely_end` before the final;
+      the user going on after it, to `on_resumed`.
     """
 
     def __init__(
@@ -59,7 +63,11 @@ class UserTurns:
         monotonic: Callable[[], float],
         announce_stops: bool,
         trimmed: Callable[[], Awaitable[None]],
+        on_likely_end: Callable[[str], Awaitable[None]] | None = None,
+        on_resumed: Callable[[], None] | None = None,
     ) -> None:
+        self.on_likely_end = on_likely_end
+        self.on_resumed = on_resumed
         self.items = items
         self.trimmed = trimmed  # says which items the bounds dropped
         self.tell = tell
@@ -83,6 +91,10 @@ class UserTurns:
             await self._final(event)
         elif isinstance(event, Failed):
             await self._failed(event)
+        elif isinstance(event, EagerEndOfTurn) and self.on_likely_end is not None:
+            await self.on_likely_end(event.transcript.text)
+        elif isinstance(event, TurnResumed) and self.on_resumed is not None:
+            self.on_resumed()
 
     def _id(self, utterance: int) -> str:
         return self._ids.setdefault(utterance, "item_" + uuid.uuid4().hex[:20])

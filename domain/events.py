@@ -150,6 +150,13 @@ class ReplyInterrupted(Event, frozen=True):
     audio_ms: float
 
 
+class AnswerSpeculated(Event, frozen=True):
+    """A conversation began answering at a likely end of turn: `used` when the turn was
+    confirmed with the same words, else dropped (the user went on, or said otherwise)."""
+
+    used: bool
+
+
 DomainEvent: TypeAlias = (
     RequestReceived
     | CacheLookedUp
@@ -171,6 +178,7 @@ DomainEvent: TypeAlias = (
     | LanguageModelReplied
     | VoiceReplied
     | ReplyInterrupted
+    | AnswerSpeculated
 )
 
 # The pipeline step each timed event records (its `latency_ms` is that step's duration).

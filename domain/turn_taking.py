@@ -21,6 +21,7 @@ EAGERNESS_TURN = {
     "auto": (0.5, 4000),
     "high": (0.3, 2000),
 }
+EAGER_MARGIN = 0.2  # a likely end of turn: this much less sure than an end
 
 
 class TurnDetection(msgspec.Struct, frozen=True):
@@ -46,6 +47,10 @@ class TurnDetection(msgspec.Struct, frozen=True):
             eagerness=eagerness,
         )
 
+    def _eager_threshold(self, complete: float) -> float | None:
+        """With the turn model, a likely end may begin an answer (unspoken until the end)."""
+        return max(0.1, complete - EAGER_MARGIN) if self.type == "semantic_vad" else None
+
     def endpointing(self) -> Endpointing:
         complete, incomplete = EAGERNESS_TURN[self.eagerness or "auto"]
         return Endpointing(
@@ -56,6 +61,7 @@ class TurnDetection(msgspec.Struct, frozen=True):
             semantic=self.type == "semantic_vad",
             complete_threshold=complete,
             incomplete_ms=incomplete,
+            eager_threshold=self._eager_threshold(complete),
         )
 
 

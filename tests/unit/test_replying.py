@@ -37,6 +37,7 @@ class FakeModel:
         self.fail = False
         self.asked: list[list[ChatTurn]] = []
         self.calls: list[ToolCallDelta] = []  # streamed before the text
+        self.delay = 0.0  # seconds between words
         self.offered: list[tuple[Sequence[Tool], ToolChoice]] = []
 
     @property
@@ -60,7 +61,7 @@ class FakeModel:
             return
         for index, word in enumerate(self.answer.split(" ")):
             yield word if index == 0 else " " + word
-            await asyncio.sleep(0)
+            await asyncio.sleep(self.delay)
 
 
 class RealClock:
@@ -246,3 +247,47 @@ async def test_tool_calls_are_metered_and_bounded_but_never_spoken() -> None:
         "incomplete",
         "max_output_tokens",
     )
+
+
+async def test_a_speculative_answer_is_not_said_nor_charged_until_confirmed() -> None:
+    model = FakeModel("Hello there. How can I help?")
+    world, responding = world_with(model)
+    principal = world.container.access.authenticate(KEY)
+    reply = await responding.start(
+        principal, turns=[ChatTurn("user", "Hi")], response_id="r1", audio=AUDIO, speculative=True
+    )
+    reply.begin()
+    await asyncio.sleep(0.05)  # the model has answered; the answer waits
+    assert len(model.asked) == 1 and world.synthesizer.spoken == []
+    held = await world.container.access.usage(principal)
+    assert (held.tts_characters.used, held.llm_characters.used) == (0, 0)
+    reply.confirm(time.monotonic())
+    events = [event async for event in reply.events()]
+    assert "".join(e.delta for e in events if isinstance(e, ReplyText)) == model.answer
+    assert [text for text, _ in world.synthesizer.spoken] == ["Hello there.", "How can I help?"]
+    done = events[-1]
+    assert isinstance(done, ReplyFinished) and done.status == "completed"
+    replied = [e for e in await recorded(world) if isinstance(e, LanguageModelReplied)]
+    assert [e.chars for e in replied] == [len(model.answer)]
+    used = await world.container.access.usage(principal)
+    assert used.llm_characters.used == len(model.answer)  # metered once confirmed
+    assert used.tts_characters.used > 0
+
+
+async def test_a_dropped_speculation_stops_the_model_and_costs_the_key_nothing() -> None:
+    model = FakeModel(" ".join(["word"] * 60))
+    model.delay = 0.01  # still streaming when dropped
+    world, responding = world_with(model)
+    principal = world.container.access.authenticate(KEY)
+    before = await world.container.access.usage(principal)
+    reply = await responding.start(
+        principal, turns=[ChatTurn("user", "Hi")], response_id="r2", audio=AUDIO, speculative=True
+    )
+    reply.begin()
+    await asyncio.sleep(0.01)
+    reply.drop()
+    await asyncio.sleep(0.05)  # wound down
+    assert world.synthesizer.spoken == []
+    assert await world.container.access.usage(principal) == before  # nothing reserved or metered
+    replied = [e for e in await recorded(world) if isinstance(e, LanguageModelReplied)]
+    assert [e.status for e in replied] == ["cancelled"]
