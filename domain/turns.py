@@ -18,19 +18,17 @@ from domain.drafts import BYTES_PER_MS, DraftPace
 from domain.turn_decisions import (
     CancelDraft,
     CancelFinal,
-    CancelTurnCheck,
     Decision,
     EagerEnd,
-    EagerEndWithdrawn,
     EndReason,
     Forget,
     ReasonChanged,
     StartDraft,
     StartFinal,
-    StartTurnCheck,
     UtteranceEnded,
     UtteranceStarted,
 )
+from domain.turn_verdicts import Verdicts
 from domain.utterances import WINDOW_MS, Endpointing, UtteranceDetector
 
 WINDOW_BYTES = WINDOW_MS * BYTES_PER_MS
@@ -95,12 +93,9 @@ class Turns:
         self._forgotten = 0
         self._ids = count()
         self._early: _Early | None = None
-        self._check: int | None = None  # the turn check in flight
-        self._verdict: tuple[int, float | None] | None = None  # acted on at the next window
+        self.verdicts = Verdicts(self._ids)
         self._unfinished: list[_Unfinished] = []
         self._last_speech_at = 0.0
-        self._eager = False  # an EagerEnd stands for the utterance in progress
-        self._confidence: float | None = None  # the verdict on the pause going on
 
     @property
     def in_progress(self) -> bool:
@@ -144,8 +139,9 @@ class Turns:
         """Drop the utterance in progress: no final for it."""
         self.detector.force_end()
         out: list[Decision] = [CancelDraft()] if self.drafts.running else []
-        out += self._cancel_early() + self._cancel_check()
-        self._start, self._last_end, self._eager = None, self.position, False
+        out += self._cancel_early() + self.verdicts.cancel()
+        self._start, self._last_end = None, self.position
+        self.verdicts.ended()
         return out
 
     def retune(self, policy: Endpointing) -> None:
@@ -158,7 +154,7 @@ class Turns:
 
     def judged(self, check: int, probability: float | None) -> None:
         """The turn model's answer (None: it failed, and the silence endpoint decides)."""
-        self._verdict = (check, probability)
+        self.verdicts.judged(check, probability)
 
     def transcribed(self, utterance: int) -> EndReason:
         """The final of `utterance` is out (or failed): its audio may go. Why it ended."""
@@ -187,32 +183,23 @@ class Turns:
         elif change == "pause" and self._start is not None:
             self._cut_early(out)
         elif change == "resume":
-            out += self._cancel_early() + self._cancel_check() + self._withdraw()
+            out += self._cancel_early() + self.verdicts.cancel()
+            out += self.verdicts.withdraw(self.utterance)
         elif change == "end" and self._start is not None:
             out += self._end("silence")
         if self.detector.turn_due and self.judge and self._start is not None:
-            out += self._cancel_check()
-            self._check = next(self._ids)
             start = max(self._start, self.position - TURN_MS * BYTES_PER_MS)
-            out.append(StartTurnCheck(self._check, start, self.position))
+            out += self.verdicts.start(start, self.position)
         self._act_on_verdict(out)
 
     def _act_on_verdict(self, out: list[Decision]) -> None:
         """A verdict is acted on at a window, like any other cut."""
-        if self._verdict is None:
-            return
-        (check, probability), self._verdict = self._verdict, None
-        if check != self._check:
-            return  # cancelled or replaced since
-        self._check = None
+        probability = self.verdicts.take()
         if probability is None or self._start is None or not self.detector.in_speech:
             return
-        self._confidence = probability
-        eager = self.policy.eager_threshold
-        if eager is not None and probability >= eager and self._early is not None:
-            self._eager = True
-            early = self._early
-            out.append(EagerEnd(self.utterance, early.job, self._start, early.end, probability))
+        if (early := self._early) is not None:  # an eager end, if sure enough
+            eager = EagerEnd(self.utterance, early.job, self._start, early.end, probability)
+            out += self.verdicts.likely(eager, self.policy.eager_threshold)
         if probability >= self.policy.complete_threshold:
             self.detector.force_end()
             out += self._end("turn")
@@ -234,7 +221,7 @@ class Turns:
         if early is not None and not self.detector.cut_is_quiet():
             out.append(CancelFinal(early.job))  # it left out sound: cut here instead
             early = None
-        out += self._cancel_check()  # the utterance ended before the verdict
+        out += self.verdicts.cancel()  # the utterance ended before the verdict
         # The early transcription already covers the speech and the quiet after it.
         end = max(early.end if early is not None else self.position, start)
         # Manual: the next utterance starts at the client's cut, past the silence left out.
@@ -248,10 +235,9 @@ class Turns:
                 reason,
                 early.job if early is not None else None,
                 self._last_speech_at,
-                self._confidence,
+                self.verdicts.ended(),
             )
         )
-        self._eager, self._confidence = False, None
         self._unfinished.append(_Unfinished(self.utterance, start, reason))
         self._last_end, self._start = closed_at, None
         self.utterance += 1
@@ -264,14 +250,6 @@ class Turns:
     def _cancel_early(self) -> list[Decision]:
         early, self._early = self._early, None
         return [CancelFinal(early.job)] if early is not None else []
-
-    def _withdraw(self) -> list[Decision]:
-        eager, self._eager, self._confidence = self._eager, False, None
-        return [EagerEndWithdrawn(self.utterance)] if eager else []
-
-    def _cancel_check(self) -> list[Decision]:
-        check, self._check = self._check, None
-        return [CancelTurnCheck(check)] if check is not None else []
 
     def _forget(self, out: list[Decision]) -> None:
         """Keep what a start reaches back to (the speech run and the preroll) and every
