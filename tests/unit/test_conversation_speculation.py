@@ -30,7 +30,7 @@ async def heard(session: Any, pcm: bytes, frame: int = 1024) -> None:
 
 async def test_the_user_going_on_drops_the_answer_begun_and_the_end_uses_the_next() -> None:
     world = build_world(Settings(max_text_chars=400, api_keys=(KEY,), tts_chars_per_day=10_000))
-    world.container.listen.turns = FakeTurns(UNSURE)  # type: ignore[assignment]
+    world.container.listen.turns = FakeTurns(UNSURE)
     model = FakeModel("Sure, here it is.")
     responding = Responding(
         model=model,
