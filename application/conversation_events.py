@@ -122,6 +122,13 @@ class ReplyDone(msgspec.Struct, frozen=True):
     output_chars: int  # what it answered (as kept)
 
 
+class AnswerDropped(msgspec.Struct, frozen=True):
+    """An answer begun at a likely end of the user's turn was dropped (never shown): the user
+    went on, or said other words. Protocols tell it only to clients that ask."""
+
+    said: str  # the words it answered
+
+
 class ConversationFailed(msgspec.Struct, frozen=True):
     """Something the client did not ask for at that moment failed (an automatic answer)."""
 
@@ -146,6 +153,7 @@ ConversationEvent = (
     | CallArguments
     | OutputDone
     | ReplyDone
+    | AnswerDropped
     | ConversationFailed
 )
 Tell = Callable[[ConversationEvent], Awaitable[None]]

@@ -15,6 +15,7 @@ import msgspec
 from application.access import Access, Principal
 from application.answering import Answer
 from application.conversation_events import (
+    AnswerDropped,
     ConversationFailed,
     ItemAdded,
     ItemDeleted,
@@ -150,7 +151,7 @@ class ConversationSession:
             announce_stops=turn is not None,
             trimmed=self._trimmed,
             on_likely_end=self._likely_end,
-            on_resumed=self.speculation.drop,
+            on_resumed=self._resumed,
         )
         self.listening = self.listen.open(
             stream_id="conv-" + uuid.uuid4().hex[:12],
@@ -205,6 +206,7 @@ class ConversationSession:
                 "a response is in progress; cancel it (response.cancel) or wait for response.done"
             )
         self.speculation.drop()
+        await self._tell_dropped()
         self._starting = True
         try:
             reply = await self._start(options, speech_ended_at)
@@ -287,6 +289,15 @@ class ConversationSession:
         if turn is not None and turn.interrupt_response:
             self.cancel("turn_detected")
 
+    async def _resumed(self) -> None:
+        self.speculation.drop()
+        await self._tell_dropped()
+
+    async def _tell_dropped(self) -> None:
+        dropped, self.speculation.dropped = self.speculation.dropped, []
+        for said in dropped:
+            await self.tell(AnswerDropped(said))
+
     def _answers_by_itself(self) -> bool:
         detection = self.turn_detection
         return self.replies and detection is not None and detection.create_response
@@ -299,10 +310,12 @@ class ConversationSession:
             self.speculation.hold(said, await self._start(self.defaults, None, said))
         except VoicePipeError:
             return  # the confirmed turn asks again, and says why
+        await self._tell_dropped()
 
     async def _user_turn(self, turn: UserTurn) -> None:
         if not self._answers_by_itself() or not turn.item.text.strip():
             self.speculation.drop()
+            await self._tell_dropped()
             return  # nothing was said: no answer
         try:
             await self.access.admit_request(self.principal)
@@ -312,9 +325,11 @@ class ConversationSession:
                 begun.confirm(turn.speech_ended_at)
                 self._run(begun, self.defaults)
                 return
+            await self._tell_dropped()
             await self.respond(self.defaults, turn.speech_ended_at)
         except VoicePipeError as error:
             self.speculation.drop()
+            await self._tell_dropped()
             await self.tell(ConversationFailed(error))
 
 

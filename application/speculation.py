@@ -19,6 +19,7 @@ class Speculation:
     def __init__(self, responding: Responding) -> None:
         self.responding = responding
         self._held: tuple[str, Reply] | None = None
+        self.dropped: list[str] = []  # the words of each dropped, until the client is told
 
     @property
     def pending(self) -> bool:
@@ -36,17 +37,18 @@ class Speculation:
             return None
         heard, reply = held
         if _words(heard) != _words(text) or reply.cancelled:
-            self._end(reply, used=False)
+            self._end(heard, reply, used=False)
             return None
-        self._end(reply, used=True)
+        self._end(heard, reply, used=True)
         return reply
 
     def drop(self) -> None:
         held, self._held = self._held, None
         if held is not None:
-            self._end(held[1], used=False)
+            self._end(*held, used=False)
 
-    def _end(self, reply: Reply, *, used: bool) -> None:
+    def _end(self, said: str, reply: Reply, *, used: bool) -> None:
         if not used:
             reply.drop()
+            self.dropped.append(said)
         self.responding.record(reply.response_id, AnswerSpeculated, used=used)

@@ -64,7 +64,7 @@ class UserTurns:
         announce_stops: bool,
         trimmed: Callable[[], Awaitable[None]],
         on_likely_end: Callable[[str], Awaitable[None]] | None = None,
-        on_resumed: Callable[[], None] | None = None,
+        on_resumed: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.on_likely_end = on_likely_end
         self.on_resumed = on_resumed
@@ -94,7 +94,7 @@ class UserTurns:
         elif isinstance(event, EagerEndOfTurn) and self.on_likely_end is not None:
             await self.on_likely_end(event.transcript.text)
         elif isinstance(event, TurnResumed) and self.on_resumed is not None:
-            self.on_resumed()
+            await self.on_resumed()
 
     def _id(self, utterance: int) -> str:
         return self._ids.setdefault(utterance, "item_" + uuid.uuid4().hex[:20])

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from application.connections import Connection
-from application.conversation_events import ConversationEvent
+from application.conversation_events import AnswerDropped, ConversationEvent
 from application.conversation_session import ConversationSession, Hearing, ReplyOptions
 from application.noise_reduction import noise_mode
 from application.replying import OutputAudio
@@ -47,10 +47,17 @@ class RealtimeDialect(BaseDialect[Frame]):
     HANDLERS = HANDLERS
 
     def __init__(
-        self, container: Container, *, beta: bool, kind: SessionType, model: str | None
+        self,
+        container: Container,
+        *,
+        beta: bool,
+        kind: SessionType,
+        model: str | None,
+        own_events: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(container)
         self.beta = beta
+        self.own_events = own_events
         self.config: SessionConfig = new_session("sess_" + uuid.uuid4().hex[:20], kind, model)
         self.expires_at = int(time.time()) + SESSION_SECONDS
         self.conversation: ConversationSession | None = None
@@ -120,6 +127,8 @@ class RealtimeDialect(BaseDialect[Frame]):
         return _encoder.encode({"event_id": "event_" + uuid.uuid4().hex[:20], **event}).decode()
 
     async def _tell(self, event: ConversationEvent) -> None:
+        if isinstance(event, AnswerDropped) and "speculation" not in self.own_events:
+            return  # not an OpenAI event: only for clients that ask (`voicepipe_events`)
         for server_event in rendered(event, self.beta):
             await self.tell(server_event)
 

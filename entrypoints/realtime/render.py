@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 from application.conversation_events import (
+    AnswerDropped,
     CallArguments,
     ConversationEvent,
     ConversationFailed,
@@ -66,6 +67,8 @@ def rendered(event: ConversationEvent, beta: bool) -> Events:
         error = {"type": "transcription_error", "code": event.code, "message": event.message}
         return [{"type": f"{transcription}.failed", "item_id": event.item_id,
                  "content_index": 0, "error": error}]  # fmt: skip
+    if isinstance(event, AnswerDropped):  # this server's own event, for clients that ask
+        return [{"type": "voicepipe.speculation.dropped", "transcript": event.said}]
     assert isinstance(event, ConversationFailed)
     return [{"type": "error", "error": error_body(event.error)}]
 

@@ -44,6 +44,7 @@ async def realtime_socket(socket: WebSocket[Any, Any, Any]) -> None:
         beta=b"realtime=v1" in headers.get(b"openai-beta", b"").lower(),
         kind="transcription" if query.get("intent") == "transcription" else "realtime",
         model=query.get("model"),
+        own_events=frozenset((query.get("voicepipe_events") or "").split(",")),
     )
     await serve_socket(socket, dialect, subprotocol=chosen(socket.scope, "realtime"))
 

@@ -448,7 +448,12 @@ const TALK_SESSION = {
     type: "function", name, description: tool.description, parameters: tool.parameters,
   })),
   audio: {
-    input: { format: { type: "audio/pcm", rate: TALK_RATE }, turn_detection: { type: "server_vad" } },
+    // The turn model ends a finished sentence sooner than silence would, and the answer begins
+    // at the likely end of the turn (dropped, and marked here, when you go on speaking).
+    input: {
+      format: { type: "audio/pcm", rate: TALK_RATE },
+      turn_detection: { type: "semantic_vad", eagerness: "auto" },
+    },
     output: { format: { type: "audio/pcm", rate: TALK_RATE } },
   },
 };
@@ -587,7 +592,8 @@ async function openTalk() {
     body: "{}",
   });
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/v1/realtime?model=gpt-realtime`, [
+  const url = `${scheme}://${location.host}/v1/realtime?model=gpt-realtime&voicepipe_events=speculation`;
+  const socket = new WebSocket(url, [
     "realtime",
     `openai-insecure-api-key.${secret.value}`,
   ]);
@@ -653,7 +659,7 @@ function currentTurn() {
 }
 
 function newTurn(item) {
-  const turn = { item, user: "", userDone: false, assistant: "", response: null, status: null, tools: [] };
+  const turn = { item, user: "", userDone: false, assistant: "", response: null, status: null, tools: [], dropped: [] };
   state.talkTurns.push(turn);
   return turn;
 }
@@ -681,6 +687,12 @@ function renderTalk() {
     item.textContent = `${call.name}(${call.arguments}) → ${call.output}`;
     return item;
   });
+  for (const said of turn.dropped || []) {
+    const item = document.createElement("li");
+    item.className = "dropped";
+    item.textContent = `An answer begun early to “${said}” was dropped: you went on speaking.`;
+    tools.push(item);
+  }
   $("talk-tools").replaceChildren(...tools);
   $("talk-tools").hidden = tools.length === 0;
 }
@@ -759,6 +771,12 @@ function onTalkMessage(event) {
     case "response.function_call_arguments.done":
       runTalkTool(message);
       break;
+    case "voicepipe.speculation.dropped": {
+      const turn = currentTurn();
+      if (turn) turn.dropped.push(message.transcript);
+      renderTalk();
+      break;
+    }
     case "response.done": {
       const response = message.response;
       if (talk.responseId === response.id) talk.responseId = null;

@@ -189,6 +189,30 @@ def test_the_page_tool_runs_in_the_browser_and_the_model_answers_its_result(
         context.close()
 
 
+def test_an_answer_begun_early_and_dropped_is_marked_on_the_turn(
+    browser: Browser, talking: RunningServer, llm: FakeLLM
+) -> None:
+    """The page asks for the server's `voicepipe.speculation.dropped` events; the turn model
+    cannot be made to hesitate on cue, so the event is handed to the page's own handler."""
+    context = browser.new_context(permissions=["microphone"])
+    urls: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("websocket", lambda socket: urls.append(socket.url))
+        page.goto(f"{talking.url}/")
+        hold_and_talk(page)
+        page.wait_for_function("window.voicepipe.talkResponses > 0", timeout=60_000)
+        assert any("voicepipe_events=speculation" in url for url in urls), urls
+        dropped = {"type": "voicepipe.speculation.dropped", "transcript": "What is the weather"}
+        page.evaluate("(m) => onTalkMessage({ data: JSON.stringify(m) })", dropped)
+        marked = page.locator("#talk-tools li.dropped")
+        expect(marked).to_have_count(1)
+        expect(marked).to_contain_text("“What is the weather” was dropped")
+        shot(page, "talk-dropped")
+    finally:
+        context.close()
+
+
 def test_talk_with_an_api_key_uses_a_client_secret(
     browser: Browser, secured: RunningServer, llm: FakeLLM
 ) -> None:

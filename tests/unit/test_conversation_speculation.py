@@ -7,7 +7,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from application.conversation_events import ConversationEvent, ReplyDone, ReplyStarted
+from application.conversation_events import (
+    AnswerDropped,
+    ConversationEvent,
+    ReplyDone,
+    ReplyStarted,
+)
 from application.conversation_session import Conversations, Hearing, ReplyOptions
 from application.replying import OutputAudio, Responding
 from domain.events import AnswerSpeculated, LanguageModelReplied
@@ -62,6 +67,7 @@ async def test_the_user_going_on_drops_the_answer_begun_and_the_end_uses_the_nex
     assert world.synthesizer.spoken == []
     await heard(session, speech(640))  # the user goes on: dropped
     assert not session.speculation.pending
+    assert [e for e in told if isinstance(e, AnswerDropped)] == [AnswerDropped("hello world")]
     await heard(session, silence(480))  # likely again: begun again
     assert len(model.asked) == 2 and session.speculation.pending
     await heard(session, silence(8_200))  # the turn model's longest wait: the end
