@@ -306,6 +306,8 @@ class ConversationSession:
         """The user's turn is likely over: the answer begins, held until it is."""
         if not self._answers_by_itself() or self.active or self.closing or not said.strip():
             return
+        if not self.speculation.allowed:
+            return  # this turn began enough: its end answers it
         try:
             self.speculation.hold(said, await self._start(self.defaults, None, said))
         except VoicePipeError:
@@ -314,13 +316,13 @@ class ConversationSession:
 
     async def _user_turn(self, turn: UserTurn) -> None:
         if not self._answers_by_itself() or not turn.item.text.strip():
-            self.speculation.drop()
+            self.speculation.take("")  # the turn is over: nothing begun is used
             await self._tell_dropped()
             return  # nothing was said: no answer
         try:
             await self.access.admit_request(self.principal)
             if self.active or self.closing:
-                self.speculation.drop()
+                self.speculation.take("")  # the turn is over; nothing begun is used
             elif (begun := self.speculation.take(turn.item.text)) is not None:
                 begun.confirm(turn.speech_ended_at)
                 self._run(begun, self.defaults)
@@ -328,7 +330,7 @@ class ConversationSession:
             await self._tell_dropped()
             await self.respond(self.defaults, turn.speech_ended_at)
         except VoicePipeError as error:
-            self.speculation.drop()
+            self.speculation.take("")
             await self._tell_dropped()
             await self.tell(ConversationFailed(error))
 

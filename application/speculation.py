@@ -13,11 +13,16 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[\w']+", text.lower())
 
 
+MAX_PER_TURN = 3  # a speaker who keeps pausing does not start the model without end (free)
+
+
 class Speculation:
-    """At most one speculative answer at a time; each one is recorded as used or dropped."""
+    """At most one speculative answer at a time, and MAX_PER_TURN in one user turn; each one
+    is recorded as used or dropped."""
 
     def __init__(self, responding: Responding) -> None:
         self.responding = responding
+        self._begun = 0  # in the user turn going on
         self._held: tuple[str, Reply] | None = None
         self.dropped: list[str] = []  # the words of each dropped, until the client is told
 
@@ -25,14 +30,19 @@ class Speculation:
     def pending(self) -> bool:
         return self._held is not None
 
+    @property
+    def allowed(self) -> bool:
+        return self._begun < MAX_PER_TURN
+
     def hold(self, text: str, reply: Reply) -> None:
         self.drop()
         reply.begin()
         self._held = (text, reply)
+        self._begun += 1
 
     def take(self, text: str) -> Reply | None:
-        """The answer begun for `text`, if the turn ended with its words; else dropped."""
-        held, self._held = self._held, None
+        """The turn ended: the answer begun for `text`, if it has its words; else dropped."""
+        held, self._held, self._begun = self._held, None, 0
         if held is None:
             return None
         heard, reply = held

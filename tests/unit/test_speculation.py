@@ -42,3 +42,13 @@ def test_the_same_words_keep_it_other_words_or_a_resumed_turn_drop_it() -> None:
     assert third.dropped and not speculation.pending
     assert speculation.take("Call mum") is None  # nothing held any more
     assert recorder.recorded == [("a", True), ("b", False), ("c", False)]
+
+
+def test_a_turn_begins_at_most_three_answers_and_its_end_allows_more() -> None:
+    speculation = Speculation(Recorder())  # type: ignore[arg-type]
+    for name in "abc":
+        assert speculation.allowed
+        speculation.hold("Hi", FakeReply(name))  # type: ignore[arg-type]
+    assert not speculation.allowed  # a speaker who keeps pausing: the end answers
+    assert speculation.take("Hi there") is None
+    assert speculation.allowed  # the next turn may begin again
