@@ -16,7 +16,13 @@ from application.access import Principal, RateLimited
 from application.ports import AudioConverter, AudioOutput, Clock, EventLog, LanguageModel
 from application.speaking import Speaking, SpeakingSession
 from application.stream_speech import StreamChunk, StreamFinished, StreamStarted
-from application.tool_calls import ReplyCall, ReplyCallArguments, ReplyCallDone, ToolCalls
+from application.tool_calls import (
+    ReplyCall,
+    ReplyCallArguments,
+    ReplyCallDone,
+    ToolCalls,
+    TooManyCalls,
+)
 from domain.conversation import ChatTurn, SpokenPiece
 from domain.errors import LanguageModelFailed, LanguageModelMissing, TextTooLong, VoicePipeError
 from domain.events import DomainEvent, LanguageModelReplied, ReplyInterrupted, VoiceReplied
@@ -239,7 +245,10 @@ class Reply:
                     if sum(map(len, self._text)) + self._calls.chars + size > limit:
                         raise TextTooLong(f"answers are limited to {limit} characters")
                     if isinstance(delta, ToolCallDelta):
-                        self._calls.add(delta)
+                        try:
+                            self._calls.add(delta)
+                        except TooManyCalls as error:
+                            raise TextTooLong(str(error)) from None
                         continue
                     self._calls.close()  # text after a call: the call is complete
                     await self._say(delta)

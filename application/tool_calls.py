@@ -29,9 +29,17 @@ class ReplyCallDone(msgspec.Struct, frozen=True):
     index: int
 
 
+MAX_CALLS = 32  # in one answer: each is an item the conversation and the client keep
+
+
+class TooManyCalls(Exception):
+    pass
+
+
 class ToolCalls:
     """Turns the model's call deltas into begin / arguments / done, one call open at a time.
-    A delta for a call already done is dropped: what the client saw complete stays so."""
+    A delta for a call already done is dropped: what the client saw complete stays so. A
+    model past MAX_CALLS calls in one answer raises TooManyCalls (the answer stops there)."""
 
     def __init__(self, put: Callable[[Any], None]) -> None:
         self._put = put
@@ -44,6 +52,8 @@ class ToolCalls:
             return
         if delta.index != self._open:
             self.close()
+            if len(self._done) >= MAX_CALLS:
+                raise TooManyCalls(f"an answer makes at most {MAX_CALLS} tool calls")
             self._open = delta.index
             call_id = delta.call_id or "call_" + uuid.uuid4().hex[:20]
             self._put(ReplyCall(delta.index, call_id, delta.name or ""))

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from application.tool_calls import ReplyCall, ReplyCallArguments, ReplyCallDone, ToolCalls
+from application.tool_calls import (
+    MAX_CALLS,
+    ReplyCall,
+    ReplyCallArguments,
+    ReplyCallDone,
+    ToolCalls,
+    TooManyCalls,
+)
 from domain.conversation import ChatTurn, Conversation, Item, history
 from domain.errors import InvalidRequest, InvalidValue
 from domain.tools import NamedTool, Tool, ToolCall, ToolCallDelta, checked_choice, checked_tools
@@ -114,3 +121,13 @@ def test_calls_stream_as_begin_arguments_done_one_at_a_time() -> None:
     begun = told[4]
     assert isinstance(begun, ReplyCall) and begun.call_id.startswith("call_")
     assert told[5:] == [ReplyCallDone(1)] and calls.chars == len('{"a": 1}')
+
+
+def test_a_model_past_the_calls_of_one_answer_is_stopped() -> None:
+    told: list[object] = []
+    calls = ToolCalls(told.append)
+    for index in range(MAX_CALLS):
+        calls.add(ToolCallDelta(index, f"c{index}", "lookup", "{}"))
+    with pytest.raises(TooManyCalls):
+        calls.add(ToolCallDelta(MAX_CALLS, "one-more", "lookup", "{}"))
+    assert sum(isinstance(t, ReplyCall) for t in told) == MAX_CALLS
