@@ -38,15 +38,16 @@ class Service:
 
 
 @contextmanager
-def running_service(**env: str) -> Iterator[Service]:
-    """Start `voicepipe serve` as a new user would and wait until /health answers."""
+def running_service(root: Path = ROOT, **env: str) -> Iterator[Service]:
+    """Start `voicepipe serve` as a new user would and wait until /health answers; `root`:
+    another checkout's code (a worktree of an older commit), for figures side by side."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     environment = {**os.environ, "LOG_LEVEL": "warning", "LOG_FORMAT": "json", **env}
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port)],
-        cwd=ROOT,
+        cwd=root,
         env=environment,
         stderr=subprocess.DEVNULL,
     )
