@@ -33,7 +33,7 @@ import numpy as np
 import websockets
 
 from adapters.pyav_audio_streams import PyAVAudioConverter
-from bench.harness import ROOT, running_service
+from bench.harness import ROOT, running_service_at
 from bench.human_speech import Clip, clips, normalize
 from tests.integration.fake_llm import FakeLLM
 
@@ -114,7 +114,9 @@ def measure(roots: dict[str, Path], turns: list[tuple[Clip, bytes]]) -> dict[str
     with contextlib.ExitStack() as stack:
         llm = stack.enter_context(FakeLLM(ANSWER))
         services = {
-            label: stack.enter_context(running_service(root, LLM_BASE_URL=llm.url, LLM_MODEL="x"))
+            label: stack.enter_context(
+                running_service_at(root, LLM_BASE_URL=llm.url, LLM_MODEL="x")
+            )
             for label, root in roots.items()
         }
         http = {label: stack.enter_context(httpx.Client(base_url=s.url, timeout=120))

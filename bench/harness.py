@@ -38,9 +38,16 @@ class Service:
 
 
 @contextmanager
-def running_service(root: Path = ROOT, **env: str) -> Iterator[Service]:
-    """Start `voicepipe serve` as a new user would and wait until /health answers; `root`:
-    another checkout's code (a worktree of an older commit), for figures side by side."""
+def running_service(**env: str) -> Iterator[Service]:
+    """Start `voicepipe serve` as a new user would and wait until /health answers."""
+    with running_service_at(ROOT, **env) as service:
+        yield service
+
+
+@contextmanager
+def running_service_at(root: Path, **env: str) -> Iterator[Service]:
+    """`running_service` of another checkout's code (a worktree of an older commit), for
+    figures side by side."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     environment = {**os.environ, "LOG_LEVEL": "warning", "LOG_FORMAT": "json", **env}
