@@ -48,6 +48,29 @@ def voice_name(model: Path) -> str:
     return model.name.removesuffix(".onnx")
 
 
+def voice_language(model: Path) -> str:
+    """The voice's locale as its .onnx.json says: language.code (es_ES), else espeak.voice
+    (es), else the head of its name; as a locale, es_ES or es."""
+    config = json.loads(Path(f"{model}.json").read_text(encoding="utf-8"))
+    language = config.get("language")
+    espeak = config.get("espeak")
+    code = language.get("code") if isinstance(language, dict) else None
+    code = code or (espeak.get("voice") if isinstance(espeak, dict) else None)
+    head, _, region = (
+        str(code or voice_name(model).split("-", 1)[0]).replace("-", "_").partition("_")
+    )
+    return f"{head.lower()}_{region.upper()}" if region else head.lower()
+
+
+def voice_files(paths: Sequence[Path]) -> list[Path]:
+    """PIPER_VOICES: each a .onnx voice, or a directory whose .onnx voices all join."""
+    return [
+        found
+        for path in paths
+        for found in (sorted(path.glob("*.onnx")) if path.is_dir() else [path])
+    ]
+
+
 def piece_chars(speed: float) -> int:
     """The most text one inference gets: slower speech makes more audio from each character."""
     return max(1, int(MAX_SPOKEN_CHARS * min(speed, 1.0)))
@@ -66,6 +89,7 @@ class PiperSynthesizer:
         self._voices: Mapping[str, PiperVoice] = {
             voice_name(model): load_voice(model) for model in models
         }
+        self._languages = {voice_name(model): voice_language(model) for model in models}
         self.default_voice = voice_name(models[0])
         self.max_queue = max_queue
         # One inference at a time: ONNX Runtime already spreads one over every core, and two
@@ -78,6 +102,9 @@ class PiperSynthesizer:
 
     def voices(self) -> Sequence[str]:
         return list(self._voices)
+
+    def language_of(self, voice: str) -> str:
+        return self._languages[voice]
 
     async def synthesize(self, text: str, voice: str, speed: float = 1.0) -> AudioClip:
         if voice not in self._voices:

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from application.speech_pipeline import SpeechPipeline
+from domain.errors import UnknownVoice
 from domain.languages import WHISPER_LANGUAGES
 
 
@@ -44,11 +45,36 @@ class Catalog:
         ]
 
     def voices(self) -> list[VoiceInfo]:
-        return [
-            VoiceInfo(provider, name, _locale(name))
-            for provider, names in self.speech.voices().items()
-            for name in names
-        ]
+        return voices_of(self.speech)
+
+    def voice_for(self, name: str | None, language: str | None) -> str | None:
+        """A voice by name, else the first whose language is `language` (es, es_ES, es-ES: a
+        locale first, then its language), else None: the default voice. A language no voice
+        speaks is refused, never spoken with a voice of another language."""
+        if name or not language:
+            return name or None
+        wanted = language.replace("-", "_").lower()
+        voices = self.voices()
+        exact = [v.name for v in voices if v.language.lower() == wanted]
+        base = wanted.split("_")[0]
+        near = [v.name for v in voices if v.language.split("_")[0].lower() == base]
+        if exact or near:
+            return (exact or near)[0]
+        spoken = ", ".join(sorted({v.language for v in voices}))
+        raise UnknownVoice(
+            f"no voice speaks {language!r} (voices speak: {spoken}); PIPER_VOICES adds voices"
+        )
+
+
+def voices_of(speech: SpeechPipeline) -> list[VoiceInfo]:
+    """Each provider's voices, with the language the voice says (Piper's .onnx.json)."""
+    found = []
+    for synthesizer in speech.providers.synthesizers:
+        told = getattr(synthesizer, "language_of", None)
+        for name in synthesizer.voices():
+            language = told(name) if told is not None else _locale(name)
+            found.append(VoiceInfo(synthesizer.provider, name, language))
+    return found
 
 
 def _locale(voice: str) -> str:

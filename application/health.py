@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
+from application.catalog import voices_of
 from application.speech_pipeline import SpeechPipeline
 from domain.readiness import QueueLoad, Readiness, readiness
 
@@ -79,6 +82,7 @@ class Health:
         part: Part = {
             "status": "degraded" if reasons else "ok",
             "providers": {s.provider: list(s.voices()) for s in chain.synthesizers},
+            "voices": [msgspec.to_builtins(voice) for voice in voices_of(self.speech)],
             "breakers": breakers,
             "problems": problems,
         }

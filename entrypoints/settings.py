@@ -45,6 +45,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     breaker_cooldown_seconds: float = 60.0
     breaker_successes: int = 2
     piper_voice: str | None = None
+    piper_voices: tuple[str, ...] = ()  # more voices beside it: .onnx files or directories
     whisper_model: str | None = None
     whisper_device: str = "cpu"
     whisper_compute_type: str = "int8"

@@ -27,10 +27,8 @@ def synthesizers(
     found: list[SpeechSynthesizer] = []
     for provider in settings.tts_providers:
         if provider == "piper":
-            voice = Path(settings.piper_voice) if settings.piper_voice else bundled_voice()
-            if not voice.is_file() or not Path(f"{voice}.json").is_file():
-                raise SettingsError(f"PIPER_VOICE={voice}: need the .onnx file and its .onnx.json")
-            found.append(PiperSynthesizer([voice], max_queue=settings.tts_queue_max))
+            voices = piper_voices(settings)
+            found.append(PiperSynthesizer(voices, max_queue=settings.tts_queue_max))
         elif not settings.elevenlabs_api_key:
             warnings.append("elevenlabs: ELEVENLABS_API_KEY is not set; skipped")
         else:
@@ -43,6 +41,28 @@ def synthesizers(
     for warning in warnings:
         log.warning(warning)
     return found
+
+
+def piper_voices(settings: Settings) -> list[Path]:
+    """PIPER_VOICE (the default, else the bundled voice) then PIPER_VOICES, each checked."""
+    from adapters.piper_synthesizer import bundled_voice, voice_files, voice_name
+
+    default = Path(settings.piper_voice) if settings.piper_voice else bundled_voice()
+    if not default.is_file() or not Path(f"{default}.json").is_file():
+        raise SettingsError(f"PIPER_VOICE={default}: need the .onnx file and its .onnx.json")
+    asked = [Path(path).expanduser() for path in settings.piper_voices]
+    for path in asked:
+        if not path.exists() or (path.is_dir() and not any(path.glob("*.onnx"))):
+            raise SettingsError(f"PIPER_VOICES: {path}: no .onnx voice there")
+    voices, names = [default], {voice_name(default)}
+    for voice in voice_files(asked):
+        if not voice.is_file() or not Path(f"{voice}.json").is_file():
+            raise SettingsError(f"PIPER_VOICES: {voice}: need the .onnx file and its .onnx.json")
+        if voice_name(voice) in names:
+            raise SettingsError(f"PIPER_VOICES: a voice named {voice_name(voice)!r} is already in")
+        voices.append(voice)
+        names.add(voice_name(voice))
+    return voices
 
 
 def elevenlabs(settings: Settings, codec: AudioCodec) -> Any:

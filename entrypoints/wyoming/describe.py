@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from importlib.metadata import version
 
 from wyoming.info import AsrModel, AsrProgram, Attribution, Info, TtsProgram, TtsVoice
@@ -10,6 +9,7 @@ from wyoming.info import AsrModel, AsrProgram, Attribution, Info, TtsProgram, Tt
 from application.catalog import Catalog
 
 SERVICE = Attribution(name="voicepipe", url="https://github.com/voicepipe/voicepipe")
+VERSION = version("voicepipe")  # read once: metadata lookups scan the installed packages
 WHISPER = Attribution(
     "OpenAI Whisper (faster-whisper)", "https://github.com/SYSTRAN/faster-whisper"
 )
@@ -25,12 +25,7 @@ def info(catalog: Catalog) -> Info:
         for v in catalog.voices()
     ]
     about = "faster-whisper with voice activity detection, streamed transcripts"
-    asr = AsrProgram("voicepipe-stt", SERVICE, True, about, _version(), models, True)
+    asr = AsrProgram("voicepipe-stt", SERVICE, True, about, VERSION, models, True)
     about = "Piper (local) or ElevenLabs with fallback, cached"
-    tts = TtsProgram("voicepipe-tts", SERVICE, True, about, _version(), voices, True)
+    tts = TtsProgram("voicepipe-tts", SERVICE, True, about, VERSION, voices, True)
     return Info(asr=[asr], tts=[tts])
-
-
-@functools.cache
-def _version() -> str:
-    return version("voicepipe")

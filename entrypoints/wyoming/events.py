@@ -13,10 +13,12 @@ from domain.errors import InvalidRequest
 from entrypoints.wyoming.channel import Frame
 
 Text = Annotated[str, Meta(max_length=100_000)]  # the use cases bound it; this bounds parsing
+Name = Annotated[str, Meta(max_length=200)]  # a voice, model or language: short
 
 
 class Voice(msgspec.Struct, frozen=True):
-    name: str | None = None
+    name: Name | None = None
+    language: Name | None = None
 
 
 class Describe(msgspec.Struct, frozen=True):
@@ -24,7 +26,7 @@ class Describe(msgspec.Struct, frozen=True):
 
 
 class Transcribe(msgspec.Struct, frozen=True):
-    language: str | None = None
+    language: Name | None = None
 
 
 class AudioStart(msgspec.Struct, frozen=True):

@@ -165,7 +165,7 @@ class WyomingDialect(BaseDialect[Event]):
     async def _synthesize(self, request: ev.Synthesize) -> None:
         if self._streaming_text:
             return  # inside a stream it repeats the chunks: ignored
-        voice, text = _name(request.voice), request.text
+        voice, text = self._voice(request.voice), request.text
         await self._speech.start(ONE_SHOT, self._say(), pipeline_id=_new(), voice=voice, text=text)
         await self._speech.done(ONE_SHOT)
 
@@ -173,7 +173,7 @@ class WyomingDialect(BaseDialect[Event]):
     async def _synthesize_start(self, start: ev.SynthesizeStart) -> None:
         if STREAMED in self._speech.open:
             raise InvalidRequest("a synthesis stream is already open; send synthesize-stop")
-        voice = _name(start.voice)
+        voice = self._voice(start.voice)
         await self._speech.start(STREAMED, self._say(), pipeline_id=_new(), voice=voice)
         self._streaming_text = True
 
@@ -198,6 +198,10 @@ class WyomingDialect(BaseDialect[Event]):
     async def _failed(self, _: str, error: VoicePipeError) -> None:
         await self.send(self.render_error(error, None))
 
+    def _voice(self, voice: ev.Voice | None) -> str | None:
+        asked = voice or ev.Voice()
+        return self.container.catalog.voice_for(asked.name, asked.language)
+
     def _say(self) -> Say:
         """audio-start, a chunk per piece, audio-stop."""
         rate = 0
@@ -214,10 +218,6 @@ class WyomingDialect(BaseDialect[Event]):
                 await self.send(audio.AudioStop().event())
 
         return say
-
-
-def _name(voice: ev.Voice | None) -> str | None:
-    return voice.name if voice is not None else None
 
 
 def _new() -> str:
