@@ -13,6 +13,7 @@ from domain.errors import InvalidValue
 
 MAX_TOOLS = 128  # as chat-completions allows
 MAX_TOOL_BYTES = 64_000  # all tools' JSON together: it is sent with every answer
+MAX_SCHEMA_DEPTH = 32  # nesting of a tool's parameters (a deep one can break a JSON encoder)
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -67,12 +68,33 @@ def checked_tools(tools: list[Tool], where: str) -> tuple[Tool, ...]:
         if tool.name in seen:
             raise InvalidValue(f"{at}.name: two tools are named {tool.name!r}", param=f"{at}.name")
         seen.add(tool.name)
+        if _depth(tool.parameters) > MAX_SCHEMA_DEPTH:
+            raise InvalidValue(
+                f"{at}.parameters nests deeper than {MAX_SCHEMA_DEPTH} levels",
+                param=f"{at}.parameters",
+            )
         kind = tool.parameters.get("type", "object")
         if kind != "object":
             raise InvalidValue(
                 f"{at}.parameters must be a JSON Schema of type object", param=f"{at}.parameters"
             )
     return tuple(tools)
+
+
+def _depth(value: object) -> int:
+    """How deep `value` nests (iteratively: never deeper than the schema itself)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        for child in children:
+            if isinstance(child, dict | list):
+                deepest = max(deepest, level)
+                if level <= MAX_SCHEMA_DEPTH:
+                    todo.append((child, level + 1))
+    return deepest + 1 if isinstance(value, dict | list) else 0
 
 
 def checked_choice(choice: ToolChoice, tools: tuple[Tool, ...], where: str) -> ToolChoice:

@@ -30,6 +30,13 @@ def output(item_id: str, call_id: str, text: str) -> Item:
                 call_id=call_id, text=text)  # fmt: skip
 
 
+def nested(depth: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"p": schema}}
+    return schema
+
+
 def say(item_id: str, role: Any, text: str) -> Item:
     return Item(id=item_id, role=role, audio=False, text=text)
 
@@ -87,12 +94,17 @@ def test_an_output_needs_its_call_and_a_call_id_is_used_once() -> None:
         ([Tool("a", parameters={"type": "array"})], "tools[0].parameters"),
         ([Tool(f"t{i}") for i in range(129)], "tools"),
         ([Tool("a", parameters={"enum": ["x" * 1000] * 70})], "tools"),
+        ([Tool("a", parameters=nested(40))], "tools[0].parameters"),
     ],
 )
 def test_invalid_tools_are_refused_naming_the_field(tools: list[Tool], param: str) -> None:
     with pytest.raises(InvalidValue) as refused:
         checked_tools(tools, "tools")
     assert refused.value.param == param
+
+
+def test_a_schema_as_deep_as_real_ones_is_taken() -> None:
+    assert checked_tools([Tool("a", parameters=nested(10))], "tools")
 
 
 def test_a_named_choice_must_name_an_offered_tool() -> None:
