@@ -66,6 +66,7 @@ OPERATIONS = (
     "GET /v1/usage",
     "POST /v1/realtime/client_secrets",
     "POST /v1/listen",
+    "POST /v1/speak",
 )
 POST_PATHS = [label.split(" ", 1)[1] for label in OPERATIONS if label.startswith("POST ")]
 # Where the served schema documents a 200 response unlike the one the service sends (the
@@ -80,6 +81,8 @@ SCHEMA_GAPS = {
     # JSON.
     "POST /v1/audio/transcriptions": (content_type_conformance,),
     "POST /v1/audio/translations": (content_type_conformance,),
+    # Deepgram's: the audio bytes (audio/wav, audio/mpeg, ...), documented as JSON.
+    "POST /v1/speak": (content_type_conformance, response_schema_conformance),
 }
 CHECKS = (
     not_a_server_error,
@@ -169,6 +172,15 @@ def request_bodies(voices: list[str], models: list[str]) -> dict[str, dict[str, 
                 }
             },
         },
+        "POST /v1/speak": {  # Deepgram's: the text in JSON, the rest in the query
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"text": {"type": "string", "maxLength": FUZZ_TEXT_CHARS}},
+                    "required": ["text"],
+                }
+            }
+        },
         "POST /v1/realtime/client_secrets": {
             "application/json": {
                 "schema": {
@@ -247,7 +259,7 @@ def test_every_operation_is_fuzzed(served_schema: dict[str, Any]) -> None:
 def assert_documented_error(path: str, status: int, content_type: str | None, body: Any) -> None:
     """A 4xx is JSON with a code and a message, in the shape of its API."""
     assert content_type == "application/json", (status, content_type)
-    if path == "/v1/listen":  # Deepgram's shape
+    if path in ("/v1/listen", "/v1/speak"):  # Deepgram's shape
         assert isinstance(body["err_code"], str) and body["err_code"], body
         assert isinstance(body["err_msg"], str) and body["err_msg"], body
     elif path.startswith("/v1/"):
