@@ -45,7 +45,8 @@ class Hearing(msgspec.Struct, frozen=True):
 
     encoding: str = "pcm_s16le"
     sample_rate: int = 24_000
-    language: str | None = None
+    language: str | None = None  # None: detected (a multilingual model) or the model's own
+    model: str | None = None  # the speech model (application/model_choice.py); None: default
     prompt: str | None = None  # context for the transcription
     noise_reduction: str | None = None  # off, near_field, far_field; None: the service's
 
@@ -165,6 +166,7 @@ class ConversationSession:
             manual=turn is None,
             prompt=hearing.prompt,
             noise_reduction=hearing.noise_reduction,
+            model=hearing.model,
         )
         self._heard_with = (hearing, turn)
         return self.listening

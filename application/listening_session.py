@@ -213,10 +213,12 @@ class StartListening:
         prompt: str | None = None,
         words: bool = False,
         noise_reduction: str | None = None,
+        model: str | None = None,
     ) -> ListeningSession:
         """`policy` overrides the endpointing (bounded by the transport); `manual`: the client
         commits each utterance; `noise_reduction`: "off", "near_field" or "far_field" for this
-        session, None for the service's default."""
+        session, None for the service's default; `model`: the speech model of every draft and
+        final (application/model_choice.py), None for the default."""
         if encoding not in ENCODINGS:
             raise InvalidRequest(f"encoding must be one of: {', '.join(ENCODINGS)}")
         if encoding == "pcm_s16le":
@@ -237,6 +239,7 @@ class StartListening:
             prompt=prompt,
             words=words,
             turns=self.turns,
+            model=model,
         )
         return ListeningSession(
             stream_id=stream_id,

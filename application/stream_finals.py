@@ -52,7 +52,9 @@ class StreamFinals:
         transport: str,
         language: str | None,
         hints: TranscriptionHints | None,
+        model: str | None = None,
     ) -> None:
+        self.model = model
         self.transcriber = transcriber
         self.transcribe = transcribe
         self.audio = audio
@@ -85,7 +87,9 @@ class StreamFinals:
 
     async def _model(self, clip: AudioClip) -> Heard:
         started = self.monotonic()
-        job = TranscriptionJob(clip, self.language, kind="utterance", hints=self.hints)
+        job = TranscriptionJob(
+            clip, self.language, kind="utterance", model=self.model, hints=self.hints
+        )
         transcript = await self.transcriber.transcribe(job)
         return transcript, 1000 * (self.monotonic() - started)
 

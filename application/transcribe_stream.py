@@ -87,11 +87,10 @@ class UtteranceStream:
         prompt: str | None = None,
         words: bool = False,
         turns: TurnDetector | None = None,
+        model: str | None = None,  # every draft's and final's (None: the default)
     ) -> None:
-        self.transcriber = transcriber
-        self.vad = vad
-        self.emit = emit
-        self.language = language
+        self.transcriber, self.model = transcriber, model
+        self.vad, self.emit, self.language = vad, emit, language
         self._draft_hints = TranscriptionHints(prompt=prompt) if prompt else None  # no timing
         self._monotonic = clock.monotonic if clock is not None else time.monotonic
         self.turns = Turns(policy, partial_ms=partial_ms, manual=manual, judge=turns is not None)
@@ -108,6 +107,7 @@ class UtteranceStream:
             transport=transport,
             language=language,
             hints=TranscriptionHints(prompt=prompt, words=words) if prompt or words else None,
+            model=model,
         )
         self._notices: list[StreamEvent] = []
         self._draft: asyncio.Task[None] | None = None
@@ -236,7 +236,7 @@ class UtteranceStream:
             raise
 
     async def _partial(self, clip: AudioClip, utterance: int, start: int) -> None:
-        job = TranscriptionJob(clip, self.language, kind="draft", hints=self._draft_hints)
+        job = TranscriptionJob(clip, self.language, "draft", self.model, hints=self._draft_hints)
         try:
             transcript = await self.transcriber.transcribe(job)
         except Busy:

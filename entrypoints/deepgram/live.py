@@ -18,6 +18,7 @@ from litestar import WebSocket, websocket
 
 from application.connections import Closed, Connection
 from application.listening_session import ListeningLimits, ListeningSession
+from application.model_choice import choose
 from domain.errors import AudioTooLarge, InvalidAudio, VoicePipeError
 from domain.speech import container_encoding
 from entrypoints.bootstrap import Container
@@ -132,6 +133,13 @@ class LiveDialect(BaseDialect[Frame]):
         asked = options.live(
             self.query, models(self.container), self.container.listen.limits.endpoint_ms
         )
+        common, catalog = asked.common, self.container.catalog
+        named = (self.query.get("model") or "").strip()  # the default by name is still asked for
+        model, language = choose(catalog, named if named in catalog.model_names() else common.model,
+                                 common.language, detect=common.language is None)  # fmt: skip
+        heard = options.Common(model, model or asked.common.model_name, language,
+                               asked.common.punctuate, asked.common.prompt)  # fmt: skip
+        asked = msgspec.structs.replace(asked, common=heard)
         self.results = LiveResults(asked, self.request_id, self._send, self._position)
         if asked.encoding is not None:
             self._open(asked.encoding)
@@ -185,6 +193,7 @@ class LiveDialect(BaseDialect[Frame]):
             manual=asked.endpoint_ms is None,
             prompt=asked.common.prompt,
             words=True,  # Deepgram's finals time every word
+            model=asked.common.model,
         )
         return self.session
 

@@ -170,17 +170,11 @@ def prerecorded(query: Query, models: Models, max_channels: int = 8) -> Prerecor
 
 def live(query: Query, models: Models, endpoint_ms: int) -> Live:
     """`endpoint_ms`: the service's own silence to end an utterance, when none is asked."""
-    shared = common(query, models)
-    if shared.model is not None:
-        raise InvalidParameter(
-            "model", f"model: streams are transcribed by the default model ({models.default})"
-        )
+    shared = common(query, models)  # the model for the language: application/model_choice
     if flag(query, "detect_language"):
-        raise UnsupportedFeature(
-            "detect_language", "detect_language is for prerecorded audio; streams take language"
-        )
-    if query.get("language") is None:
-        shared = msgspec.structs.replace(shared, language="en")
+        shared = msgspec.structs.replace(shared, language=None)
+    elif query.get("language") is None:
+        shared = msgspec.structs.replace(shared, language="en")  # Deepgram's default
     if channels_of(query, 8) != 1:
         raise UnsupportedFeature("channels", "streams are mono: channels must be 1")
     encoding = _encoding(query)

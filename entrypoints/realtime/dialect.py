@@ -16,6 +16,7 @@ import msgspec
 from application.connections import Connection
 from application.conversation_events import AnswerDropped, ConversationEvent
 from application.conversation_session import ConversationSession, Hearing, ReplyOptions
+from application.model_choice import choose
 from application.noise_reduction import noise_mode
 from application.replying import OutputAudio
 from domain.errors import InvalidRequest, VoicePipeError
@@ -39,6 +40,8 @@ from entrypoints.websocket import Frame
 SESSION_SECONDS = 3600  # `expires_at`, as OpenAI's sessions
 _encoder = msgspec.json.Encoder()
 HANDLERS = Handlers()
+# OpenAI's transcription models: the service's default, or the model the language needs
+OPENAI_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 
 
 class RealtimeDialect(BaseDialect[Frame]):
@@ -136,15 +139,20 @@ class RealtimeDialect(BaseDialect[Frame]):
         return session_shape(self.config, beta=self.beta, expires_at=self.expires_at)
 
     async def _configure(self, config: SessionConfig) -> None:
+        transcription = config.transcription
+        model, language = None, None
+        if transcription is not None:  # refused before anything of the update is applied
+            asked = None if transcription.model in OPENAI_MODELS else transcription.model
+            model, language = choose(self.container.catalog, asked, transcription.language)
         self.config = config
         conversation = self.conversation
         assert conversation is not None
         conversation.defaults = self._options(None)
-        transcription = config.transcription
         hearing = Hearing(
             encoding=config.input_encoding,
             sample_rate=config.rate_of(config.input_format),
-            language=transcription.language if transcription else None,
+            language=language,
+            model=model,
             prompt=transcription.prompt if transcription else None,
             noise_reduction=config.noise_reduction,
         )

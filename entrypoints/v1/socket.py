@@ -69,7 +69,9 @@ class VoiceDialect(BaseDialect[Frame]):
     def __init__(self, container: Container) -> None:
         super().__init__(container)
         self.speech = SpeechOut(container.speaking, self.reply, self.send)
-        self.listening = ListeningIn(container.listen, self._principal, self.reply)
+        self.listening = ListeningIn(
+            container.listen, self._principal, self.reply, container.catalog
+        )
 
     @property
     def busy(self) -> bool:

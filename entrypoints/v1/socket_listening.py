@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from application.access import Principal
+from application.catalog import Catalog
 from application.listening_session import ListeningSession, StartListening
+from application.model_choice import choose
 from application.transcribe_stream import Emit, Failed, Final, Partial, StreamEvent
 from domain.errors import InvalidRequest, VoicePipeError
 from entrypoints.v1.frames import (
@@ -29,9 +31,14 @@ class ListeningIn:
     """At most one listening session per connection, opened by `stt_start`."""
 
     def __init__(
-        self, listen: StartListening, principal: Callable[[], Principal], send: SendFrame
+        self,
+        listen: StartListening,
+        principal: Callable[[], Principal],
+        send: SendFrame,
+        catalog: Catalog | None = None,
     ) -> None:
         self.listen = listen
+        self.catalog = catalog
         self.principal = principal
         self.send = send
         self.session: ListeningSession | None = None
@@ -68,11 +75,15 @@ class ListeningIn:
         if self.session is not None:
             raise InvalidRequest("an utterance stream is already open; send stt_stop first")
         stream_id = message.id or request_id
+        model, language = None, message.language
+        if self.catalog is not None:  # refused before anything is opened or charged
+            model, language = choose(self.catalog, message.model, message.language)
         self.session = self.listen.open(
             stream_id=stream_id,
             encoding=message.encoding,
             sample_rate=message.sample_rate,
-            language=message.language,
+            language=language,
+            model=model,
             principal=self.principal(),
             emit=renderer(stream_id, self.send),
         )

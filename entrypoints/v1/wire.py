@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 import pybase64
 from litestar import Request
 from litestar.datastructures import FormMultiDict
+from msgspec import Meta
 
 from domain.errors import AudioTooLarge, InvalidRequest, VoicePipeError
 
@@ -82,7 +83,8 @@ class SttStart(msgspec.Struct, frozen=True, tag="stt_start", tag_field="type"):
     id: str | None = None
     encoding: str = "pcm_s16le"
     sample_rate: int = 16_000
-    language: str | None = None
+    language: Annotated[str, Meta(max_length=35)] | None = None  # None: the model's or detected
+    model: Annotated[str, Meta(max_length=200)] | None = None  # None: the one the language needs
 
 
 class SttEnd(msgspec.Struct, frozen=True, tag="stt_end", tag_field="type"):

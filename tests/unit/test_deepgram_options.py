@@ -133,9 +133,19 @@ def test_live_settings() -> None:
      ("encoding=flac", "encoding"), ("encoding=linear16", "sample_rate"),
      ("encoding=linear16&sample_rate=96000", "sample_rate"), ("endpointing=-5", "endpointing"),
      ("endpointing=later", "endpointing"), ("utterance_end_ms=99", "utterance_end_ms"),
-     ("model=base", "model"), ("detect_language=true", "detect_language")],
+     ("model=large-v3", "model")],
 )  # fmt: skip
 def test_live_refusals_name_their_parameter(text: str, param: str) -> None:
     with pytest.raises((InvalidParameter, UnsupportedFeature)) as refused:
         live(text)
     assert getattr(refused.value, "param", None) == param and param in refused.value.message
+
+
+def test_streams_take_a_configured_model_and_detect_the_language_when_asked() -> None:
+    """Which model speaks which language is application/model_choice's: checked at open."""
+    assert live("model=base&language=es").common == options.Common(
+        "base", "base", "es", False, None
+    )
+    assert live("language=multi").common.language is None
+    assert live("detect_language=true&language=es").common.language is None
+    assert live("").common.language == "en"  # Deepgram's default
