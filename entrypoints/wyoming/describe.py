@@ -10,9 +10,8 @@ from application.catalog import Catalog
 
 SERVICE = Attribution(name="voicepipe", url="https://github.com/voicepipe/voicepipe")
 VERSION = version("voicepipe")  # read once: metadata lookups scan the installed packages
-WHISPER = Attribution(
-    "OpenAI Whisper (faster-whisper)", "https://github.com/SYSTRAN/faster-whisper"
-)
+WHISPER = Attribution("OpenAI Whisper (faster-whisper)",
+                      "https://github.com/SYSTRAN/faster-whisper")  # fmt: skip
 
 
 def info(catalog: Catalog) -> Info:

@@ -4,7 +4,7 @@ wrong type is a coded error naming it, never a crash."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import msgspec
 from msgspec import Meta
@@ -26,6 +26,7 @@ class Describe(msgspec.Struct, frozen=True):
 
 
 class Transcribe(msgspec.Struct, frozen=True):
+    name: Name | None = None  # a model describe lists
     language: Name | None = None
 
 
@@ -60,10 +61,9 @@ class SynthesizeStop(msgspec.Struct, frozen=True):
     pass
 
 
-COMMANDS = (Describe, Transcribe, AudioStart, AudioChunk, AudioStop,
-            Synthesize, SynthesizeStart, SynthesizeChunk, SynthesizeStop)  # fmt: skip
 Command = (Describe | Transcribe | AudioStart | AudioChunk | AudioStop | Synthesize
            | SynthesizeStart | SynthesizeChunk | SynthesizeStop)  # fmt: skip
+COMMANDS: tuple[type, ...] = get_args(Command)
 # Wyoming names an event by its class in kebab case: AudioStart is "audio-start".
 TYPES: dict[str, Any] = {
     re.sub(r"(?<!^)(?=[A-Z])", "-", kind.__name__).lower(): kind for kind in COMMANDS

@@ -14,6 +14,7 @@ from wyoming.event import Event
 
 from application.connections import Connection
 from application.listening_session import ListeningSession
+from application.next_utterance import NextUtterance
 from application.speech_streams import Say, SpeechStreams
 from application.stream_speech import StreamChunk, StreamFinished, StreamItem, StreamStarted
 from application.transcribe_stream import Failed, Final, Partial, StreamEvent
@@ -36,11 +37,10 @@ class WyomingDialect(BaseDialect[Event]):
 
     def __init__(self, container: Container) -> None:
         super().__init__(container)
-        self._language: str | None = None
+        self._next = NextUtterance(container.catalog)  # as transcribe asked
         self._rate = 0  # of the audio-start in progress
         self._listening: ListeningSession | None = None
         self._deltas = TranscriptDeltas()
-        self._streamed = False  # transcript-start sent for this utterance
         self._transcribed = asyncio.Event()
         self._speech = SpeechStreams(container.speaking, "wyoming", self._failed)
         self._streaming_text = False  # between synthesize-start and synthesize-stop
@@ -61,11 +61,10 @@ class WyomingDialect(BaseDialect[Event]):
         return Error(text=problem.message, code=problem.code).event()
 
     def paced(self, command: object) -> bool:
-        return isinstance(command, ev.AudioChunk) and self._listening is not None
+        return isinstance(command, ev.AudioChunk) and bool(self._listening or self._next.refused)
 
     async def drain(self, seconds: float) -> None:
-        """The utterance in progress gets its transcript (or an error); speech in progress
-        finishes, bounded by the drain time."""
+        """The utterance in progress gets its answer; speech in progress ends, or is cut."""
         if self._listening is not None:
             await self._audio_stop(ev.AudioStop())
         await self._speech.drain(seconds)
@@ -82,7 +81,7 @@ class WyomingDialect(BaseDialect[Event]):
 
     @HANDLERS.on(ev.Transcribe)
     async def _transcribe(self, event: ev.Transcribe) -> None:
-        self._language = event.language or None
+        self._next.ask(event.name, event.language)
 
     @HANDLERS.on(ev.AudioStart)
     async def _audio_start(self, start: ev.AudioStart) -> None:
@@ -90,13 +89,16 @@ class WyomingDialect(BaseDialect[Event]):
         if start.width != 2 or start.channels != 1:
             raise InvalidRequest("audio must be 16-bit mono PCM (width 2, channels 1)")
         await self._drop_listening()
-        self._deltas, self._streamed, self._rate = TranscriptDeltas(), False, start.rate
+        if self._next.refused:
+            return  # the utterance of a refused transcribe: dropped
+        self._deltas, self._rate = TranscriptDeltas(), start.rate
         self._transcribed = asyncio.Event()
         self._listening = self.container.listen.open(
             stream_id=self.connection.id + "-" + uuid.uuid4().hex[:6],
             encoding="pcm_s16le",
             sample_rate=start.rate,
-            language=self._language,
+            language=self._next.language,
+            model=self._next.model,
             principal=self.connection.principal,
             emit=self._heard,
             transport="wyoming",
@@ -105,6 +107,8 @@ class WyomingDialect(BaseDialect[Event]):
 
     @HANDLERS.on(ev.AudioChunk)
     async def _audio_chunk(self, chunk: ev.AudioChunk) -> None:
+        if self._listening is None and self._next.refused:
+            return
         if self._listening is None:
             raise InvalidRequest("audio-chunk before audio-start")
         if chunk.width != 2 or chunk.channels != 1 or chunk.rate != self._rate:
@@ -116,16 +120,17 @@ class WyomingDialect(BaseDialect[Event]):
     @HANDLERS.on(ev.AudioStop)
     async def _audio_stop(self, _: ev.AudioStop) -> None:
         session, self._listening = self._listening, None
-        if session is None:
+        if session is None and not self._next.refused:
             raise InvalidRequest("audio-stop before audio-start")
         try:
-            if not await session.end_utterance():
+            if session is not None and not await session.end_utterance():
                 await self.send(asr.Transcript(text="").event())  # nothing was sent
-                return
-            await self._transcribed.wait()
+            elif session is not None:
+                await self._transcribed.wait()
         finally:
-            await session.stop(finish=False)
-        self._language = None
+            if session is not None:
+                await session.stop(finish=False)
+            self._next.clear()
 
     async def _heard(self, item: StreamEvent) -> None:
         if isinstance(item, Partial):
@@ -135,8 +140,8 @@ class WyomingDialect(BaseDialect[Event]):
             # clients that do not stream read only the transcript.
             transcript = item.result.transcript
             await self._chunk(transcript.text)
-            if not self._streamed:
-                await self.send(asr.TranscriptStart(language=self._language).event())
+            if not self._deltas.sent:  # no chunk: transcript-start not sent yet
+                await self.send(asr.TranscriptStart(language=self._next.language).event())
             text, language = transcript.text, transcript.language
             await self.send(asr.Transcript(text=text, language=language).event())
             await self.send(asr.TranscriptStop().event())
@@ -146,12 +151,11 @@ class WyomingDialect(BaseDialect[Event]):
             self._transcribed.set()
 
     async def _chunk(self, text: str) -> None:
-        delta = self._deltas.delta(text)
+        first, delta = not self._deltas.sent, self._deltas.delta(text)  # first: nothing sent yet
         if not delta:
             return
-        if not self._streamed:
-            self._streamed = True
-            await self.send(asr.TranscriptStart(language=self._language).event())
+        if first:
+            await self.send(asr.TranscriptStart(language=self._next.language).event())
         await self.send(asr.TranscriptChunk(text=delta).event())
 
     async def _drop_listening(self) -> None:
