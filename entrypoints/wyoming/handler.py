@@ -54,6 +54,7 @@ class WyomingDialect(BaseDialect[Event]):
         self._speech.principal = connection.principal
 
     def decode(self, frame: Frame) -> ev.Command:
+        self._next.refused |= frame.type == "transcribe"  # until read and chosen: else, dropped
         return ev.decode(frame)
 
     def render_error(self, error: VoicePipeError, command: ev.Command | None) -> Event:
@@ -203,8 +204,7 @@ class WyomingDialect(BaseDialect[Event]):
         await self.send(self.render_error(error, None))
 
     def _voice(self, voice: ev.Voice | None) -> str | None:
-        asked = voice or ev.Voice()
-        return self.container.catalog.voice_for(asked.name, asked.language)
+        return self.container.catalog.voice_for(voice.name, voice.language) if voice else None
 
     def _say(self) -> Say:
         """audio-start, a chunk per piece, audio-stop."""

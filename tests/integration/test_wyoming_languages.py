@@ -48,11 +48,11 @@ def spanish() -> tuple[bytes, str]:
     return quiet + clip.pcm + quiet, clip.text
 
 
-async def answer(connection: AsyncTcpClient, ask: Transcribe, pcm: bytes) -> list[Event]:
+async def answer(connection: AsyncTcpClient, ask: Transcribe | Event, pcm: bytes) -> list[Event]:
     """What one utterance got: the events up to its transcript, or an error and what
     followed the audio (nothing, for a refused one)."""
     seen: list[Event] = []
-    await connection.write_event(ask.event())
+    await connection.write_event(ask if isinstance(ask, Event) else ask.event())
     await send_audio(connection, pcm)
     async with asyncio.timeout(120):
         while (event := await connection.read_event()) is not None:
@@ -94,12 +94,17 @@ async def test_a_language_the_named_model_does_not_speak_is_refused(wyoming: Wyo
         refused = await answer(connection, Transcribe(name="tiny.en", language="es"), pcm)
         unknown = await answer(connection, Transcribe(language="xx"), pcm)
         no_model = await answer(connection, Transcribe(name="large-v9", language="es"), pcm)
+        # Malformed asks: refused as such, and their utterance is dropped all the same.
+        huge = await answer(connection, Transcribe(name="x" * 300, language="es"), pcm)
+        typed = await answer(connection, Event("transcribe", {"language": 34}), pcm)
         # The connection goes on, and the next utterance is heard.
         english = await answer(connection, Transcribe(language="en"), speech_16k_pcm(SENTENCE))
     for seen, code in [
         (refused, "language_not_supported"),
         (unknown, "language_not_supported"),
         (no_model, "unknown_model"),
+        (huge, "invalid_request"),
+        (typed, "invalid_request"),
     ]:
         # One error, and the utterance's audio was dropped: no transcript in English.
         assert [e.type for e in seen] == ["error", "info"], [e.type for e in seen]
