@@ -47,6 +47,10 @@ class Catalog:
     def voices(self) -> list[VoiceInfo]:
         return voices_of(self.speech)
 
+    def voice_languages(self) -> dict[str, str]:
+        """Each voice's locale, by name."""
+        return {voice.name: voice.language for voice in self.voices()}
+
     def voice_for(self, name: str | None, language: str | None) -> str | None:
         """A voice by name, else the first whose language is `language` (es, es_ES, es-ES: a
         locale first, then its language), else None: the default voice. A language no voice

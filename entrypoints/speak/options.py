@@ -4,6 +4,7 @@ each refusal names the parameter (the query reading is Deepgram's, shared)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 
 import msgspec
 
@@ -34,17 +35,25 @@ class SpeakOptions(msgspec.Struct, frozen=True):
     speed: float
 
 
-def voice_of(model: str, voices: dict[str, list[str]]) -> str | None:
+def voice_of(
+    model: str, voices: dict[str, list[str]], languages: Mapping[str, str] | None = None
+) -> str | None:
     """A configured voice's name is that voice; an Aura model is the voice its character
-    names (aura-2-thalia-en: thalia) where one is configured, else the default voice."""
+    names (aura-2-thalia-en: thalia) where one is configured, else for a language other than
+    English (aura-2-celeste-es) the first voice of that language (`languages`: voice ->
+    locale), else the default voice."""
     names = {name for listed in voices.values() for name in listed}
     if model in names:
         return model
     if not model.startswith("aura-") or model.count("-") < 2:
         known = ", ".join(sorted(names))
         raise InvalidParameter("model", f"unknown model {model!r}: use aura-* or one of {known}")
-    character = model.split("-")[-2]
-    return character if character in names else None
+    character, language = model.split("-")[-2:]
+    language = language.lower()
+    if character in names:
+        return character
+    speakers = [v for v, spoken in (languages or {}).items() if spoken.split("_")[0] == language]
+    return speakers[0] if speakers and language != "en" else None
 
 
 def model_facts(voice: Voice) -> dict[str, str]:
@@ -53,7 +62,13 @@ def model_facts(voice: Voice) -> dict[str, str]:
     return {"model_version": version, "model_uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, version))}
 
 
-def read(query: Query, voices: dict[str, list[str]], *, rest: bool) -> SpeakOptions:
+def read(
+    query: Query,
+    voices: dict[str, list[str]],
+    *,
+    rest: bool,
+    languages: Mapping[str, str] | None = None,
+) -> SpeakOptions:
     refuse_listen_only(query)  # callback and the like
     model = query.get("model") or "aura-asteria-en"  # Deepgram's default
     encoding = (query.get("encoding") or "linear16").lower()
@@ -78,4 +93,5 @@ def read(query: Query, voices: dict[str, list[str]], *, rest: bool) -> SpeakOpti
     integer(query, "bit_rate", *BIT_RATES.get(encoding, (0, 0)))
     speed = Speed.parse(number(query, "speed") or 1.0)
     rate = rate or (24_000 if encoding == "linear16" else 8_000 if rates else 0)
-    return SpeakOptions(model, voice_of(model, voices), encoding, rate, container, speed)
+    voice = voice_of(model, voices, languages)
+    return SpeakOptions(model, voice, encoding, rate, container, speed)

@@ -27,7 +27,8 @@ class SpeakBody(msgspec.Struct, frozen=True):
 async def speak_text(request: Request[Any, Any, Any]) -> Response[bytes]:
     container: Container = request.app.state.container
     query = Query(request.query_params.multi_items())
-    asked = options.read(query, container.speech.voices(), rest=True)
+    languages = container.catalog.voice_languages()  # Aura's -es, -de, ... models
+    asked = options.read(query, container.speech.voices(), rest=True, languages=languages)
     body = decode_body(await request.body(), SpeakBody)
     raw = options.RAW.get(asked.encoding)
     result = await container.speaking.speak(

@@ -96,7 +96,8 @@ class SpeakDialect(BaseDialect[Frame]):
 
     async def open(self, connection: Connection[Frame]) -> None:
         await super().open(connection)
-        self.asked = asked = options.read(self.query, self.container.speech.voices(), rest=False)
+        voices, languages = self.container.speech.voices(), self.container.catalog.voice_languages()
+        self.asked = asked = options.read(self.query, voices, rest=False, languages=languages)
         self.streams.principal = connection.principal
         voice = self.container.speech.candidates(asked.voice)[0].voice
         metadata = {"type": "Metadata", "request_id": self.request_id, "model_name": asked.model}

@@ -140,11 +140,15 @@ def test_every_protocol_speaks_the_voice_by_name_cached_under_its_own_key(
     assert answer.headers["x-voice"] == SPANISH
     assert len(answer.content) > 2 * 22_050  # a second and more of speech
 
-    with deepgram(voiced.server, KEY).speak.v1.audio.with_raw_response.generate(
-        text=TEXT, model=SPANISH
-    ) as raw:
-        assert raw.headers["dg-model-name"] == SPANISH
-        assert len(b"".join(raw.data)) > 20_000  # a second and more of 24 kHz speech
+    speak = deepgram(voiced.server, KEY).speak.v1.audio
+    aura = {}
+    for model in (SPANISH, "aura-2-celeste-es", "aura-2-thalia-en"):
+        with speak.with_raw_response.generate(text=TEXT, model=model) as raw:
+            assert raw.headers["dg-model-name"] == model
+            aura[model] = b"".join(raw.data)
+    assert len(aura[SPANISH]) > 20_000  # a second and more of 24 kHz speech
+    # A Spanish Aura model is the Spanish voice; an English one the default voice.
+    assert aura["aura-2-celeste-es"] == aura[SPANISH] != aura["aura-2-thalia-en"]
 
     with connect(voiced.server.ws_url, max_size=None, additional_headers=AUTH) as ws:
         ws.send(json.dumps({"type": "text", "text": TEXT, "voice": SPANISH, "format": "pcm"}))
@@ -152,7 +156,7 @@ def test_every_protocol_speaks_the_voice_by_name_cached_under_its_own_key(
     assert (reply["type"], reply["voice"], reply["cached"]) == ("audio", SPANISH, True)
 
     # Charged as any voice: every character of every request that spoke.
-    assert used(voiced.server) - before == 6 * len(TEXT)  # the cached repeats too
+    assert used(voiced.server) - before == 8 * len(TEXT)  # the cached repeats too
 
 
 def test_wyoming_picks_the_voice_by_name_or_by_language(voiced: Wyoming) -> None:

@@ -14,6 +14,7 @@ from adapters.piper_synthesizer import bundled_voice, voice_files, voice_languag
 from application.catalog import Catalog
 from domain.errors import UnknownVoice
 from entrypoints.settings import Settings, SettingsError
+from entrypoints.speak.options import voice_of as speak_voice_of
 from entrypoints.speech_models import piper_voices
 
 
@@ -109,3 +110,14 @@ def test_voices_list_each_with_its_language() -> None:
         ("en_US-joe", "en_US"),
         ("es_ES-luis", "es_ES"),
     ]
+
+
+def test_an_aura_model_of_another_language_is_a_voice_of_that_language() -> None:
+    voices = {"piper": ["en_US-joe", "es_ES-luis"]}
+    languages = {"en_US-joe": "en_US", "es_ES-luis": "es_ES"}
+    assert speak_voice_of("aura-2-celeste-es", voices, languages) == "es_ES-luis"
+    assert speak_voice_of("aura-2-celeste-ES", voices, languages) == "es_ES-luis"
+    assert speak_voice_of("es_ES-luis", voices, languages) == "es_ES-luis"  # by name
+    # English Aura models and languages no voice speaks: the default voice, as before.
+    assert speak_voice_of("aura-2-thalia-en", voices, languages) is None
+    assert speak_voice_of("aura-2-agathe-fr", voices, languages) is None
