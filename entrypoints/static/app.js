@@ -8,6 +8,7 @@ const state = (window.voicepipe = {
   playedSeconds: 0, scheduledSeconds: 0, partials: 0, finals: [], statsUpdates: 0,
   // Talk: 24 kHz samples sent and played, answers finished, and each exchange so far.
   talkSentSamples: 0, talkPlayedSamples: 0, talkResponses: 0, talkInterruptions: 0, talkTurns: [],
+  talkBargeIns: [], // for each speech start during an answer: how many of its sounds were queued
 });
 
 const FRIENDLY = {
@@ -721,6 +722,7 @@ function onTalkMessage(event) {
   const message = JSON.parse(event.data);
   switch (message.type) {
     case "input_audio_buffer.speech_started": {
+      if (talk.responseId) state.talkBargeIns.push(talkPlayer.sources.size); // audio queued then
       talkPlayer.stop(); // barge-in: the user talks over the answer
       if (talk.responseId) talk.dropped = talk.responseId;
       talk.heardIn = talk.hold;
