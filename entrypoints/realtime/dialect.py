@@ -18,20 +18,18 @@ from application.conversation_events import AnswerDropped, ConversationEvent
 from application.conversation_session import ConversationSession, Hearing, ReplyOptions
 from application.model_choice import choose
 from application.noise_reduction import noise_mode
-from application.replying import OutputAudio
 from domain.errors import InvalidRequest, VoicePipeError
-from domain.tools import checked_choice, checked_tools
 from entrypoints.bootstrap import Container
 from entrypoints.dialect import BaseDialect, Handlers
 from entrypoints.openai.speech import voice_of
 from entrypoints.realtime import events as ev
 from entrypoints.realtime.render import rendered
+from entrypoints.realtime.replies import reply_options
 from entrypoints.realtime.session import (
     SessionConfig,
     SessionType,
     new_session,
     read,
-    tokens,
     updated,
 )
 from entrypoints.realtime.shapes import BETA_NAMES, error_body, item_shape, session_shape
@@ -159,44 +157,8 @@ class RealtimeDialect(BaseDialect[Frame]):
         await conversation.configure(hearing, config.turn_detection)
 
     def _options(self, asked: ev.ResponseIn | None) -> ReplyOptions:
-        config, asked = self.config, asked or ev.ResponseIn()
-        modalities: list[str] = list(
-            asked.output_modalities or asked.modalities or config.output_modalities
-        )
-        if self.beta and "audio" in modalities:
-            modalities = ["audio"]
-        if modalities not in (["audio"], ["text"]):
-            raise InvalidRequest('output_modalities must be ["audio"] or ["text"]')
-        limit = asked.max_output_tokens
-        if isinstance(limit, msgspec.UnsetType):
-            limit = asked.max_response_output_tokens
-        audio = None
-        if modalities == ["audio"]:
-            voice = asked.audio.output.voice or asked.voice or config.voice
-            audio = OutputAudio(
-                encoding=config.output_encoding,
-                rate=config.rate_of(config.output_format),
-                voice=voice_of(voice, self.container.speech.voices()),
-                speed=config.speed,
-            )
-        tools = (
-            config.tools if asked.tools is None else checked_tools(asked.tools, "response.tools")
-        )
-        choice = config.tool_choice if asked.tool_choice is None else asked.tool_choice
-        out_of_band = asked.conversation == "none"
-        conversation_id = None if out_of_band else "conv_" + config.id.removeprefix("sess_")
-        tag = {"conversation_id": conversation_id, "output_modalities": modalities,
-               "metadata": asked.metadata}  # fmt: skip
-        unset = isinstance(limit, msgspec.UnsetType)
-        return ReplyOptions(
-            instructions=config.instructions if asked.instructions is None else asked.instructions,
-            audio=audio,
-            max_tokens=config.max_output_tokens if unset else tokens(limit),
-            in_conversation=not out_of_band,
-            tag=tag,
-            tools=tools,
-            tool_choice=checked_choice(choice, tools, "response.tool_choice"),
-        )
+        voices = self.container.speech.voices()
+        return reply_options(self.config, asked or ev.ResponseIn(), beta=self.beta, voices=voices)
 
     # Handlers, one per client event
 
