@@ -1,6 +1,6 @@
 """Issue 17: concurrent real-time streams one machine holds, before and after.
 
-Run: .venv/bin/python -m bench.streams_held [--seconds 30] [--configs before,after]
+Run: .venv/bin/python -m bench.streams_held [--seconds 30] [--configs before,after,multilingual]
 
 For each configuration a `voicepipe serve` starts on loopback and `voicepipe bench`'s ramp
 (entrypoints.benchmark.ramp) runs 1, 2, 4, 6, 8, 12, ... streams at once over /ws/voice, each
@@ -16,8 +16,11 @@ import asyncio
 
 from bench.harness import running_service
 from bench.human_speech import clips
-from bench.turn_end import CONFIGS
+from bench.turn_end import CONFIGS as TURN_CONFIGS
 from entrypoints.benchmark.ramp import Step, ramp, streams_held
+
+# `multilingual`: the default model is Whisper base, as a stream in another language gets it.
+CONFIGS = TURN_CONFIGS | {"multilingual": {"WHISPER_MODEL": "base"}}
 
 
 def speech(count: int = 12) -> list[bytes]:
