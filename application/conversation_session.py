@@ -318,13 +318,13 @@ class ConversationSession:
 
     async def _user_turn(self, turn: UserTurn) -> None:
         if not self._answers_by_itself() or not turn.item.text.strip():
-            self.speculation.take("")  # the turn is over: nothing begun is used
+            self.speculation.turn_over()
             await self._tell_dropped()
             return  # nothing was said: no answer
         try:
             await self.access.admit_request(self.principal)
             if self.active or self.closing:
-                self.speculation.take("")  # the turn is over; nothing begun is used
+                self.speculation.turn_over()
             elif (begun := self.speculation.take(turn.item.text)) is not None:
                 begun.confirm(turn.speech_ended_at)
                 self._run(begun, self.defaults)
@@ -332,7 +332,7 @@ class ConversationSession:
             await self._tell_dropped()
             await self.respond(self.defaults, turn.speech_ended_at)
         except VoicePipeError as error:
-            self.speculation.take("")
+            self.speculation.turn_over()
             await self._tell_dropped()
             await self.tell(ConversationFailed(error))
 

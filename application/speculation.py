@@ -52,6 +52,10 @@ class Speculation:
         self._end(heard, reply, used=True)
         return reply
 
+    def turn_over(self) -> None:
+        """The user's turn ended without an answer to it: nothing begun is used."""
+        self.take("")
+
     def drop(self) -> None:
         held, self._held = self._held, None
         if held is not None:
