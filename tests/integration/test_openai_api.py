@@ -130,7 +130,9 @@ def test_speed_changes_the_duration(client: openai.OpenAI) -> None:
     fast = client.audio.speech.create(
         model="tts-1", voice="alloy", input=text, response_format="mp3", speed=2.0
     )
-    assert seconds_of(fast.content) < 0.7 * seconds_of(normal.content)
+    # Piper at speed 2 says it in 0.6-0.75 of the time (its pauses and noise vary); a speed
+    # left unapplied gives 0.95-1.05.
+    assert seconds_of(fast.content) < 0.85 * seconds_of(normal.content)
     with pytest.raises(openai.BadRequestError):
         client.audio.speech.create(model="tts-1", voice="alloy", input=text, speed=9.0)
 

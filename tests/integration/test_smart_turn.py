@@ -62,12 +62,18 @@ def pipecat_window(pcm: bytes) -> np.ndarray:
     return np.pad(audio, (WINDOW_SAMPLES - len(audio), 0))
 
 
+async def median_score(turn: SmartTurn, text: str) -> float:
+    return float(np.median([await turn.complete(speech_16k_pcm(text)) for _ in range(3)]))
+
+
 @pytest.mark.parametrize(("complete", "cut"), PAIRS)
 async def test_a_finished_sentence_scores_higher_than_one_broken_off(
     turn: SmartTurn, complete: str, cut: str
 ) -> None:
-    finished = await turn.complete(speech_16k_pcm(complete))
-    broken_off = await turn.complete(speech_16k_pcm(cut))
+    # The median of three syntheses: now and then one rendering of a finished sentence scores
+    # under 0.5 (seen once in a full run: 0.39); two of three together would be a broken model.
+    finished = await median_score(turn, complete)
+    broken_off = await median_score(turn, cut)
     assert finished > 0.5, (complete, finished)
     assert broken_off < finished, (cut, broken_off, finished)
 
