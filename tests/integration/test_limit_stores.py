@@ -12,6 +12,7 @@ from adapters.memory_limits import InMemoryLimits
 from adapters.redis_limits import RedisLimits
 from adapters.redis_link import RedisLink
 from application.ports import LimitStore
+from tests.integration.redis_server import RedisProcess
 
 NOW = 1_699_999_990.0  # 10 s into a minute window (1_699_999_980 is a multiple of 60)
 
@@ -170,3 +171,48 @@ async def test_redis_away_falls_back_to_local_counts() -> None:
     assert await store.join("k:conns", "a", 5, 120, NOW)
     assert await store.members("k:conns", NOW) == 1
     await link.close()
+
+
+async def test_an_outage_spends_only_each_instances_share_then_merges_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two instances on a Redis that goes away and comes back (with its data, as a failover's
+    new primary has it): while away each spends at most its share of what it last knew was
+    left; on return what each counted goes into the shared counters, once."""
+    monkeypatch.setattr("adapters.redis_limits.BEAT_SECONDS", 0.0)  # both know of the other
+    server = RedisProcess()
+    server.start()
+    links = [RedisLink(server.url, timeout=0.3, max_backoff=0.2) for _ in range(2)]
+    try:
+        for link in links:
+            await link.connect()
+        first, second = (RedisLimits(link, prefix="fleet") for link in links)
+        await second.take("k:chars", 1, 10, 86_400, NOW)
+        for _ in range(4):
+            assert await first.take("k:chars", 1, 10, 86_400, NOW) == 0.0
+        assert await second.take("k:chars", 0, 10, 86_400, NOW) == 0.0  # knows 5 are used
+        server.stop()
+        # Both think 5 of 10 are left; two instances: 2.5 each.
+        spent = [0, 0]
+        for which, store in enumerate((first, second)):
+            while await store.take("k:chars", 1, 10, 86_400, NOW) == 0.0:
+                spent[which] += 1
+        assert spent == [2, 2]
+        token = f"token:{uuid.uuid4().hex}"
+        assert await first.first_use(token, 60)
+        assert await first.hit("k:minute", 10, 60, NOW) == 0.0
+        server.start()
+        for link in links:
+            async with asyncio.timeout(30):
+                await link.wait_up()
+        assert await first.total("k:chars", 86_400, NOW) == 7.0  # 5 + first's 2
+        assert await second.total("k:chars", 86_400, NOW) == 9.0  # + second's 2, once
+        assert await first.total("k:chars", 86_400, NOW) == 9.0
+        assert await second.take("k:chars", 1, 10, 86_400, NOW) == 0.0
+        assert await first.take("k:chars", 1, 10, 86_400, NOW) > 0  # the limit, shared again
+        assert not await second.first_use(token, 60)  # used during the outage, elsewhere
+        assert await second.count("k:minute", 60, NOW) == 1
+    finally:
+        for link in links:
+            await link.close()
+        server.kill()
