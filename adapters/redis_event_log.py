@@ -6,6 +6,11 @@ bound, new events are dropped and counted, never silently. With `confirm_seconds
 waits (that long at most, and only while Redis is up) for its batch to be written: a request
 answered is then a request recorded, even if the process is killed right after (group
 commit: concurrent appends share one write).
+
+Exactly once, also across a failover: each batch is numbered per process and the script skips
+a number already written (a retry after a lost reply), and with `replicas` a batch counts as
+written only once a replica has it too (WAIT), so a primary that dies before replicating it
+leaves the batch to be written again on the new primary, not lost.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Sequence
 from itertools import islice
@@ -31,13 +37,14 @@ FIELD = b"e"
 
 # One command per batch instead of one per event (client-side packing of XADDs costs more
 # than Redis running them), and atomic: a batch lands whole or not at all.
+# KEYS[2] holds the number of this writer's last batch written (it shares the stream's slot).
 APPEND_BATCH = """
-local n = 0
-for i = 2, #ARGV do
+if tonumber(redis.call('GET', KEYS[2]) or '-1') >= tonumber(ARGV[2]) then return 0 end
+for i = 3, #ARGV do
   redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i])
-  n = n + 1
 end
-return n
+redis.call('SET', KEYS[2], ARGV[2], 'EX', 86400)
+return #ARGV - 2
 """
 
 
@@ -53,6 +60,8 @@ class RedisStreamEventLog:
         buffer_max: int,
         batch: int = 1000,
         confirm_seconds: float = 0.0,
+        replicas: int = 0,
+        replica_wait_ms: int = 500,
     ) -> None:
         self.link = link
         self.stream = stream
@@ -60,6 +69,12 @@ class RedisStreamEventLog:
         self.buffer_max = buffer_max
         self.batch = batch
         self.confirm_seconds = confirm_seconds
+        self.replicas = replicas
+        self.replica_wait_ms = replica_wait_ms
+        self.writer = f"{stream}:writer:{uuid.uuid4().hex}"
+        self._batch_number = 0
+        self._inflight = 0  # the size of the batch being written, until it is
+        self.unreplicated = 0  # batches no replica acknowledged in time (kept anyway)
         self.dropped = 0
         self._enqueued = 0  # events ever buffered, and of those, written: the commit counters
         self._written = 0
@@ -121,12 +136,16 @@ class RedisStreamEventLog:
             self._wake.clear()
             while self._pending:
                 await self.link.wait_up()
-                batch = list(islice(self._pending, self.batch))
+                # A retry is the same batch (same events, same number), however many came since.
+                size = self._inflight or min(self.batch, len(self._pending))
+                self._inflight = size
+                batch = list(islice(self._pending, size))
                 try:
                     await self._write(batch)
                 except (RedisError, OSError) as error:
                     self.link.mark_down(error)
                     continue
+                self._inflight = 0
                 for _ in batch:
                     self._pending.popleft()
                 self._written += len(batch)
@@ -135,7 +154,19 @@ class RedisStreamEventLog:
             self._drained.set()
 
     async def _write(self, batch: list[bytes]) -> None:
-        await self._append_batch(keys=[self.stream], args=[self.retention, *batch])
+        """Write the next batch; the same number again (a retry) is written at most once."""
+        keys = [self.stream, self.writer]
+        args: list[int | bytes] = [self.retention, self._batch_number, *batch]
+        if not self.replicas:
+            await self._append_batch(keys=keys, args=args)
+        else:  # one connection, so WAIT waits for this write
+            async with self.link.client.pipeline(transaction=False) as pipe:
+                await self._append_batch(keys=keys, args=args, client=pipe)
+                pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms)
+                acknowledged = (await pipe.execute())[-1]
+            if acknowledged < self.replicas:
+                self.unreplicated += 1
+        self._batch_number += 1
 
     async def flush(self, seconds: float) -> bool:
         """Wait until everything appended so far is in Redis; False if it takes longer."""
