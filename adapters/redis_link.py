@@ -114,16 +114,15 @@ class RedisLink:
         self.down_since = None
 
     async def _reconnect(self) -> None:
+        # With Sentinel, each new connection asks the sentinels where the primary is; a
+        # READONLY answer (also from a script) of a demoted primary closes its connection and
+        # is raised as a ConnectionError (redis-py's SentinelManagedConnection): down, then here.
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(DOWN),
             wait=wait_exponential_jitter(multiplier=0.05, max=self.max_backoff, jitter=0.05),
         )
         async for attempt in retrying:
             with attempt:
-                if self.clients.sentinel is not None:
-                    # Connections may be open to a primary Sentinel has since demoted (its
-                    # writes fail READONLY): reconnect, asking the sentinels where it is now.
-                    await self.client.connection_pool.disconnect()
                 await self.client.ping()
         self._mark_up()
 

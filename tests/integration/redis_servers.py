@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import redis
 
@@ -71,9 +72,8 @@ class SentinelSet:
 
     def primary_port(self) -> int:
         """The primary's port as the sentinels see it now."""
-        _, port = redis.Redis.from_url(self.sentinels[0].url).sentinel_get_master_addr_by_name(
-            MASTER
-        )
+        watcher: Any = redis.Redis.from_url(self.sentinels[0].url)
+        _, port = watcher.sentinel_get_master_addr_by_name(MASTER)
         return int(port)
 
     def kill_primary(self) -> None:

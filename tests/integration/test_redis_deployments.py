@@ -118,7 +118,7 @@ async def test_a_demoted_primary_sends_the_adapters_to_the_new_one(
     prefix = f"demote-{uuid.uuid4().hex[:8]}"
     try:
         await use_every_adapter(link, prefix)
-        watcher = redis.Redis.from_url(sentinels.sentinels[0].url)
+        watcher: Any = redis.Redis.from_url(sentinels.sentinels[0].url)
         watcher.execute_command("SENTINEL", "FAILOVER", "mymaster")
         deadline = time.monotonic() + 60
         while sentinels.primary_port() != sentinels.replica.port:
