@@ -24,7 +24,8 @@ class RedisBreakerStore:
 
     def __init__(self, link: RedisLink, *, prefix: str) -> None:
         self.link = link
-        self.prefix = f"{prefix}:breaker:"
+        # One hash tag for every provider's key: the MGET in `opened` is one slot in a Cluster.
+        self.prefix = link.tag(f"{prefix}:breaker") + ":"
         self._open = link.client.register_script(_OPEN)
 
     async def opened(self, providers: Sequence[str]) -> dict[str, float]:

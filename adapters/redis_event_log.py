@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from itertools import islice
 from typing import cast
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from adapters.redis_link import RedisLink
@@ -87,11 +86,7 @@ class RedisStreamEventLog:
         self._last_drop_log = 0.0
         self._append_batch = link.client.register_script(APPEND_BATCH)
         # Blocking XREAD holds its connection: a pool of its own, with a timeout above BLOCK.
-        self._blocking = aioredis.Redis(
-            connection_pool=aioredis.ConnectionPool.from_url(
-                link.url, socket_timeout=30, socket_connect_timeout=1
-            )
-        )
+        self._blocking = link.blocking_client()
 
     async def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._write_forever())

@@ -1,5 +1,7 @@
 """One Redis connection pool shared by the Redis adapters, and whether Redis is reachable.
 
+The pool is one server's, a Sentinel-managed primary's (REDIS_SENTINELS) or a Cluster's.
+
 While Redis is away, adapters fail fast instead of waiting on timeouts, and one background
 task reconnects with exponential backoff and jitter.
 """
@@ -9,14 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
+from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
+from adapters.redis_clients import Address, RedisClients, no_retry
+
 log = logging.getLogger(__name__)
+
+# A cluster client that reaches none of its nodes raises RedisClusterException, no RedisError.
+DOWN = (RedisError, OSError, RedisClusterException)
 
 
 class RedisUnavailable(ConnectionError):
@@ -26,17 +32,35 @@ class RedisUnavailable(ConnectionError):
 class RedisLink:
     """A shared client plus the availability state the adapters and /health read."""
 
-    def __init__(self, url: str, *, timeout: float = 0.5, max_backoff: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str | None,
+        *,
+        timeout: float = 0.5,
+        max_backoff: float = 5.0,
+        sentinels: Sequence[Address] = (),
+        sentinel_master: str = "mymaster",
+        sentinel_password: str | None = None,
+        cluster_nodes: Sequence[Address] = (),
+    ) -> None:
         self.url = url
-        self.client = aioredis.Redis.from_url(
+        self.clients = RedisClients(
             url,
+            timeout=timeout,
+            sentinels=sentinels,
+            sentinel_master=sentinel_master,
+            sentinel_password=sentinel_password,
+            cluster_nodes=cluster_nodes,
+        )
+        self.cluster = bool(cluster_nodes)
+        self.client: Any = self.clients.build(
             socket_timeout=timeout,
-            socket_connect_timeout=timeout,
+            connect_timeout=timeout,
             health_check_interval=0,
             decode_responses=False,
             # No retries inside the client: a request must fail fast and degrade; this
             # link reconnects in the background instead.
-            retry=Retry(NoBackoff(), 0),
+            retry=no_retry(),
             # Cached audio is ~100 kB: read it in one or two socket reads, not many.
             socket_read_size=256 * 1024,
         )
@@ -51,10 +75,18 @@ class RedisLink:
         """Try once; if Redis is not there, keep trying in the background."""
         try:
             await self.client.ping()
-        except (RedisError, OSError) as error:
+        except DOWN as error:
             self.mark_down(error)
             return
         self._mark_up()
+
+    def tag(self, name: str) -> str:
+        """`name` as a Cluster hash tag: keys starting with it share its slot (plain elsewhere)."""
+        return f"{{{name}}}" if self.cluster else name
+
+    def blocking_client(self) -> Any:
+        """A client of its own for blocking reads (XREAD BLOCK holds its connection)."""
+        return self.clients.build(socket_timeout=30, connect_timeout=1)
 
     def check(self) -> None:
         if not self.available:
@@ -82,8 +114,11 @@ class RedisLink:
         self.down_since = None
 
     async def _reconnect(self) -> None:
+        # With Sentinel, each new connection asks the sentinels where the primary is; a
+        # READONLY answer (also from a script) of a demoted primary closes its connection and
+        # is raised as a ConnectionError (redis-py's SentinelManagedConnection): down, then here.
         retrying = AsyncRetrying(
-            retry=retry_if_exception_type((RedisError, OSError)),
+            retry=retry_if_exception_type(DOWN),
             wait=wait_exponential_jitter(multiplier=0.05, max=self.max_backoff, jitter=0.05),
         )
         async for attempt in retrying:
@@ -101,3 +136,4 @@ class RedisLink:
         if self._reconnecting is not None:
             self._reconnecting.cancel()
         await self.client.aclose()
+        await self.clients.close()

@@ -86,7 +86,7 @@ def bootstrap(
     processor = processor or wiring.processor()
     sentiment = sentiment or wiring.sentiment()
     link = None
-    if settings.redis_url and (cache is None or events is None or limits is None):
+    if settings.redis_enabled and (cache is None or events is None or limits is None):
         link = wiring.redis_link(settings, on_start, on_stop)
         cache = cache or wiring.redis_cache(settings, link)
         if settings.event_log != "memory":

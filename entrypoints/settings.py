@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from entrypoints.redis_settings import RedisSettingsError, redis_target
+
 T = TypeVar("T")
 
 MB = 1024 * 1024
@@ -29,6 +31,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str | None = None
     redis_prefix: str = "voicepipe"
     redis_timeout_seconds: float = 0.5
+    redis_sentinels: tuple[str, ...] = ()  # host:port of each sentinel; see redis_settings
+    redis_sentinel_master: str = "mymaster"
+    redis_sentinel_password: str | None = None
     event_buffer_max: int = 100_000
     event_log: str = "auto"
     tts_providers: tuple[str, ...] = ("piper",)
@@ -142,10 +147,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise SettingsError(f"{name.upper()} must be positive")
         if not 0 < self.port < 65536:
             raise SettingsError("PORT must be between 1 and 65535")
-        if self.redis_url is not None and not self.redis_url.startswith(
-            ("redis://", "rediss://", "unix://")
-        ):
-            raise SettingsError("REDIS_URL must start with redis://, rediss:// or unix://")
+        try:
+            redis_target(self)
+        except RedisSettingsError as error:
+            raise SettingsError(str(error)) from None
         if self.wyoming_uri is not None and not self.wyoming_uri.startswith(("tcp://", "unix://")):
             raise SettingsError("WYOMING_URI must be tcp://HOST:PORT (or unix://PATH)")
         if self.llm_base_url is not None and not self.llm_base_url.startswith(
@@ -160,8 +165,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         self.whisper_directories()
         if self.event_log not in ("auto", "memory", "redis"):
             raise SettingsError("EVENT_LOG must be auto, memory or redis")
-        if self.event_log == "redis" and not self.redis_url:
-            raise SettingsError("EVENT_LOG=redis needs REDIS_URL")
+        if self.event_log == "redis" and not self.redis_enabled:
+            raise SettingsError("EVENT_LOG=redis needs REDIS_URL or REDIS_SENTINELS")
         for name in ("stt_draft_window_s", "stt_final_window_s"):
             if not 1 <= getattr(self, name) <= 30:
                 raise SettingsError(f"{name.upper()} must be between 1 and 30 (seconds)")
@@ -205,6 +210,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 )
             found[name] = str(path)
         return found
+
+    @property
+    def redis_enabled(self) -> bool:
+        return self.redis_url is not None or bool(self.redis_sentinels)
 
     @property
     def json_logs(self) -> bool:

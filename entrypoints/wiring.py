@@ -72,9 +72,18 @@ def event_log(settings: Settings) -> EventLog:
 
 def redis_link(settings: Settings, on_start: list[Hook], on_stop: list[Hook]) -> Any:
     from adapters.redis_link import RedisLink
+    from entrypoints.redis_settings import redis_target
 
-    assert settings.redis_url is not None
-    link = RedisLink(settings.redis_url, timeout=settings.redis_timeout_seconds)
+    target = redis_target(settings)
+    assert target is not None
+    link = RedisLink(
+        target.url,
+        timeout=settings.redis_timeout_seconds,
+        sentinels=target.sentinels,
+        sentinel_master=target.sentinel_master,
+        sentinel_password=target.sentinel_password,
+        cluster_nodes=target.cluster_nodes,
+    )
     on_start.append(link.connect)
     on_stop.append(link.close)
     return link
@@ -95,7 +104,7 @@ def redis_event_log(
 
     events = RedisStreamEventLog(
         link,
-        stream=f"{settings.redis_prefix}:events",
+        stream=event_stream(settings, link),
         retention=settings.event_retention,
         buffer_max=settings.event_buffer_max,
         confirm_seconds=settings.event_confirm_seconds,
@@ -103,6 +112,11 @@ def redis_event_log(
     on_start.append(events.start)
     on_stop.append(events.close)
     return events
+
+
+def event_stream(settings: Settings, link: Any) -> str:
+    """The stream's key: with a Cluster hash tag, so keys named `<stream>:…` share its slot."""
+    return str(link.tag(f"{settings.redis_prefix}:events"))
 
 
 def observed(

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -29,7 +30,9 @@ def answers(url: str) -> bool:
 class RedisProcess:
     """A redis-server we own: can be stopped (saving to disk) and started again on one port."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra: Sequence[str] = (), config: str | None = None) -> None:
+        """`extra` arguments go after ours; `config` is written to a file given first (a
+        sentinel's, which Sentinel rewrites)."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
@@ -38,11 +41,17 @@ class RedisProcess:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.dir = Path(tempfile.mkdtemp(prefix="voicepipe-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
+        self.extra = list(extra)
+        self.config: list[str] = []
+        if config is not None:
+            (self.dir / "redis.conf").write_text(config)
+            self.config = [str(self.dir / "redis.conf")]
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [
                 self.binary,
+                *self.config,
                 "--port",
                 str(self.port),
                 "--bind",
@@ -53,6 +62,7 @@ class RedisProcess:
                 "",
                 "--appendonly",
                 "no",
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
