@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from redis.exceptions import RedisError
-
-from adapters.redis_link import RedisLink
+from adapters.redis_link import DOWN, RedisLink
 
 
 class RedisAudioCache:
@@ -21,7 +19,7 @@ class RedisAudioCache:
         self.link.check()
         try:
             value = cast("bytes | None", await self.link.client.get(self.prefix + key))
-        except (RedisError, OSError) as error:
+        except DOWN as error:
             self.link.mark_down(error)
             raise
         return value
@@ -30,7 +28,7 @@ class RedisAudioCache:
         self.link.check()
         try:
             await self.link.client.set(self.prefix + key, value, px=self.ttl_ms)
-        except (RedisError, OSError) as error:
+        except DOWN as error:
             self.link.mark_down(error)
             raise
 

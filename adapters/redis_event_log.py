@@ -25,9 +25,7 @@ from collections.abc import Sequence
 from itertools import islice
 from typing import cast
 
-from redis.exceptions import RedisError
-
-from adapters.redis_link import RedisLink
+from adapters.redis_link import DOWN, RedisLink
 from domain.events import DomainEvent, decode_event, encode_event
 
 log = logging.getLogger(__name__)
@@ -74,6 +72,7 @@ class RedisStreamEventLog:
         self._batch_number = 0
         self._inflight = 0  # the size of the batch being written, until it is
         self.unreplicated = 0  # batches no replica acknowledged in time (kept anyway)
+        self._wait_again_at = 0.0
         self.dropped = 0
         self._enqueued = 0  # events ever buffered, and of those, written: the commit counters
         self._written = 0
@@ -137,7 +136,7 @@ class RedisStreamEventLog:
                 batch = list(islice(self._pending, size))
                 try:
                     await self._write(batch)
-                except (RedisError, OSError) as error:
+                except DOWN as error:
                     self.link.mark_down(error)
                     continue
                 self._inflight = 0
@@ -152,15 +151,16 @@ class RedisStreamEventLog:
         """Write the next batch; the same number again (a retry) is written at most once."""
         keys = [self.stream, self.writer]
         args: list[int | bytes] = [self.retention, self._batch_number, *batch]
-        if not self.replicas:
+        if not self.replicas or time.monotonic() < self._wait_again_at:
             await self._append_batch(keys=keys, args=args)
         else:  # one connection, so WAIT waits for this write
             async with self.link.client.pipeline(transaction=False) as pipe:
                 await self._append_batch(keys=keys, args=args, client=pipe)
                 pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms)
                 acknowledged = (await pipe.execute())[-1]
-            if acknowledged < self.replicas:
+            if acknowledged < self.replicas:  # no replica now: do not slow every batch
                 self.unreplicated += 1
+                self._wait_again_at = time.monotonic() + 5.0
         self._batch_number += 1
 
     async def flush(self, seconds: float) -> bool:
@@ -181,7 +181,7 @@ class RedisStreamEventLog:
                 "list[tuple[bytes, dict[bytes, bytes]]]",
                 await self.link.client.xrange(self.stream, start, "+", count=count),
             )
-        except (RedisError, OSError) as error:
+        except DOWN as error:
             self.link.mark_down(error)
             raise
         return [(entry_id.decode(), decode_event(fields[FIELD])) for entry_id, fields in entries]
@@ -191,7 +191,7 @@ class RedisStreamEventLog:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.link.wait_up(), seconds)
             return
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(*DOWN):
             await self._blocking.xread(
                 {self.stream: after or "0-0"}, count=1, block=max(1, int(seconds * 1000))
             )

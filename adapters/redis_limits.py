@@ -16,10 +16,8 @@ import time
 import uuid
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from adapters.memory_limits import InMemoryLimits
-from adapters.redis_link import RedisLink, RedisUnavailable
+from adapters.redis_link import DOWN, RedisLink, RedisUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +198,7 @@ class RedisLimits:
             if args is None:
                 return await method(*keys)
             return await method(keys=keys, args=args)
-        except (RedisError, OSError) as error:
+        except DOWN as error:
             self._degraded(error)
             return None
 

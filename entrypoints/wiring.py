@@ -108,6 +108,9 @@ def redis_event_log(
         retention=settings.event_retention,
         buffer_max=settings.event_buffer_max,
         confirm_seconds=settings.event_confirm_seconds,
+        # With Sentinel, a batch counts as written once the replica has it: a failover then
+        # loses no event of a request answered.
+        replicas=1 if settings.redis_sentinels else 0,
     )
     on_start.append(events.start)
     on_stop.append(events.close)
