@@ -111,8 +111,8 @@ class FleetStats:
             if self._reaches(published.position if published else None, target):
                 self._covered = appended
                 return published, leader, True
-            if asyncio.get_running_loop().time() >= deadline:
-                return published, leader, False
+            if not leader or asyncio.get_running_loop().time() >= deadline:
+                return published, leader, False  # nobody will publish it soon
             await asyncio.sleep(self.poll_seconds)
 
     async def _hold_lease(self) -> None:
