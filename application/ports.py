@@ -310,6 +310,48 @@ class BreakerStore(Protocol):
     async def close(self, provider: str) -> None: ...
 
 
+class PublishedStats(msgspec.Struct, frozen=True):
+    """The fleet's stats snapshot (the /stats dict) and the event log position it covers
+    (None: the log was empty)."""
+
+    position: str | None
+    snapshot: dict[str, object]
+
+
+class StatsBoard(Protocol):
+    """Where the instances elect the one that folds the event log, and where it publishes.
+
+    The lease lapses by itself unless renewed, so a leader that dies frees it. Positions are
+    the event log's ids; `covers` orders them.
+    """
+
+    async def acquire(self, owner: str, seconds: float) -> bool:
+        """Take the lease if nobody holds it."""
+        ...
+
+    async def renew(self, owner: str, seconds: float) -> bool:
+        """Extend the lease if `owner` still holds it; False when it was lost."""
+        ...
+
+    async def release(self, owner: str) -> None: ...
+
+    async def publish(self, owner: str, stats: PublishedStats) -> bool:
+        """Store `stats` for everyone, only while `owner` holds the lease."""
+        ...
+
+    async def fetch(self) -> tuple[PublishedStats | None, bool]:
+        """The published stats (None before any), and whether a leader holds the lease."""
+        ...
+
+    async def head(self) -> str | None:
+        """The newest position in the log once this process's buffered events are written."""
+        ...
+
+    def covers(self, position: str, target: str) -> bool:
+        """Whether a fold up to `position` includes the event at `target`."""
+        ...
+
+
 In = TypeVar("In", covariant=True)
 Out = TypeVar("Out", contravariant=True)
 

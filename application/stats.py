@@ -225,6 +225,14 @@ class StatsProjector:
                 if len(entries) < self.batch:
                     return self.stats
 
+    async def current(self) -> tuple[dict[str, Any], bool]:
+        """The /stats snapshot, and whether it is stale: the log is away, so it holds what
+        was folded so far."""
+        try:
+            return (await self.catch_up()).snapshot(), False
+        except Exception:
+            return self.stats.snapshot(), True
+
     async def run(
         self, poll_seconds: float = 5.0, retry_seconds: float = 1.0, min_interval: float = 0.1
     ) -> None:

@@ -16,6 +16,7 @@ from application.admission import Admission
 from application.catalog import Catalog
 from application.connections import Connections
 from application.conversation_session import Conversations
+from application.fleet_stats import FleetStats
 from application.health import Health
 from application.listening_session import StartListening
 from application.ports import (
@@ -98,6 +99,13 @@ def bootstrap(
     stored_events = events
     if telemetry.subscribers:
         events = wiring.observed(events, telemetry.subscribers)
+    projector = StatsProjector(events)
+    fleet_stats = None
+    board = wiring.stats_board(settings, stored_events) if link is not None else None
+    if board is not None:  # one leader folds the shared stream; the others read its result
+        fleet_stats = FleetStats(projector, board)
+        events = fleet_stats.track(events)
+        on_stop.append(fleet_stats.release)
     for synthesizer in synthesizers:
         telemetry.metrics.circuits.setdefault(synthesizer.provider, 0)
         _watch_queue(telemetry, "tts", synthesizer.provider, synthesizer)
@@ -203,7 +211,8 @@ def bootstrap(
         voice_activity=voice_activity,
         transcribe=transcribe,
         listen=listen,
-        projector=StatsProjector(events),
+        projector=projector,
+        fleet_stats=fleet_stats,
         telemetry=telemetry,
         access=access,
         connections=Connections(access, clock, policies.connections(settings)),

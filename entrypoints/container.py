@@ -14,6 +14,7 @@ from application.admission import Admission
 from application.catalog import Catalog
 from application.connections import Connections
 from application.conversation_session import Conversations
+from application.fleet_stats import FleetStats
 from application.health import Health
 from application.listening_session import StartListening
 from application.ports import AudioCache, Clock, EventLog, Transcriber, VoiceActivityDetector
@@ -60,6 +61,7 @@ class Container:
     started_at: float = field(default_factory=time.monotonic)
     warnings: list[str] = field(default_factory=list)
     shared_breakers: SharedBreakers | None = None
+    fleet_stats: FleetStats | None = None  # one projection for every instance (Redis log)
     draining: bool = False  # shutting down: not ready for new work (GET /ready)
     on_start: list[Hook] = field(default_factory=list)
     on_stop: list[Hook] = field(default_factory=list)
@@ -71,7 +73,8 @@ class Container:
         self.draining = self.connections.closing = False  # a server started (again) serves
         for hook in self.on_start:
             await hook()
-        self._tasks.append(asyncio.get_running_loop().create_task(self.projector.run()))
+        following = self.fleet_stats.run() if self.fleet_stats else self.projector.run()
+        self._tasks.append(asyncio.get_running_loop().create_task(following))
         if self.shared_breakers is not None:
             self._tasks.append(asyncio.get_running_loop().create_task(self.shared_breakers.run()))
 

@@ -19,6 +19,7 @@ from application.ports import (
     EventLog,
     LimitStore,
     SentimentAnalyzer,
+    StatsBoard,
 )
 from domain.events import DomainEvent
 from entrypoints.settings import Settings
@@ -161,3 +162,15 @@ def recording_seconds(path: Any) -> float:
     from adapters.pyav_codec import probe_seconds
 
     return probe_seconds(str(path))
+
+
+def stats_board(settings: Settings, events: EventLog) -> StatsBoard | None:
+    """Where one leader publishes the stats for every instance: next to a Redis stream event
+    log; None for any other log (each process folds its own, as in memory)."""
+    from adapters.redis_event_log import RedisStreamEventLog
+
+    if not isinstance(events, RedisStreamEventLog):
+        return None
+    from adapters.redis_stats_board import RedisStatsBoard
+
+    return RedisStatsBoard(events, prefix=settings.redis_prefix)
