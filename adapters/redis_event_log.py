@@ -58,7 +58,7 @@ class RedisStreamEventLog:
         batch: int = 1000,
         confirm_seconds: float = 0.0,
         replicas: int = 0,
-        replica_wait_ms: int = 500,
+        replica_wait_ms: int = 250,  # under the link's socket timeout, or WAIT never returns
     ) -> None:
         self.link = link
         self.stream = stream
@@ -202,6 +202,7 @@ class RedisStreamEventLog:
             **self.link.health(),
             "buffered": len(self._pending),
             "dropped": self.dropped,
+            **({"unreplicated": self.unreplicated} if self.replicas else {}),
         }
 
     async def close(self, seconds: float = 5.0) -> None:

@@ -34,12 +34,15 @@ from tests.integration.redis_servers import MASTER, SentinelSet
 
 PROBE = "This sentence is long, so that the quota runs out in few requests. " * 8  # 544 chars
 CLIENTS_PER_INSTANCE = 4
+CLIENT_TIMEOUT = 30.0  # an answer slower than this counts as failed
 
 
 @dataclass
 class Tally:
     statuses: collections.Counter[str] = field(default_factory=collections.Counter)
     answered: list[str] = field(default_factory=list)  # request ids answered 200
+    when: dict[str, tuple[str, float]] = field(default_factory=dict)  # id -> kind, answered at
+    killed: float = 0.0
     chars: int = 0  # characters of the TTS answered 200
     failures: list[str] = field(default_factory=list)  # what was not 200 nor a quota refusal
     socket_replies: int = 0
@@ -49,7 +52,7 @@ class Tally:
 async def _client(
     url: str, run: str, index: int, wav: bytes, stop: asyncio.Event, t: Tally
 ) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=CLIENT_TIMEOUT) as http:
         i = 0
         while not stop.is_set():
             i += 1
@@ -75,6 +78,7 @@ async def _client(
             t.statuses[f"{kind} {status}"] += 1
             if status == 200:
                 t.answered.append(request_id)
+                t.when[request_id] = (kind, time.perf_counter() - t.killed if t.killed else -1.0)
                 t.chars += 0 if kind == "stt" else len(text)
             elif status != 429:
                 t.failures.append(f"{kind} {status} {request_id}")
@@ -92,7 +96,9 @@ async def _speaker(url: str, stop: asyncio.Event, t: Tally) -> None:
                         "error",
                     ):
                         pass
-                    t.socket_replies += kind == "audio"
+                    if kind == "audio":
+                        t.socket_replies += 1
+                        t.chars += len(CACHED[0])
                     await asyncio.sleep(0.2)
         except Exception as error:
             t.socket_errors[type(error).__name__] += 1
@@ -113,11 +119,13 @@ async def _healthy(url: str) -> bool:
 async def _used(url: str) -> float:
     async with httpx.AsyncClient(timeout=10) as http:
         usage = (await http.get(f"{url}/v1/usage")).json()
-    return float(usage["tts_chars"]["used"])
+    return float(usage["tts_characters"]["used"])
 
 
-async def _scenario(fleet: Fleet, sentinels: SentinelSet, quota: int, wav: bytes) -> dict[str, Any]:
-    run, t, stop = uuid.uuid4().hex[:8], Tally(), asyncio.Event()
+async def _scenario(
+    fleet: Fleet, sentinels: SentinelSet, quota: int, wav: bytes, warm: int
+) -> dict[str, Any]:
+    run, t, stop = uuid.uuid4().hex[:8], Tally(chars=warm), asyncio.Event()
     urls = [i.url for i in fleet.instances]
     tasks = [
         asyncio.create_task(_client(url, run, n * 10 + k, wav, stop, t))
@@ -128,34 +136,72 @@ async def _scenario(fleet: Fleet, sentinels: SentinelSet, quota: int, wav: bytes
         if await _used(urls[0]) >= quota - 6 * len(PROBE):
             break
         await asyncio.sleep(0.05)
-    killed = time.perf_counter()
+    killed = t.killed = time.perf_counter()
     sentinels.kill_primary()
     back: dict[str, float] = {}
     await asyncio.sleep(0.3)
+    give_up = time.monotonic() + 120
     while len(back) < len(urls):
+        if time.monotonic() > give_up:
+            raise RuntimeError(f"only {len(back)} instances work again 120 s after the kill")
         for url in urls:
             if url not in back and await _healthy(url):
                 back[url] = time.perf_counter() - killed
         await asyncio.sleep(0.1)
-    await asyncio.sleep(3.0)  # the quota's last requests, on the new primary
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # the quota's last requests, until it is spent
+        if not any(k.startswith("probe") and k != "probe 200" for k in t.statuses):
+            await asyncio.sleep(0.2)
+            continue
+        await asyncio.sleep(2.0)
+        break
     stop.set()
     await asyncio.gather(*tasks)
-    return {"tally": t, "back": back, "used": await _used(urls[0])}
+    logs = [await _event_log(url) for url in urls]  # what each still holds, once drained
+    return {"tally": t, "back": back, "used": await _used(urls[0]), "logs": logs}
 
 
-def run(quota: int) -> None:
+async def _event_log(url: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 15
+    async with httpx.AsyncClient(timeout=5) as http:
+        while True:
+            log: dict[str, Any] = (await http.get(f"{url}/health")).json()["components"][
+                "event_log"
+            ]
+            if not log.get("buffered") or time.monotonic() > deadline:
+                return log
+            await asyncio.sleep(0.2)
+
+
+@dataclass
+class FailoverReport:
+    quota: int
+    tally: Tally
+    back: list[float]  # seconds after the kill until each instance worked on the new primary
+    used: float  # the quota's use as the shared counter has it, after the run
+    logs: list[dict[str, Any]]  # each instance's event log, after the run
+    missing: list[str]  # answered requests with no RequestCompleted in the stream
+    twice: list[str]  # ... with more than one
+
+    @property
+    def overrun(self) -> int:
+        return max(0, self.tally.chars - self.quota)
+
+
+def run(quota: int, overrides: dict[str, str] | None = None) -> FailoverReport:
     sentinels = SentinelSet()
     sentinels.start()
     primary = f"redis://127.0.0.1:{sentinels.primary.port}/0"
-    overrides = {
+    settings = {
         "REDIS_SENTINELS": ",".join(f"{h}:{p}" for h, p in sentinels.addresses),
         "REDIS_SENTINEL_MASTER": MASTER,
         "ANONYMOUS_LIMITS": "on",
         "TTS_CHARS_PER_DAY": str(quota),
         "RATE_LIMIT_PER_MINUTE": "0",
         "CONNECTIONS_PER_KEY": "0",
+        **(overrides or {}),
     }
-    fleet = Fleet(3, redis_url=primary, overrides=overrides)
+    fleet = Fleet(3, redis_url=primary, overrides=settings)
     try:
         for instance in fleet.instances:
             instance.start()
@@ -166,49 +212,57 @@ def run(quota: int) -> None:
                 assert http.post("/api/tts", json={"text": text}).status_code == 200
             spoken = http.post("/api/tts", json={"text": "Call me back.", "format": "wav"})
             wav = base64.b64decode(spoken.json()["audio_base64"])
-        result = asyncio.run(_scenario(fleet, sentinels, quota, wav))
+        warm = sum(len(text) for text in [*CACHED, PROBE, "Call me back."])
+        result = asyncio.run(_scenario(fleet, sentinels, quota, wav, warm))
         fleet.redis_url = f"redis://127.0.0.1:{sentinels.primary_port()}/0"
         raw: Any = redis.Redis.from_url(fleet.redis_url)
-        stream = next(k.decode() for k in raw.scan_iter(match=f"*{fleet.prefix}:events*"))
         completed = collections.Counter(
             e.pipeline_id
-            for e in (decode_event(f[b"e"]) for _, f in raw.xrange(stream))
+            for e in (decode_event(f[b"e"]) for _, f in raw.xrange(f"{fleet.prefix}:events"))
             if isinstance(e, RequestCompleted)
         )
     finally:
         fleet.stop()
         sentinels.stop()
-    describe(result, completed, quota)
+    tally: Tally = result["tally"]
+    answered = set(tally.answered)
+    return FailoverReport(
+        quota,
+        tally,
+        sorted(result["back"].values()),
+        result["used"],
+        result["logs"],
+        [r for r in answered if completed[r] == 0],
+        [r for r in answered if completed[r] > 1],
+    )
 
 
-def describe(result: dict[str, Any], completed: collections.Counter[str], quota: int) -> None:
-    t: Tally = result["tally"]
-    answered = set(t.answered)
-    missing = [r for r in answered if completed[r] == 0]
-    twice = [r for r in answered if completed[r] > 1]
-    back = sorted(result["back"].values())
+def describe(report: FailoverReport) -> None:
+    t, back = report.tally, report.back
     rows = [
         ("every instance on the new primary", f"{back[-1]:.2f} s after the kill", "", ""),
         ("first instance on it", f"{back[0]:.2f} s", "", ""),
-        ("requests answered 200", str(len(answered)), "", ""),
+        ("requests answered 200", str(len(t.answered)), "", ""),
         ("failed (not 200, not a quota 429)", str(len(t.failures)), "", ""),
-        ("events of answered requests missing", str(len(missing)), "", ""),
-        ("written twice", str(len(twice)), "", ""),
-        ("quota", f"{quota} chars", f"used (shared) {result['used']:.0f}", ""),
-        ("TTS chars answered 200", str(t.chars), f"overrun {max(0, t.chars - quota)}", ""),
+        ("events of answered requests missing", str(len(report.missing)), "", ""),
+        ("written twice", str(len(report.twice)), "", ""),
+        ("quota", f"{report.quota} chars", f"used (shared) {report.used:.0f}", ""),
+        ("TTS chars answered (REST and WebSocket)", str(t.chars), "", ""),
+        ("quota overrun", f"{report.overrun} chars", f"one request: {len(PROBE)}", ""),
         ("WebSocket replies", str(t.socket_replies), f"ends {dict(t.socket_errors)}", ""),
     ]
     print(table(rows))
     print(f"statuses: {dict(sorted(t.statuses.items()))}")
     print(f"failures: {t.failures[:20]}")
-    print(f"one probe request: {len(PROBE)} chars")
+    print(f"event logs after the run: {report.logs}")
+    print(f"missing (kind, seconds after the kill): {[t.when[r] for r in report.missing]}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quota", type=int, default=60_000)
     args = parser.parse_args()
-    run(args.quota)
+    describe(run(args.quota))
 
 
 if __name__ == "__main__":

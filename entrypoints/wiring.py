@@ -112,6 +112,8 @@ def redis_event_log(
         # With Sentinel, a batch counts as written once the replica has it: a failover then
         # loses no event of a request answered.
         replicas=1 if settings.redis_sentinels else 0,
+        # Well inside the socket timeout: a WAIT no replica answers must end as a reply.
+        replica_wait_ms=max(10, int(500 * settings.redis_timeout_seconds)),
     )
     on_start.append(events.start)
     on_stop.append(events.close)

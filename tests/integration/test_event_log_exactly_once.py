@@ -117,7 +117,7 @@ async def test_with_a_replica_a_batch_is_written_once_the_replica_has_it() -> No
     replica.start()
     raw_replica = redis.Redis.from_url(replica.url)
     raw_replica.replicaof("127.0.0.1", primary.port)
-    link = RedisLink(primary.url, timeout=1.0)
+    link = RedisLink(primary.url)  # the default socket timeout: WAIT must end within it
     try:
         wait_for_link(raw_replica)
         await link.connect()
