@@ -49,7 +49,8 @@ class InMemoryEventLog:
         if (after is None and self._next) or (after is not None and int(after) < self._next - 1):
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._appended.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._appended.wait()
 
     def health(self) -> dict[str, object]:
         return {"status": "ok", "kind": "memory", "events": self._next}

@@ -166,7 +166,8 @@ class RedisStreamEventLog:
     async def flush(self, seconds: float) -> bool:
         """Wait until everything appended so far is in Redis; False if it takes longer."""
         try:
-            await asyncio.wait_for(self._drained.wait(), seconds)
+            async with asyncio.timeout(seconds):  # wait_for (3.11) may swallow a cancel
+                await self._drained.wait()
         except TimeoutError:
             return False
         return True
@@ -189,7 +190,8 @@ class RedisStreamEventLog:
     async def wait(self, after: str | None, seconds: float) -> None:
         if not self.link.available:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.link.wait_up(), seconds)
+                async with asyncio.timeout(seconds):
+                    await self.link.wait_up()
             return
         with contextlib.suppress(*DOWN):
             await self._blocking.xread(

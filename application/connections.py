@@ -145,7 +145,8 @@ class Connection(Generic[F]):
     async def send(self, frame: F) -> None:
         """Raises TimeoutError when the client reads nothing for `send_seconds`."""
         async with self._lock:
-            await asyncio.wait_for(self.channel.send(frame), self.limits.send_seconds)
+            async with asyncio.timeout(self.limits.send_seconds):
+                await self.channel.send(frame)
 
     def count_frame(self) -> None:
         if not self._frames.take(1, self._clock.monotonic()):

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from application.background import stop_if_cancelled
 from application.ports import EventLog, PublishedStats, StatsBoard
 from application.stats import Stats, StatsProjector
 from domain.events import DomainEvent
@@ -118,6 +119,7 @@ class FleetStats:
     async def _hold_lease(self) -> None:
         failing = False
         while True:
+            stop_if_cancelled()
             try:
                 if self.leading:
                     if not await self.board.renew(self.owner, self.lease_seconds):
@@ -139,6 +141,7 @@ class FleetStats:
     async def _fold_while_leading(self) -> None:
         failing = False
         while True:
+            stop_if_cancelled()
             await self._leads.wait()
             try:
                 await self._fold_and_publish()

@@ -346,7 +346,8 @@ class Reply:
         wait = started_at + (self._sent_ms - LEAD_MS) / 1000 - now
         if wait > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._stop.wait()
         return started_at
 
     def _send(self, data: bytes, audio: OutputAudio) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 
+from application.background import stop_if_cancelled
 from application.ports import BreakerStore, Clock, EventLog
 from application.provider_chain import ProviderChain
 from domain.circuit import CircuitState
@@ -52,13 +53,15 @@ class SharedBreakers:
     async def run(self) -> None:
         """Share changes as they come, and adopt the fleet's openings every `interval`."""
         while True:
+            stop_if_cancelled()
             self._wake.clear()
             try:
                 await self.sync()
             except Exception as error:  # the store is away: breakers stay per instance meanwhile
                 log.debug("shared breakers not synced: %s", error)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
 
     async def sync(self) -> None:
         while self._pending:  # in order; one that fails stays for the next round

@@ -11,6 +11,7 @@ import math
 from collections import Counter, defaultdict, deque
 from typing import Any
 
+from application.background import stop_if_cancelled
 from application.ports import EventLog
 from domain.events import (
     STEP_OF,
@@ -243,6 +244,7 @@ class StatsProjector:
         """
         failing = False
         while True:
+            stop_if_cancelled()
             try:
                 await self.catch_up()
                 failing = False

@@ -4,6 +4,7 @@ drain, stop)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ from application.transcribing import Transcribing
 from entrypoints.settings import Settings
 
 Hook = Callable[[], Awaitable[None]]
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -89,7 +93,10 @@ class Container:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:  # bounded: a task that will not end must not hold up the exit
+            _, stuck = await asyncio.wait(self._tasks, timeout=5.0)
+            for task in stuck:
+                log.error("background task did not stop: %r %s", task, task.get_stack(limit=8))
         self._tasks.clear()
         for hook in reversed(self.on_stop):
             await hook()

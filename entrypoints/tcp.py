@@ -69,4 +69,5 @@ class TcpListener:
         if self.server is not None:
             self.server.close()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.server.wait_closed(), 10)
+                async with asyncio.timeout(10):
+                    await self.server.wait_closed()
