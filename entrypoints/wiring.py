@@ -80,6 +80,8 @@ def redis_link(settings: Settings, on_start: list[Hook], on_stop: list[Hook]) ->
     link = RedisLink(
         target.url,
         timeout=settings.redis_timeout_seconds,
+        # A failover ends within seconds: look for the new primary often (a cheap ask).
+        max_backoff=0.5 if target.sentinels else 5.0,
         sentinels=target.sentinels,
         sentinel_master=target.sentinel_master,
         sentinel_password=target.sentinel_password,
