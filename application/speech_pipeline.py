@@ -102,6 +102,10 @@ class SpeechPipeline:
         try:
             raw = await self.cache.get(key)
             hit = _cache_entry_decoder.decode(raw) if raw is not None else None
+        except ConnectionError:  # known to be away: said once where it went, not per request
+            log.debug("cache away; bypassing it")
+            run.record(StepDegraded, step="cache", code="cache_unavailable")
+            return None
         except Exception:
             log.warning("cache lookup failed; bypassing the cache", exc_info=True)
             run.record(StepDegraded, step="cache", code="cache_unavailable")
@@ -112,8 +116,11 @@ class SpeechPipeline:
     async def store(self, key: str, audio: SpokenAudio, run: PipelineRun) -> None:
         try:
             await self.cache.put(key, msgspec.msgpack.encode(audio))
-        except Exception:
-            log.warning("cache store failed", exc_info=True)
+        except Exception as error:
+            if isinstance(error, ConnectionError):  # away: the link said so once
+                log.debug("cache away; not stored")
+            else:
+                log.warning("cache store failed", exc_info=True)
             run.record(StepDegraded, step="cache", code="cache_unavailable")
 
     async def analyse(self, text: str) -> tuple[Sentiment | None, float]:

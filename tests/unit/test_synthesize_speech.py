@@ -97,6 +97,29 @@ async def test_cache_failure_degrades_but_serves() -> None:
     assert [(e.step, e.code) for e in degraded] == [("cache", "cache_unavailable")] * 2
 
 
+class AwayCache:
+    """A cache known to be away (as RedisLink says while Redis is down: ConnectionError)."""
+
+    async def get(self, key: str) -> bytes | None:
+        raise ConnectionError("redis unreachable")
+
+    async def put(self, key: str, value: bytes) -> None:
+        raise ConnectionError("redis unreachable")
+
+
+async def test_a_cache_known_away_is_not_a_warning_per_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """During an outage every request bypasses the cache: the link says so once, not each."""
+    for cache, warnings in ((AwayCache(), 0), (FailingCache(), 2)):
+        caplog.clear()
+        world = build_world(cache=cache)
+        assert (await speak(world)).cached is False
+        assert sum(r.levelname == "WARNING" for r in caplog.records) == warnings
+        degraded = [e for e in await world.recorded() if isinstance(e, StepDegraded)]
+        assert len(degraded) == 2  # still recorded, each time
+
+
 async def test_sentiment_failure_degrades_but_serves(world: FakeWorld) -> None:
     world.sentiment.fail = True
     result = await speak(world)
