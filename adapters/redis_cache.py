@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from adapters.redis_link import DOWN, RedisLink
+from adapters.redis_link import RedisLink
 
 
 class RedisAudioCache:
@@ -16,21 +16,12 @@ class RedisAudioCache:
         self.prefix = f"{prefix}:"
 
     async def get(self, key: str) -> bytes | None:
-        self.link.check()
-        try:
-            value = cast("bytes | None", await self.link.client.get(self.prefix + key))
-        except DOWN as error:
-            self.link.mark_down(error)
-            raise
-        return value
+        return cast(
+            "bytes | None", await self.link.run(lambda: self.link.client.get(self.prefix + key))
+        )
 
     async def put(self, key: str, value: bytes) -> None:
-        self.link.check()
-        try:
-            await self.link.client.set(self.prefix + key, value, px=self.ttl_ms)
-        except DOWN as error:
-            self.link.mark_down(error)
-            raise
+        await self.link.run(lambda: self.link.client.set(self.prefix + key, value, px=self.ttl_ms))
 
     def health(self) -> dict[str, object]:
         return {"kind": "redis", **self.link.health()}

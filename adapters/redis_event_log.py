@@ -177,14 +177,12 @@ class RedisStreamEventLog:
         if self._pending:
             await self.flush(1.0)  # read-your-writes for this process
         start = "-" if after is None else f"({after}"
-        try:
-            entries = cast(
-                "list[tuple[bytes, dict[bytes, bytes]]]",
-                await self.link.client.xrange(self.stream, start, "+", count=count),
-            )
-        except DOWN as error:
-            self.link.mark_down(error)
-            raise
+        entries = cast(
+            "list[tuple[bytes, dict[bytes, bytes]]]",
+            await self.link.run(
+                lambda: self.link.client.xrange(self.stream, start, "+", count=count)
+            ),
+        )
         return [(entry_id.decode(), decode_event(fields[FIELD])) for entry_id, fields in entries]
 
     async def wait(self, after: str | None, seconds: float) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from redis.exceptions import RedisClusterException, RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
@@ -20,6 +20,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_ji
 from adapters.redis_clients import Address, RedisClients, no_retry
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # A cluster client that reaches none of its nodes raises RedisClusterException, no RedisError.
 DOWN = (RedisError, OSError, RedisClusterException)
@@ -91,6 +92,16 @@ class RedisLink:
     def check(self) -> None:
         if not self.available:
             raise RedisUnavailable(self.reason)
+
+    async def run(self, command: Callable[[], Awaitable[T]]) -> T:
+        """Run one command: at once RedisUnavailable while Redis is known to be away; an error
+        that says it is away marks it so (and starts the reconnect), then is raised."""
+        self.check()
+        try:
+            return await command()
+        except DOWN as error:
+            self.mark_down(error)
+            raise
 
     def mark_down(self, error: BaseException) -> None:
         if self.available or self.down_since is None:

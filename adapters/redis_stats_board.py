@@ -7,11 +7,9 @@ The publish script checks the lease and writes in one step: a leader that lost i
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import msgspec
-from redis.exceptions import RedisError
 
 from adapters.redis_event_log import RedisStreamEventLog
 from application.ports import PublishedStats
@@ -59,23 +57,23 @@ class RedisStatsBoard:
         self._decoder = msgspec.msgpack.Decoder(PublishedStats)
 
     async def acquire(self, owner: str, seconds: float) -> bool:
-        taken = await self._call(
+        taken = await self.link.run(
             lambda: self.link.client.set(self.leader_key, owner, nx=True, px=_ms(seconds))
         )
         return bool(taken)
 
     async def renew(self, owner: str, seconds: float) -> bool:
-        kept = await self._call(
+        kept = await self.link.run(
             lambda: self._renew(keys=[self.leader_key], args=[owner, _ms(seconds)])
         )
         return bool(kept)
 
     async def release(self, owner: str) -> None:
-        await self._call(lambda: self._release(keys=[self.leader_key], args=[owner]))
+        await self.link.run(lambda: self._release(keys=[self.leader_key], args=[owner]))
 
     async def publish(self, owner: str, stats: PublishedStats) -> bool:
         payload = msgspec.msgpack.encode(stats)
-        done = await self._call(
+        done = await self.link.run(
             lambda: self._publish(keys=[self.leader_key, self.snapshot_key], args=[owner, payload])
         )
         return bool(done)
@@ -83,7 +81,9 @@ class RedisStatsBoard:
     async def fetch(self) -> tuple[PublishedStats | None, bool]:
         leader, payload = cast(
             "list[bytes | None]",
-            await self._call(lambda: self.link.client.mget([self.leader_key, self.snapshot_key])),
+            await self.link.run(
+                lambda: self.link.client.mget([self.leader_key, self.snapshot_key])
+            ),
         )
         published = None if payload is None else self._decoder.decode(payload)
         return published, leader is not None
@@ -93,21 +93,12 @@ class RedisStatsBoard:
         await self.events.flush(1.0)  # read-your-writes: what this process buffered goes first
         newest = cast(
             "list[tuple[bytes, Any]]",
-            await self._call(lambda: self.link.client.xrevrange(self.events.stream, count=1)),
+            await self.link.run(lambda: self.link.client.xrevrange(self.events.stream, count=1)),
         )
         return newest[0][0].decode() if newest else None
 
     def covers(self, position: str, target: str) -> bool:
         return stream_order(position) >= stream_order(target)
-
-    async def _call(self, command: Callable[[], Awaitable[Any]]) -> Any:
-        """Run a command, failing fast while Redis is known to be away."""
-        self.link.check()
-        try:
-            return await command()
-        except (RedisError, OSError) as error:
-            self.link.mark_down(error)
-            raise
 
 
 def _ms(seconds: float) -> int:

@@ -12,13 +12,12 @@ Run: flock /tmp/bench.lock .venv/bin/python -m bench.cluster [--rounds 3] [--sec
 from __future__ import annotations
 
 import argparse
-import statistics
 
 import httpx
 
 from bench.harness import running_service, table
 from bench.shared_state import CLIENTS, TEXT
-from bench.tts_tail import wrk
+from bench.tts_tail import rounds_summary, wrk
 from tests.integration.redis_server import RedisProcess
 from tests.integration.redis_servers import Cluster
 
@@ -44,19 +43,10 @@ def main() -> None:
     finally:
         single.kill()
         cluster.stop()
-    rows = []
-    for name, results in runs.items():
-        every = ", ".join(f"{r['rps']:.0f}/{r['p99']:.1f}" for r in results)
-        rows.append(
-            (
-                f"cached TTS, {CLIENTS} clients, {name}",
-                f"{statistics.median(r['rps'] for r in results):.0f} req/s, "
-                f"p50 {statistics.median(r['p50'] for r in results):.1f} ms, "
-                f"p99 {statistics.median(r['p99'] for r in results):.1f} ms (rounds {every})",
-                "",
-                "",
-            )
-        )
+    rows = [
+        (f"cached TTS, {CLIENTS} clients, {name}", rounds_summary(results), "", "")
+        for name, results in runs.items()
+    ]
     print(table(rows))
 
 

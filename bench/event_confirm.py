@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import uuid
 
 import httpx
@@ -22,7 +21,7 @@ import redis
 
 from bench.harness import running_service, table
 from bench.shared_state import CLIENTS, TEXT
-from bench.tts_tail import wrk
+from bench.tts_tail import rounds_summary, wrk
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 SETTINGS = {"no wait (EVENT_CONFIRM_SECONDS=0)": "0", "wait for the write (0.25, default)": "0.25"}
@@ -49,19 +48,10 @@ def main() -> None:
                 keys = list(raw.scan_iter(match=f"{prefix}:*", count=1000))
                 if keys:
                     raw.delete(*keys)
-    rows = []
-    for name, results in runs.items():
-        every = ", ".join(f"{r['rps']:.0f}/{r['p99']:.1f}" for r in results)
-        rows.append(
-            (
-                f"cached TTS on Redis, {CLIENTS} clients: {name}",
-                f"{statistics.median(r['rps'] for r in results):.0f} req/s, "
-                f"p50 {statistics.median(r['p50'] for r in results):.1f} ms, "
-                f"p99 {statistics.median(r['p99'] for r in results):.1f} ms (rounds {every})",
-                "",
-                "",
-            )
-        )
+    rows = [
+        (f"cached TTS on Redis, {CLIENTS} clients: {name}", rounds_summary(results), "", "")
+        for name, results in runs.items()
+    ]
     print(table(rows))
 
 

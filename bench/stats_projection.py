@@ -15,9 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import shutil
-import subprocess
-import tempfile
 import time
 import uuid
 from typing import Any
@@ -29,8 +26,8 @@ from adapters.redis_link import RedisLink
 from adapters.redis_stats_board import RedisStatsBoard
 from application.fleet_stats import FleetStats
 from application.stats import StatsProjector
-from bench.harness import free_port
 from domain.events import DomainEvent, RequestCompleted, RequestReceived
+from tests.integration.redis_server import RedisProcess
 
 WARMUP_S = 3.0  # elections and the first folds are left out of the window
 
@@ -183,29 +180,10 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=500, help="events appended per second")
     parser.add_argument("--instances", default="1,10,50")
     args = parser.parse_args()
-    port, workdir = free_port(), tempfile.mkdtemp()
-    server = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
+    server = RedisProcess()  # private: its INFO counts this bench only
+    server.start()
+    url = server.url
     try:
-        for _ in range(100):
-            try:
-                redis.Redis.from_url(url).ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
         rows = []
         for n in (int(x) for x in args.instances.split(",")):
             for shared in (False, True):
@@ -214,9 +192,7 @@ def main() -> None:
                 rows.append(row)
         print(markdown(rows))
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
+        server.kill()
 
 
 if __name__ == "__main__":

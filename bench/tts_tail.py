@@ -26,6 +26,16 @@ from bench.shared_state import CLIENTS, TEXT
 KINDS = {"json": "application/json", "binary": "audio/*"}
 
 
+def rounds_summary(results: list[dict[str, float]]) -> str:
+    """wrk's figures over rounds: medians, then every round's req/s and p99."""
+    every = ", ".join(f"{r['rps']:.0f}/{r['p99']:.1f}" for r in results)
+    return (
+        f"{statistics.median(r['rps'] for r in results):.0f} req/s, "
+        f"p50 {statistics.median(r['p50'] for r in results):.1f} ms, "
+        f"p99 {statistics.median(r['p99'] for r in results):.1f} ms (rounds {every})"
+    )
+
+
 def wrk(url: str, body: Mapping[str, object], accept: str, seconds: int) -> dict[str, float]:
     """Requests/s, p50 and p99 (ms) of POSTing `body` from CLIENTS keep-alive connections."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
