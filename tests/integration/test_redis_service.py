@@ -102,6 +102,9 @@ def test_redis_restart_under_load_loses_no_request_and_no_event(
         assert "redis unreachable" in " ".join(degraded["warnings"])  # type: ignore[arg-type]
         wait_for(lambda: http.get("/health").json()["status"] == "ok")
         wait_for(lambda: http.get("/health").json()["components"]["event_log"]["buffered"] == 0)
+        # The stats lease may have lapsed in the outage: /stats answers the last snapshot,
+        # marked stale, until this instance leads again (its next try, within a second).
+        wait_for(lambda: not http.get("/stats").json()["event_log"]["stale"])
         stats = http.get("/stats").json()
         assert stats["event_log"]["dropped"] == 0
         assert stats["requests"]["tts"]["completed"] == 500
